@@ -1,0 +1,254 @@
+/*
+ * The commands of lifeline. Each talks to the local engine through the
+ * control socket (common/ctl.h) and prints its answer, as text or --json.
+ * Exit codes: 0 success, 1 failure with one line on stderr, 2 bad usage.
+ */
+#include "cli/commands.h"
+#include "cli/lab.h"
+#include "common/config.h"
+#include "common/ctl.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LIFELINE_VERSION
+#define LIFELINE_VERSION "0.1.0"
+#endif
+
+#define CALL_TIMEOUT_MS 10000
+
+static int cmd_status(struct cli_ctx *, int, char **);
+static int cmd_reload(struct cli_ctx *, int, char **);
+static int cmd_lab(struct cli_ctx *, int, char **);
+static int cmd_help(struct cli_ctx *, int, char **);
+static int cmd_version(struct cli_ctx *, int, char **);
+
+const struct cli_command cli_commands[] = {
+	{ "status",  "[--json]", "show this node and the cluster as this node sees it", cmd_status },
+	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
+	{ "lab",     "SUBCOMMAND ...", "run a cluster of network namespaces on this machine (see LAB)", cmd_lab },
+	{ "help",    "[--mdoc]", "print this help", cmd_help },
+	{ "version", "",         "print the version", cmd_version },
+	{ NULL, NULL, NULL, NULL },
+};
+
+void
+cli_usage(FILE *out, int mdoc)
+{
+	if (mdoc) {
+		for (const struct cli_command *c = cli_commands; c->name != NULL; c++) {
+			fprintf(out, ".It Cm %s", c->name);
+			if (c->args[0] != '\0')
+				fprintf(out, " Ar %s", c->args);
+			fprintf(out, "\n%c%s.\n", toupper((unsigned char)c->help[0]), c->help + 1);
+		}
+		return;
+	}
+	fprintf(out, "usage: lifeline [-f FILE] [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
+	for (const struct cli_command *c = cli_commands; c->name != NULL; c++) {
+		char left[40];
+
+		snprintf(left, sizeof(left), "%s %s", c->name, c->args);
+		fprintf(out, "  %-24s %s\n", left, c->help);
+	}
+	fprintf(out, "\nlab subcommands (lifeline lab [--dir DIR] SUBCOMMAND):\n");
+	lab_usage(out, 0);
+}
+
+int
+cli_dispatch(struct cli_ctx *ctx, int argc, char **argv)
+{
+	for (const struct cli_command *c = cli_commands; c->name != NULL; c++) {
+		if (strcmp(c->name, argv[0]) == 0)
+			return c->fn(ctx, argc, argv);
+	}
+	fprintf(stderr, "lifeline: unknown command \"%s\"; `lifeline help` lists them\n", argv[0]);
+	return 2;
+}
+
+/*
+ * Where the engine listens: --socket, else STATE_DIR of the configuration.
+ * Returns a malloc'd path, or NULL after printing why.
+ */
+static char *
+socket_path(const struct cli_ctx *ctx)
+{
+	const char *path = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
+	struct config *conf;
+	char err[1024], *sock;
+
+	if (ctx->socket != NULL)
+		return xstrdup(ctx->socket);
+	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "lifeline: cannot find the engine's socket: %s "
+		    "(use -f FILE or --socket PATH)\n", err);
+		return NULL;
+	}
+	sock = xasprintf("%s/%s", conf->state_dir, CTL_SOCKET_NAME);
+	config_free(conf);
+	return sock;
+}
+
+/*
+ * Send {"cmd": name} to the engine. Returns the answer when it says ok;
+ * otherwise prints the reason and returns NULL.
+ */
+static json_t *
+call_engine(const struct cli_ctx *ctx, const char *name)
+{
+	json_t *req, *answer;
+	char err[1024], *sock;
+
+	if ((sock = socket_path(ctx)) == NULL)
+		return NULL;
+	req = json_pack("{s:s}", "cmd", name);
+	answer = ctl_call(sock, req, CALL_TIMEOUT_MS, err, sizeof(err));
+	json_decref(req);
+	free(sock);
+	if (answer == NULL) {
+		fprintf(stderr, "lifeline: %s\n", err);
+		return NULL;
+	}
+	if (!json_is_true(json_object_get(answer, "ok"))) {
+		const char *why = json_string_value(json_object_get(answer, "error"));
+
+		fprintf(stderr, "lifeline: %s: %s\n", name, why ? why : "failed, the engine gave no reason");
+		json_decref(answer);
+		return NULL;
+	}
+	return answer;
+}
+
+static const char *
+str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL ? s : "?";
+}
+
+static void
+print_status_text(json_t *st)
+{
+	json_t *nodes = json_object_get(st, "nodes"), *n, *pub, *repl, *svcs, *s;
+	size_t i;
+
+	printf("cluster %s, mode %s, epoch %lld, configuration %.12s\n",
+	    str(st, "cluster"), str(st, "mode"),
+	    (long long)json_integer_value(json_object_get(st, "epoch")), str(st, "config_hash"));
+	printf("this node: %s, %s\n", str(st, "self"), str(st, "role"));
+	if (json_is_string(json_object_get(st, "waiting")))
+		printf("  waiting: %s\n", str(st, "waiting"));
+	printf("nodes:\n");
+	json_array_foreach(nodes, i, n) {
+		json_t *chans = json_object_get(n, "channels"), *c;
+		size_t j;
+
+		printf("  %-10s %-8s %s\n", str(n, "identity"), str(n, "role"),
+		    json_is_true(json_object_get(n, "reachable")) ? "reachable" : "unreachable");
+		json_array_foreach(chans, j, c) {
+			json_t *rtt = json_object_get(c, "rtt_ms");
+
+			printf("    channel %s -> %s %s", str(c, "local"), str(c, "remote"),
+			    json_is_true(json_object_get(c, "up")) ? "up" : "down");
+			if (json_is_number(rtt))
+				printf(", rtt %.2f ms", json_number_value(rtt));
+			printf("\n");
+		}
+	}
+	pub = json_object_get(st, "public");
+	printf("public: %s on %s, %s, %s\n", str(pub, "ip"), str(pub, "interface"),
+	    json_is_true(json_object_get(pub, "configured")) ? "configured" : "not configured",
+	    json_is_true(json_object_get(pub, "filtered")) ? "filtered" : "not filtered");
+	repl = json_object_get(st, "replication");
+	printf("replication: %s, %s, queue %lld bytes, last seq %lld, acked seq %lld\n",
+	    str(repl, "mode"), str(repl, "state"),
+	    (long long)json_integer_value(json_object_get(repl, "queue_bytes")),
+	    (long long)json_integer_value(json_object_get(repl, "last_seq")),
+	    (long long)json_integer_value(json_object_get(repl, "acked_seq")));
+	svcs = json_object_get(st, "services");
+	printf("services:%s\n", json_array_size(svcs) == 0 ? " none" : "");
+	json_array_foreach(svcs, i, s) {
+		json_t *pid = json_object_get(s, "pid");
+
+		printf("  %-16s %s", str(s, "name"), str(s, "state"));
+		if (json_is_integer(pid))
+			printf(", pid %lld", (long long)json_integer_value(pid));
+		printf("\n");
+	}
+}
+
+static int
+cmd_status(struct cli_ctx *ctx, int argc, char **argv)
+{
+	int as_json = 0;
+	json_t *answer;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			as_json = 1;
+		else {
+			fprintf(stderr, "lifeline status: unknown argument \"%s\", expected --json\n", argv[i]);
+			return 2;
+		}
+	}
+	if ((answer = call_engine(ctx, "status")) == NULL)
+		return 1;
+	if (as_json) {
+		json_dumpf(json_object_get(answer, "status"), stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else
+		print_status_text(json_object_get(answer, "status"));
+	json_decref(answer);
+	return 0;
+}
+
+static int
+cmd_reload(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *answer;
+
+	if (argc != 1) {
+		fprintf(stderr, "lifeline reload: takes no arguments\n");
+		return 2;
+	}
+	if ((answer = call_engine(ctx, "reload")) == NULL)
+		return 1;
+	printf("running configuration %.12s\n", str(answer, "config_hash"));
+	json_decref(answer);
+	return 0;
+}
+
+static int
+cmd_lab(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return lab_main(argc, argv);
+}
+
+static int
+cmd_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--mdoc") == 0) {
+		/* The two lists of lifeline(8), separated by a marker line. */
+		cli_usage(stdout, 1);
+		printf(".\\\" next\n");
+		lab_usage(stdout, 1);
+		return 0;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "lifeline help: unknown argument \"%s\"\n", argv[1]);
+		return 2;
+	}
+	cli_usage(stdout, 0);
+	return 0;
+}
+
+static int
+cmd_version(struct cli_ctx *ctx, int argc, char **argv)
+{
+	printf("lifeline %s\n", LIFELINE_VERSION);
+	return 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * Small helpers shared by every program: allocation that aborts on failure,
+ * durable file replacement, whole-file reads, running a command without a
+ * shell, and clocks.
+ */
+#ifndef LIFELINE_UTIL_H
+#define LIFELINE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+void  *xmalloc(size_t size);
+void  *xcalloc(size_t n, size_t size);
+void  *xrealloc(void *p, size_t size);
+char  *xstrdup(const char *s);
+char  *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copy with truncation; returns strlen(src) like strlcpy. */
+size_t xstrlcpy(char *dst, const char *src, size_t size);
+
+/*
+ * Replace path with data durably: write a temporary file beside it, fsync,
+ * rename over path, fsync the directory. Returns 0, or -1 with errno set.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * Read a whole file of at most max bytes into a NUL-terminated buffer.
+ * Returns NULL with errno set (EFBIG when larger than max).
+ */
+char *read_file(const char *path, size_t max, size_t *lenp);
+
+/* Create path and its parents (mkdir -p). Returns 0 or -1 with errno set. */
+int mkdir_p(const char *path, mode_t mode);
+
+/*
+ * Run argv[0] (searched in PATH) with argv, no shell, and wait for it.
+ * stdout and stderr go to /dev/null when quiet. Returns the exit status
+ * (0..255), 128+signal if it was killed, or -1 if it could not be started.
+ */
+int run_argv(char *const argv[], int quiet);
+
+/* Milliseconds on the monotonic clock, and on the wall clock. */
+uint64_t now_mono_ms(void);
+uint64_t now_wall_ms(void);
+
+#endif

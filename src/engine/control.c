@@ -1,0 +1,203 @@
+/*
+ * Server side of the control protocol, on the engine's event loop. Each
+ * client gets a bufferevent; a complete line is one request, answered at
+ * once by a handler from the command table. A client that sends a line
+ * longer than CTL_MAX_LINE gets an error and is disconnected.
+ */
+#include "engine/control.h"
+#include "engine/engine.h"
+#include "common/ctl.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct control {
+	struct engine                *e;
+	const struct control_command *table;
+	struct evconnlistener        *listener;
+	char                         *path;
+};
+
+json_t *
+control_dispatch(struct engine *e, const struct control_command *table,
+    const char *line, size_t len)
+{
+	char err[256];
+	json_t *req, *answer;
+	const char *cmd;
+
+	if ((req = ctl_parse_request(line, len, err, sizeof(err))) == NULL)
+		return ctl_error("%s", err);
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	for (const struct control_command *c = table; c->name != NULL; c++) {
+		if (strcmp(c->name, cmd) == 0) {
+			answer = c->fn(e, req);
+			json_decref(req);
+			return answer;
+		}
+	}
+	/* Name what is understood, so a newer CLI talking to an older engine says so. */
+	{
+		char known[512] = "";
+
+		for (const struct control_command *c = table; c->name != NULL; c++) {
+			if (known[0] != '\0')
+				strncat(known, ", ", sizeof(known) - strlen(known) - 1);
+			strncat(known, c->name, sizeof(known) - strlen(known) - 1);
+		}
+		answer = ctl_error("unknown command \"%s\", this engine knows: %s", cmd, known);
+	}
+	json_decref(req);
+	return answer;
+}
+
+static void
+send_answer(struct bufferevent *bev, json_t *answer)
+{
+	char *text = json_dumps(answer, JSON_COMPACT);
+
+	if (text == NULL)
+		fatalx("cannot encode a control answer");
+	evbuffer_add(bufferevent_get_output(bev), text, strlen(text));
+	evbuffer_add(bufferevent_get_output(bev), "\n", 1);
+	free(text);
+	json_decref(answer);
+}
+
+static void
+on_client_drained(struct bufferevent *bev, void *arg)
+{
+	bufferevent_free(bev);
+}
+
+static void
+on_client_read(struct bufferevent *bev, void *arg)
+{
+	struct control *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+	char *line;
+
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		send_answer(bev, control_dispatch(c->e, c->table, line, len));
+		free(line);
+	}
+	if (evbuffer_get_length(in) > CTL_MAX_LINE) {
+		log_warnx("control: request longer than %d bytes, client dropped", CTL_MAX_LINE);
+		send_answer(bev, ctl_error("request longer than %d bytes, expected one JSON object per line",
+		    CTL_MAX_LINE));
+		/* Answer, then close once the answer is out. */
+		bufferevent_disable(bev, EV_READ);
+		bufferevent_setcb(bev, NULL, on_client_drained, NULL, NULL);
+	}
+}
+
+static void
+on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		bufferevent_free(bev);
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct control *c = arg;
+	struct bufferevent *bev;
+
+	bev = bufferevent_socket_new(c->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	bufferevent_setcb(bev, on_client_read, NULL, on_client_event, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* Is an engine answering on path already? */
+static int
+socket_is_live(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, live;
+
+	xstrlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return live;
+}
+
+struct control *
+control_new(struct engine *e, const char *path, const struct control_command *table)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct control *c;
+	mode_t old_umask;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("control socket path too long (%zu bytes, at most %zu): %s",
+		    strlen(path), sizeof(sun.sun_path) - 1, path);
+		return NULL;
+	}
+	if (socket_is_live(path)) {
+		log_warnx("another lifelined already answers on %s", path);
+		return NULL;
+	}
+	unlink(path);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_warn("control socket");
+		return NULL;
+	}
+	old_umask = umask(0077);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		umask(old_umask);
+		log_warn("bind %s", path);
+		close(fd);
+		return NULL;
+	}
+	umask(old_umask);
+	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+		log_warn("control socket %s", path);
+		close(fd);
+		unlink(path);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->e = e;
+	c->table = table;
+	c->path = xstrdup(path);
+	c->listener = evconnlistener_new(e->base, on_accept, c,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (c->listener == NULL)
+		fatalx("cannot listen on the control socket");
+	log_info("control socket %s", path);
+	return c;
+}
+
+void
+control_free(struct control *c)
+{
+	if (c == NULL)
+		return;
+	evconnlistener_free(c->listener);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}

@@ -1,0 +1,17 @@
+/*
+ * The node's public identity: the shared public address is configured only
+ * on the active node. (The nftables filter that hides a passive's copy, and
+ * gratuitous ARP on promotion, arrive with the cluster engine.)
+ */
+#ifndef LIFELINE_IDENTITY_H
+#define LIFELINE_IDENTITY_H
+
+struct engine;
+
+/* Configure the public address on the public interface. 0 or -1 (logged). */
+int identity_claim(struct engine *e);
+
+/* Remove it again; harmless when it is not there. 0 or -1 (logged). */
+int identity_release(struct engine *e);
+
+#endif

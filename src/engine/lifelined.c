@@ -1,0 +1,320 @@
+/*
+ * lifelined: the Lifeline engine, one per node. main() reads the flags and
+ * the configuration, sets up the event loop and its handlers, and runs.
+ * Everything the engine does happens on that one loop.
+ */
+#include "engine/engine.h"
+#include "engine/control.h"
+#include "engine/identity.h"
+#include "engine/services.h"
+#include "engine/state.h"
+#include "engine/status.h"
+#include "common/config.h"
+#include "common/ctl.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef LIFELINE_VERSION
+#define LIFELINE_VERSION "0.1.0"
+#endif
+
+/* The options, as one table: getopt, usage and the man page read it. */
+static const struct option_row {
+	const char *lng;
+	int         shrt;
+	const char *arg;
+	const char *help;
+} option_rows[] = {
+	{ "config",   'f', "FILE", "configuration file (default " CONFIG_DEFAULT_PATH ")" },
+	{ "identity", 'i', "NAME", "this node's identity, instead of " IDENTITY_DEFAULT_PATH },
+	{ "socket",   's', "PATH", "control socket (default STATE_DIR/" CTL_SOCKET_NAME ")" },
+	{ "debug",    'd', NULL,   "log to stderr instead of syslog" },
+	{ "check",    'n', NULL,   "check the configuration and exit: 0, or FILE:LINE: message and 1" },
+	{ "verbose",  'v', NULL,   "more logging; with -n, print the normalized configuration" },
+	{ "version",  'V', NULL,   "print the version and exit" },
+	{ "help",     'h', NULL,   "print this help and exit" },
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: lifelined [-dnvV] [-f FILE] [-i NAME] [-s PATH]\n");
+	for (size_t i = 0; i < nitems(option_rows); i++) {
+		const struct option_row *o = &option_rows[i];
+		char left[40];
+
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->shrt, o->lng,
+		    o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(out, "  %-26s %s\n", left, o->help);
+	}
+}
+
+/* The option list of lifelined(8), as .It items; the build fills the page with it. */
+static void
+usage_mdoc(FILE *out)
+{
+	for (size_t i = 0; i < nitems(option_rows); i++) {
+		const struct option_row *o = &option_rows[i];
+
+		fprintf(out, ".It Fl %c%s%s , Fl -%s%s%s\n%c%s.\n", o->shrt,
+		    o->arg ? " Ar " : "", o->arg ? o->arg : "", o->lng,
+		    o->arg ? " Ar " : "", o->arg ? o->arg : "",
+		    toupper((unsigned char)o->help[0]), o->help + 1);
+	}
+}
+
+static json_t *cmd_status(struct engine *e, json_t *req);
+static json_t *cmd_reload(struct engine *e, json_t *req);
+
+static const struct control_command control_table[] = {
+	{ "status", cmd_status, "this node and the cluster as this node sees it" },
+	{ "reload", cmd_reload, "re-read the configuration file, all or nothing" },
+	{ NULL, NULL, NULL },
+};
+
+static json_t *
+cmd_status(struct engine *e, json_t *req)
+{
+	json_t *answer = ctl_ok();
+
+	json_object_set_new(answer, "status", status_json(e));
+	return answer;
+}
+
+/*
+ * Swap in a new configuration, or keep the running one and say why. What
+ * cannot change under a running engine (its state folder, cluster name,
+ * mode, its own node) is refused here rather than half applied.
+ */
+static int
+reload(struct engine *e, char *why, size_t whylen)
+{
+	struct config *next;
+	char err[1024];
+
+	if ((next = config_load(e->conf_path, err, sizeof(err))) == NULL) {
+		snprintf(why, whylen, "%s", err);
+		return -1;
+	}
+	if (strcmp(next->state_dir, e->conf->state_dir) != 0 ||
+	    strcmp(next->name, e->conf->name) != 0 || next->mode != e->conf->mode) {
+		snprintf(why, whylen, "%s: cluster name, mode or state_dir changed; "
+		    "these need an engine restart", e->conf_path);
+		goto refuse;
+	}
+	if (strcmp(next->hash, e->conf->hash) == 0) {
+		config_free(next);
+		log_info("reload: configuration unchanged (%.12s)", e->conf->hash);
+		return 0;
+	}
+	config_free(e->conf);
+	e->conf = next;
+	services_reconcile(e->services);
+	log_info("reload: now running configuration %.12s", e->conf->hash);
+	return 0;
+refuse:
+	config_free(next);
+	return -1;
+}
+
+static json_t *
+cmd_reload(struct engine *e, json_t *req)
+{
+	char why[1024];
+	json_t *answer;
+
+	if (reload(e, why, sizeof(why)) < 0) {
+		log_warnx("reload refused, keeping the running configuration: %s", why);
+		return ctl_error("reload refused, the running configuration is kept: %s", why);
+	}
+	answer = ctl_ok();
+	json_object_set_new(answer, "config_hash", json_string(e->conf->hash));
+	return answer;
+}
+
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	char why[1024];
+
+	if (reload(arg, why, sizeof(why)) < 0)
+		log_warnx("reload refused, keeping the running configuration: %s", why);
+}
+
+static void
+on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(e->base, NULL);
+}
+
+/*
+ * Start-up role (ARCHITECTURE.md, failover rule 8): every node starts
+ * passive and hidden. Only the primary of a new cluster, recorded as active
+ * in its epoch and never yet followed by an in-sync stand-by, may start
+ * active alone; any other node waits to meet a peer.
+ */
+static void
+choose_start_role(struct engine *e)
+{
+	if (e->state.active == (int)e->self && !e->state.ever_in_sync) {
+		e->role = ROLE_ACTIVE;
+		e->waiting[0] = '\0';
+		return;
+	}
+	e->role = ROLE_PASSIVE;
+	if (e->state.active == (int)e->self)
+		snprintf(e->waiting, sizeof(e->waiting), "was active in epoch %llu; "
+		    "waiting to meet a peer before serving again",
+		    (unsigned long long)e->state.epoch);
+	else
+		e->waiting[0] = '\0';
+}
+
+static int
+check_config(const char *path, int verbose)
+{
+	char err[1024];
+	struct config *conf;
+
+	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (verbose)
+		config_print(stdout, conf);
+	config_free(conf);
+	return 0;
+}
+
+/* Load config, identity and role state into e; exits with a message on error. */
+static void
+load_engine(struct engine *e, const char *identity)
+{
+	char err[1024];
+	int id, rc;
+
+	if ((e->conf = config_load(e->conf_path, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((id = identity_load(identity, NULL, err, sizeof(err))) < 0)
+		fatalx("%s", err);
+	e->self = id;
+	if (!config_mode_has(e->conf->mode, e->self))
+		fatalx("%s: this node is %s, which mode %s does not use", e->conf_path,
+		    node_name(e->self), mode_name(e->conf->mode));
+	if (mkdir_p(e->conf->state_dir, 0700) < 0)
+		fatal("cannot create state_dir %s", e->conf->state_dir);
+	rc = state_load(e->conf->state_dir, &e->state, err, sizeof(err));
+	if (rc < 0)
+		fatalx("%s", err);
+	if (rc == 0) {
+		state_new_cluster(&e->state);
+		if (state_save(e->conf->state_dir, &e->state) < 0)
+			fatalx("cannot persist the role state; refusing to run without it");
+		log_info("new node: epoch 1, primary recorded as active");
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct option longopts[nitems(option_rows) + 1];
+	char shortopts[2 * nitems(option_rows) + 1], *p = shortopts;
+	const char *identity = NULL, *sock = NULL;
+	int debug = 0, check = 0, verbose = 0, ch;
+	struct engine e = { .conf_path = CONFIG_DEFAULT_PATH };
+	struct event *ev_term, *ev_int, *ev_hup;
+	char *sockpath;
+
+	if (argc == 2 && strcmp(argv[1], "--mdoc") == 0) {
+		usage_mdoc(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < nitems(option_rows); i++) {
+		longopts[i] = (struct option){ option_rows[i].lng,
+		    option_rows[i].arg ? required_argument : no_argument, NULL, option_rows[i].shrt };
+		*p++ = (char)option_rows[i].shrt;
+		if (option_rows[i].arg)
+			*p++ = ':';
+	}
+	*p = '\0';
+	memset(&longopts[nitems(option_rows)], 0, sizeof(longopts[0]));
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f': e.conf_path = optarg; break;
+		case 'i': identity = optarg; break;
+		case 's': sock = optarg; break;
+		case 'd': debug = 1; break;
+		case 'n': check = 1; break;
+		case 'v': verbose++; break;
+		case 'V': printf("lifelined %s\n", LIFELINE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "lifelined: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_config(e.conf_path, verbose);
+
+	log_init(debug ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose, "lifelined");
+	signal(SIGPIPE, SIG_IGN);
+	load_engine(&e, identity);
+	e.started_ms = now_mono_ms();
+	if ((e.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+
+	sockpath = sock ? xstrdup(sock) : xasprintf("%s/%s", e.conf->state_dir, CTL_SOCKET_NAME);
+	if ((e.control = control_new(&e, sockpath, control_table)) == NULL)
+		fatalx("cannot serve the control socket %s", sockpath);
+	ev_term = evsignal_new(e.base, SIGTERM, on_sigterm, &e);
+	ev_int = evsignal_new(e.base, SIGINT, on_sigterm, &e);
+	ev_hup = evsignal_new(e.base, SIGHUP, on_sighup, &e);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_hup, NULL);
+	e.services = services_new(&e);
+
+	choose_start_role(&e);
+	log_info("lifelined %s: cluster %s, mode %s, node %s, epoch %llu, %s%s%s",
+	    LIFELINE_VERSION, e.conf->name, mode_name(e.conf->mode), node_name(e.self),
+	    (unsigned long long)e.state.epoch, role_name(e.role),
+	    e.waiting[0] ? ": " : "", e.waiting);
+	if (e.role == ROLE_ACTIVE) {
+		if (identity_claim(&e) == 0)
+			services_start_all(e.services);
+		else
+			log_warnx("services not started: the public address could not be claimed");
+	}
+
+	event_base_dispatch(e.base);
+
+	services_stop_all(e.services);
+	identity_release(&e);
+	services_free(e.services);
+	control_free(e.control);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_base_free(e.base);
+	config_free(e.conf);
+	free(sockpath);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,352 @@
+/*
+ * Supervision of protected services with the exec back end. Each service is
+ * a process group led by /bin/sh -c "exec START"; SIGCHLD tells us when it
+ * ends, and its action list says what to do about it.
+ */
+#include "engine/services.h"
+#include "engine/engine.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESTART_DELAY_MS 500
+
+enum svc_state { SVC_STOPPED, SVC_RUNNING, SVC_RESTARTING, SVC_FAILED, SVC_UNMANAGED };
+
+static const char *const svc_state_names[] = {
+	[SVC_STOPPED] = "stopped", [SVC_RUNNING] = "running",
+	[SVC_RESTARTING] = "restarting", [SVC_FAILED] = "failed",
+	[SVC_UNMANAGED] = "unmanaged",
+};
+
+struct service {
+	char            *name;
+	enum svc_state   state;
+	pid_t            pid;
+	unsigned         failures;        /* consecutive, inside the window */
+	uint64_t         first_failure_ms;
+	struct event    *restart_ev;
+	struct services *owner;
+};
+
+struct services {
+	struct engine   *e;
+	struct service **v;               /* each its own allocation: timers point at it */
+	size_t           n;
+	struct event    *sigchld_ev;
+};
+
+static void start_service(struct service *svc);
+
+static const struct service_conf *
+service_conf(const struct service *svc)
+{
+	return config_service(svc->owner->e->conf, svc->name);
+}
+
+static void
+on_restart_due(evutil_socket_t fd, short what, void *arg)
+{
+	start_service(arg);
+}
+
+/* The child side of a start: own process group, plain signals, log file. */
+static _Noreturn void
+exec_service(const struct service_conf *sc, const char *logpath)
+{
+	sigset_t none;
+	int fd;
+
+	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	execl("/bin/sh", "sh", "-c", xasprintf("exec %s", sc->start), (char *)NULL);
+	_exit(127);
+}
+
+static void
+start_service(struct service *svc)
+{
+	const struct service_conf *sc = service_conf(svc);
+	struct engine *e = svc->owner->e;
+	char *logdir, *logpath;
+	pid_t pid;
+
+	if (sc == NULL) {
+		svc->state = SVC_UNMANAGED;
+		return;
+	}
+	if (svc->state == SVC_RUNNING)
+		return;
+	logdir = xasprintf("%s/log", e->conf->state_dir);
+	logpath = xasprintf("%s/%s.log", logdir, svc->name);
+	if (mkdir_p(logdir, 0700) < 0)
+		log_warn("service %s: cannot create %s", svc->name, logdir);
+	pid = fork();
+	if (pid < 0) {
+		log_warn("service %s: fork", svc->name);
+		svc->state = SVC_FAILED;
+		goto out;
+	}
+	if (pid == 0)
+		exec_service(sc, logpath);
+	setpgid(pid, pid);       /* also here: no race with an early stop */
+	svc->pid = pid;
+	svc->state = SVC_RUNNING;
+	log_info("service %s started, pid %ld, output in %s", svc->name, (long)pid, logpath);
+out:
+	free(logdir);
+	free(logpath);
+}
+
+/*
+ * A service died without being asked to. Count the failure inside the
+ * window and take the action the list gives for this count; the last
+ * action repeats once the list is exhausted.
+ */
+static void
+on_service_died(struct service *svc, int status)
+{
+	const struct service_conf *sc = service_conf(svc);
+	uint64_t now = now_mono_ms();
+	const struct service_action *act;
+	struct timeval delay = { 0, RESTART_DELAY_MS * 1000 };
+
+	if (WIFEXITED(status))
+		log_warnx("service %s (pid %ld) exited with status %d", svc->name,
+		    (long)svc->pid, WEXITSTATUS(status));
+	else
+		log_warnx("service %s (pid %ld) killed by signal %d", svc->name,
+		    (long)svc->pid, WTERMSIG(status));
+	svc->pid = -1;
+	svc->state = SVC_FAILED;
+	if (sc == NULL || sc->nactions == 0)
+		return;
+	if (svc->failures == 0 || now - svc->first_failure_ms > sc->window_ms) {
+		svc->failures = 0;
+		svc->first_failure_ms = now;
+	}
+	svc->failures++;
+	act = &sc->actions[svc->failures <= sc->nactions ? svc->failures - 1 : sc->nactions - 1];
+	switch (act->kind) {
+	case ACTION_RESTART:
+		log_info("service %s: failure %u in the window, restarting", svc->name, svc->failures);
+		svc->state = SVC_RESTARTING;
+		evtimer_add(svc->restart_ev, &delay);
+		break;
+	case ACTION_LOG:
+	case ACTION_IGNORE:
+		log_info("service %s: failure %u, action %s: left stopped", svc->name,
+		    svc->failures, act->kind == ACTION_LOG ? "log" : "ignore");
+		break;
+	case ACTION_SWITCHOVER:
+	case ACTION_TASK:
+		/* Needs the cluster engine and tasks; say so rather than pretend. */
+		log_warnx("service %s: failure %u, action %s is not available in this "
+		    "version; the service is left stopped", svc->name, svc->failures,
+		    act->kind == ACTION_SWITCHOVER ? "switchover" : "task");
+		break;
+	}
+}
+
+static void
+on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	struct services *s = arg;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < s->n; i++) {
+			if (s->v[i]->pid == pid) {
+				on_service_died(s->v[i], status);
+				break;
+			}
+		}
+	}
+}
+
+static void
+add_service(struct services *s, const char *name)
+{
+	struct service *svc = xcalloc(1, sizeof(*svc));
+
+	svc->name = xstrdup(name);
+	svc->pid = -1;
+	svc->owner = s;
+	svc->restart_ev = evtimer_new(s->e->base, on_restart_due, svc);
+	svc->state = config_service(s->e->conf, name) != NULL ? SVC_STOPPED : SVC_UNMANAGED;
+	if (svc->state == SVC_UNMANAGED)
+		log_warnx("service %s has no [service %s] section; systemd units are "
+		    "not supervised in this version", name, name);
+	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+	s->v[s->n++] = svc;
+}
+
+static void
+free_service(struct service *svc)
+{
+	event_free(svc->restart_ev);
+	free(svc->name);
+	free(svc);
+}
+
+struct services *
+services_new(struct engine *e)
+{
+	struct services *s = xcalloc(1, sizeof(*s));
+
+	s->e = e;
+	for (size_t i = 0; i < e->conf->protect_service.n; i++)
+		add_service(s, e->conf->protect_service.v[i]);
+	s->sigchld_ev = evsignal_new(e->base, SIGCHLD, on_sigchld, s);
+	event_add(s->sigchld_ev, NULL);
+	return s;
+}
+
+void
+services_start_all(struct services *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		start_service(s->v[i]);
+}
+
+/* Wait for pid up to timeout_ms; returns 1 when it was reaped. */
+static int
+reap_within(pid_t pid, uint64_t timeout_ms)
+{
+	uint64_t deadline = now_mono_ms() + timeout_ms;
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	int status;
+
+	do {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return 1;
+		nanosleep(&pause, NULL);
+	} while (now_mono_ms() < deadline);
+	return 0;
+}
+
+static void
+stop_service(struct service *svc)
+{
+	const struct service_conf *sc = service_conf(svc);
+	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
+
+	evtimer_del(svc->restart_ev);
+	if (svc->pid <= 0) {
+		if (svc->state != SVC_UNMANAGED)
+			svc->state = SVC_STOPPED;
+		return;
+	}
+	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
+		char *argv[] = { "/bin/sh", "-c", sc->stop_cmd, NULL };
+
+		if (run_argv(argv, 0) != 0)
+			log_warnx("service %s: stop command failed", svc->name);
+	} else {
+		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
+	}
+	if (!reap_within(svc->pid, timeout)) {
+		log_warnx("service %s did not stop within %llu ms, killing it",
+		    svc->name, (unsigned long long)timeout);
+		kill(-svc->pid, SIGKILL);
+		reap_within(svc->pid, 5000);
+	}
+	log_info("service %s stopped", svc->name);
+	svc->pid = -1;
+	svc->state = SVC_STOPPED;
+}
+
+void
+services_stop_all(struct services *s)
+{
+	for (size_t i = s->n; i-- > 0;)
+		stop_service(s->v[i]);
+}
+
+void
+services_reconcile(struct services *s)
+{
+	const struct strlist *want = &s->e->conf->protect_service;
+
+	/* Services no longer protected are stopped and dropped. */
+	for (size_t i = 0; i < s->n;) {
+		bool kept = false;
+
+		for (size_t j = 0; j < want->n; j++)
+			kept |= strcmp(want->v[j], s->v[i]->name) == 0;
+		if (kept) {
+			i++;
+			continue;
+		}
+		stop_service(s->v[i]);
+		free_service(s->v[i]);
+		memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+		s->n--;
+	}
+	for (size_t j = 0; j < want->n; j++) {
+		bool have = false;
+
+		for (size_t i = 0; i < s->n; i++)
+			have |= strcmp(want->v[j], s->v[i]->name) == 0;
+		if (!have)
+			add_service(s, want->v[j]);
+	}
+	if (s->e->role == ROLE_ACTIVE)
+		services_start_all(s);
+}
+
+json_t *
+services_json(const struct services *s)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct service *svc = s->v[i];
+
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o}",
+		    "name", svc->name, "state", svc_state_names[svc->state],
+		    "pid", svc->pid > 0 ? json_integer(svc->pid) : json_null()));
+	}
+	return arr;
+}
+
+void
+services_free(struct services *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free_service(s->v[i]);
+	if (s->sigchld_ev != NULL)
+		event_free(s->sigchld_ev);
+	free(s->v);
+	free(s);
+}

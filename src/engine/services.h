@@ -1,0 +1,35 @@
+/*
+ * Protected services, exec back end: the engine starts each protected
+ * [service NAME] on the active node, watches its process, follows its action
+ * list when it dies, and stops it when the node leaves the role or the
+ * engine stops with --stop-apps. (Health checks, systemd units and the full
+ * action list arrive with the protected-applications work.)
+ */
+#ifndef LIFELINE_SERVICES_H
+#define LIFELINE_SERVICES_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+struct engine;
+struct services;
+
+struct services *services_new(struct engine *e);
+void services_free(struct services *s);
+
+/* Start every protected service that is not running. */
+void services_start_all(struct services *s);
+
+/*
+ * Stop every running service in reverse order, each with its stop method and
+ * stop_timeout, then SIGKILL. Blocks: call it only when leaving the loop.
+ */
+void services_stop_all(struct services *s);
+
+/* Follow a configuration that was just swapped in: add and drop services. */
+void services_reconcile(struct services *s);
+
+/* [{"name":..., "state":..., "pid":...}] for status. */
+json_t *services_json(const struct services *s);
+
+#endif

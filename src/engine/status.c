@@ -1,0 +1,100 @@
+/*
+ * Builds the status object. Fields the engine cannot know yet are reported
+ * as unknown (null, "disconnected", up: false) rather than guessed: an
+ * administrator acts on this output.
+ */
+#include "engine/status.h"
+#include "engine/engine.h"
+#include "engine/services.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+
+const char *
+role_name(enum role role)
+{
+	return role == ROLE_ACTIVE ? "active" : "passive";
+}
+
+/* An address without its prefix, as status shows it. */
+static const char *
+addr_only(const struct ipaddr *a, char *buf, size_t len)
+{
+	struct ipaddr bare = *a;
+
+	bare.prefix = -1;
+	return ipaddr_str(&bare, buf, len);
+}
+
+/*
+ * The channels between this node and peer: each pair of channel addresses
+ * that share a subnet (the prefix of either side decides).
+ */
+static json_t *
+channels_json(const struct config *conf, enum node_id self, enum node_id peer)
+{
+	const struct node_conf *a = &conf->nodes[self], *b = &conf->nodes[peer];
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < a->nchannels; i++) {
+		for (size_t j = 0; j < b->nchannels; j++) {
+			const struct ipaddr *x = &a->channels[i], *y = &b->channels[j];
+			char local[64], remote[64];
+
+			if (!((x->prefix >= 0 && ipaddr_in_subnet(y, x)) ||
+			    (y->prefix >= 0 && ipaddr_in_subnet(x, y))))
+				continue;
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:n}",
+			    "peer", node_name(peer),
+			    "local", addr_only(x, local, sizeof(local)),
+			    "remote", addr_only(y, remote, sizeof(remote)),
+			    "up", 0, "rtt_ms"));
+		}
+	}
+	return arr;
+}
+
+static json_t *
+nodes_json(const struct engine *e)
+{
+	json_t *arr = json_array();
+
+	for (int id = 0; id < NODE_COUNT; id++) {
+		bool self = id == (int)e->self;
+
+		if (!config_mode_has(e->conf->mode, id))
+			continue;
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o}",
+		    "identity", node_name(id),
+		    "role", self ? role_name(e->role) : "unknown",
+		    "reachable", self,
+		    "channels", self ? json_array() : channels_json(e->conf, e->self, id)));
+	}
+	return arr;
+}
+
+json_t *
+status_json(const struct engine *e)
+{
+	const struct config *conf = e->conf;
+	const struct node_conf *me = &conf->nodes[e->self];
+	char pub[64];
+
+	addr_only(&me->public_addr, pub, sizeof(pub));
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
+	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o}",
+	    "cluster", conf->name,
+	    "mode", mode_name(conf->mode),
+	    "epoch", (json_int_t)e->state.epoch,
+	    "config_hash", conf->hash,
+	    "self", node_name(e->self),
+	    "role", role_name(e->role),
+	    "waiting", e->waiting[0] != '\0' ? e->waiting : NULL,
+	    "uptime_s", (json_int_t)((now_mono_ms() - e->started_ms) / 1000),
+	    "nodes", nodes_json(e),
+	    "public", "ip", pub, "interface", me->public_if,
+	    "configured", e->public_claimed, "filtered", 0,
+	    "replication", "mode", repl_mode_name(conf->repl_mode),
+	    "state", "disconnected", "queue_bytes", 0, "lag_ms", "last_seq", 0, "acked_seq", 0,
+	    "services", services_json(e->services));
+}
