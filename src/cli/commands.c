@@ -70,25 +70,20 @@ cli_dispatch(struct cli_ctx *ctx, int argc, char **argv)
 }
 
 /*
- * Where the engine listens: --socket, else STATE_DIR of the configuration.
- * Returns a malloc'd path, or NULL after printing why.
+ * Where the engine listens: --socket, else STATE_DIR of the configuration
+ * file, read leniently so that a file broken by an edit in progress does not
+ * hide the running engine (which keeps its own copy).
  */
 static char *
 socket_path(const struct cli_ctx *ctx)
 {
-	const char *path = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
-	struct config *conf;
-	char err[1024], *sock;
+	char *dir, *sock;
 
 	if (ctx->socket != NULL)
 		return xstrdup(ctx->socket);
-	if ((conf = config_load(path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "lifeline: cannot find the engine's socket: %s "
-		    "(use -f FILE or --socket PATH)\n", err);
-		return NULL;
-	}
-	sock = xasprintf("%s/%s", conf->state_dir, CTL_SOCKET_NAME);
-	config_free(conf);
+	dir = config_peek_state_dir(ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH);
+	sock = xasprintf("%s/%s", dir, CTL_SOCKET_NAME);
+	free(dir);
 	return sock;
 }
 
@@ -102,8 +97,7 @@ call_engine(const struct cli_ctx *ctx, const char *name)
 	json_t *req, *answer;
 	char err[1024], *sock;
 
-	if ((sock = socket_path(ctx)) == NULL)
-		return NULL;
+	sock = socket_path(ctx);
 	req = json_pack("{s:s}", "cmd", name);
 	answer = ctl_call(sock, req, CALL_TIMEOUT_MS, err, sizeof(err));
 	json_decref(req);
@@ -115,7 +109,7 @@ call_engine(const struct cli_ctx *ctx, const char *name)
 	if (!json_is_true(json_object_get(answer, "ok"))) {
 		const char *why = json_string_value(json_object_get(answer, "error"));
 
-		fprintf(stderr, "lifeline: %s: %s\n", name, why ? why : "failed, the engine gave no reason");
+		fprintf(stderr, "lifeline: %s\n", why ? why : "the engine refused without a reason");
 		json_decref(answer);
 		return NULL;
 	}

@@ -117,7 +117,7 @@ static const struct keydef keys[] = {
 	    set_name, show_str, CL(name), 0, NULL },
 	{ SECT_CLUSTER, "mode", K_REQUIRED, NULL, "mode = ha",
 	    set_enum, show_enum, CL(mode), 0, mode_names },
-	{ SECT_CLUSTER, "state_dir", 0, "/var/lib/lifeline", NULL,
+	{ SECT_CLUSTER, "state_dir", 0, STATE_DIR_DEFAULT, NULL,
 	    set_path, show_str, CL(state_dir), 0, NULL },
 	{ SECT_CLUSTER, "tls_dir", 0, "/etc/lifeline/tls", NULL,
 	    set_path, show_str, CL(tls_dir), 0, NULL },
@@ -1530,13 +1530,18 @@ check_channels(struct parser *p)
 	return 0;
 }
 
-/* A management address must reach its node whatever the public side does. */
+/*
+ * A management address must reach its node whatever its role. It may sit
+ * in the public subnet (it then shares the public interface and is added
+ * with preferred_lft 0), but it can never be a public address, which
+ * follows the active role from node to node.
+ */
 static int
 check_management(struct parser *p)
 {
 	const struct node_conf *n = p->conf->nodes;
 	size_t mg = key_index(SECT_NODE, "management");
-	char a[64], b[64];
+	char a[64];
 	int i, j;
 
 	for (i = 0; i < NODE_COUNT; i++) {
@@ -1552,14 +1557,12 @@ check_management(struct parser *p)
 				    node_names[i], a, node_names[j]);
 		}
 		for (j = 0; j < NODE_COUNT; j++) {
-			if (n[j].present && ipaddr_in_subnet(&n[i].management,
+			if (n[j].present && ipaddr_equal(&n[i].management,
 			    &n[j].public_addr))
 				return fail(p, p->node[i].keyline[mg], "[node %s] "
-				    "management %s is inside the public subnet %s "
-				    "of [node %s], expected a management network "
-				    "apart from the public one", node_names[i], a,
-				    ipaddr_str(&n[j].public_addr, b, sizeof(b)),
-				    node_names[j]);
+				    "management %s is the public address of [node %s], "
+				    "expected an address that stays with the node",
+				    node_names[i], a, node_names[j]);
 		}
 	}
 	return 0;
@@ -1883,4 +1886,26 @@ identity_load(const char *override, const char *path, char *err,
 out:
 	free(buf);
 	return id;
+}
+
+static int
+on_peek_key(void *user, const char *section, const char *name, const char *value)
+{
+	char **dir = user;
+
+	if (strcmp(section, "cluster") == 0 && strcmp(name, "state_dir") == 0 &&
+	    value[0] == '/') {
+		free(*dir);
+		*dir = xstrdup(value);
+	}
+	return 1;               /* keep going whatever else the file holds */
+}
+
+char *
+config_peek_state_dir(const char *path)
+{
+	char *dir = NULL;
+
+	ini_parse(path, on_peek_key, &dir);
+	return dir != NULL ? dir : xstrdup(STATE_DIR_DEFAULT);
 }

@@ -15,6 +15,7 @@
 #include "common/values.h"
 
 #define CONFIG_DEFAULT_PATH   "/etc/lifeline/lifeline.conf"
+#define STATE_DIR_DEFAULT     "/var/lib/lifeline"
 #define IDENTITY_DEFAULT_PATH "/etc/lifeline/identity"
 #define CONFIG_MAX_CHANNELS   4
 #define CONFIG_MAX_PING       8
@@ -113,6 +114,14 @@ struct config *config_parse_string(const char *text, const char *name,
     char *err, size_t errlen);
 
 void config_free(struct config *conf);
+
+/*
+ * The [cluster] state_dir a file names, read leniently: a file with errors
+ * elsewhere still answers, so the CLI finds a running engine even while
+ * its configuration file is being fixed. STATE_DIR_DEFAULT when the file or
+ * the key is missing or the value is not an absolute path. Caller frees.
+ */
+char *config_peek_state_dir(const char *path);
 
 /* The normalized configuration, every default filled in (what -nv prints). */
 void config_print(FILE *out, const struct config *conf);

@@ -239,6 +239,8 @@ static const struct {
 	    "exclude = *.tmp, /etc/app/*.dpkg-*\n", NULL, NULL },
 	{ "a protected systemd unit", "service = app\n", "service = app, nginx.service, getty@tty1\n",
 	    NULL, NULL },
+	{ "a management address on the public LAN", "management = 198.51.100.12/24",
+	    "management = 192.0.2.12/24", NULL, NULL },
 	{ "a data dir beside state_dir", "data = /var/lib/app\n", "data = /var/lib/lifeline2\n",
 	    NULL, NULL },
 	{ "four channels with prefixes", "203.0.113.1, 203.0.113.25",
@@ -437,8 +439,8 @@ static const struct {
 	    "t.conf:11: [node secondary] channel has no address of a family that [node primary] channel has, expected both ends of a channel in one address family" },
 	{ "198.51.100.12/24", "198.51.100.11/24", NULL, NULL,
 	    "t.conf:13: [node secondary] management 198.51.100.11/24 is also the management address of [node primary], expected one address per node" },
-	{ "198.51.100.12/24", "192.0.2.12/24", NULL, NULL,
-	    "t.conf:13: [node secondary] management 192.0.2.12/24 is inside the public subnet 192.0.2.10/24 of [node primary], expected a management network apart from the public one" },
+	{ "198.51.100.12/24", "192.0.2.10/24", NULL, NULL,
+	    "t.conf:13: [node secondary] management 192.0.2.10/24 is the public address of [node primary], expected an address that stays with the node" },
 	{ "", "\n[failover]\nping = 192.0.2.1, 2001:db8::1\n", NULL, NULL,
 	    "t.conf:23: [failover] ping 2001:db8::1 is IPv6 but the public addresses are IPv4, expected targets on the public network" },
 
@@ -784,6 +786,43 @@ test_names(void **state)
 	assert_int_equal(node_from_name(""), -1);
 }
 
+/* The CLI finds a running engine's state_dir even in a broken file. */
+static void
+test_peek_state_dir(void **state)
+{
+	static const struct {
+		const char *text;       /* NULL: no file */
+		const char *want;
+	} t[] = {
+		{ NULL, STATE_DIR_DEFAULT },
+		{ "[cluster]\nname = x\n", STATE_DIR_DEFAULT },
+		{ "[cluster]\nstate_dir = /srv/ll\nmode = nonsense\nbogus = 1\n", "/srv/ll" },
+		{ "[node primary]\nstate_dir = /elsewhere\n", STATE_DIR_DEFAULT },
+		{ "[cluster]\nstate_dir = relative/dir\n", STATE_DIR_DEFAULT },
+		{ "garbage without sections\n[cluster]\nstate_dir = /srv/x ; note\n", "/srv/x" },
+	};
+	char path[] = "/tmp/lifeline-test-peek-XXXXXX";
+	int fd = mkstemp(path);
+	size_t i;
+
+	assert_true(fd >= 0);
+	close(fd);
+	for (i = 0; i < nitems(t); i++) {
+		char *dir;
+
+		if (t[i].text == NULL)
+			unlink(path);
+		else
+			assert_int_equal(write_file_atomic(path, t[i].text,
+			    strlen(t[i].text), 0600), 0);
+		dir = config_peek_state_dir(path);
+		if (strcmp(dir, t[i].want) != 0)
+			fail_msg("row %zu: got %s, want %s", i, dir, t[i].want);
+		free(dir);
+	}
+	unlink(path);
+}
+
 /*
  * Every key of the table is documented under its own section of
  * lifeline.conf(5) as ".It Cm KEY ...", so the page cannot fall behind.
@@ -852,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_peek_state_dir),
 		cmocka_unit_test(test_man_page),
 	};
 
