@@ -1,0 +1,226 @@
+/*
+ * Encoding and decoding of channel messages. Every field is written with an
+ * explicit size and byte order so that nodes of different builds agree, and
+ * every decoder checks sizes and values before anything is used.
+ */
+#include "common/wire.h"
+#include "common/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The payload layouts add up to the sizes the header announces. */
+_Static_assert(4 + 2 + 2 + 4 + 4 + 8 == WIRE_HDR_SIZE, "header layout");
+_Static_assert(WIRE_NAME_SIZE + 4 * 1 + 2 * 2 + sizeof(((struct wire_hello *)0)->reserved)
+    == WIRE_HELLO_SIZE, "hello layout");
+_Static_assert(4 * 8 + 3 * 1 + sizeof(((struct wire_heartbeat *)0)->reserved)
+    == WIRE_HEARTBEAT_SIZE, "heartbeat layout");
+
+static uint8_t *
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+	return p + 2;
+}
+
+static uint8_t *
+put32(uint8_t *p, uint32_t v)
+{
+	p = put16(p, (uint16_t)(v >> 16));
+	return put16(p, (uint16_t)v);
+}
+
+static uint8_t *
+put64(uint8_t *p, uint64_t v)
+{
+	p = put32(p, (uint32_t)(v >> 32));
+	return put32(p, (uint32_t)v);
+}
+
+static uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)get16(p) << 16 | get16(p + 2);
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+static uint8_t *
+put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch)
+{
+	p = put32(p, WIRE_MAGIC);
+	p = put16(p, WIRE_VERSION);
+	p = put16(p, type);
+	p = put32(p, length);
+	p = put32(p, 0);
+	return put64(p, epoch);
+}
+
+size_t
+wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h)
+{
+	uint8_t *p = put_hdr(buf, WIRE_HELLO, WIRE_HELLO_SIZE, epoch);
+
+	memset(p, 0, WIRE_HELLO_SIZE);
+	memcpy(p, h->cluster, strnlen(h->cluster, WIRE_NAME_SIZE));
+	p += WIRE_NAME_SIZE;
+	*p++ = h->identity;
+	*p++ = h->role;
+	*p++ = h->channel;
+	*p++ = h->kind;
+	p = put16(p, h->min_version);
+	p = put16(p, h->max_version);
+	return WIRE_HDR_SIZE + WIRE_HELLO_SIZE;
+}
+
+size_t
+wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb)
+{
+	uint8_t *p = put_hdr(buf, WIRE_HEARTBEAT, WIRE_HEARTBEAT_SIZE, epoch);
+
+	p = put64(p, hb->seq);
+	p = put64(p, hb->sent_ns);
+	p = put64(p, hb->echo_seq);
+	p = put64(p, hb->echo_ns);
+	*p++ = hb->role;
+	*p++ = hb->active;
+	*p++ = hb->flags;
+	memset(p, 0, sizeof(hb->reserved));
+	return WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE;
+}
+
+size_t
+wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
+{
+	size_t n = strlen(why);
+
+	if (n > 255)
+		n = 255;
+	if (buflen < WIRE_HDR_SIZE)
+		return 0;
+	if (n > buflen - WIRE_HDR_SIZE)
+		n = buflen - WIRE_HDR_SIZE;
+	memcpy(put_hdr(buf, WIRE_REFUSE, (uint32_t)n, epoch), why, n);
+	return WIRE_HDR_SIZE + n;
+}
+
+int
+wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h, char *why, size_t whylen)
+{
+	if (len < WIRE_HDR_SIZE)
+		return 1;
+	h->magic = get32(buf);
+	h->version = get16(buf + 4);
+	h->type = get16(buf + 6);
+	h->length = get32(buf + 8);
+	h->reserved = get32(buf + 12);
+	h->epoch = get64(buf + 16);
+	if (h->magic != WIRE_MAGIC) {
+		snprintf(why, whylen, "bad magic 0x%08x, expected a Lifeline channel message (0x%08x)",
+		    h->magic, WIRE_MAGIC);
+		return -1;
+	}
+	if (h->version == 0) {
+		snprintf(why, whylen, "protocol version 0, expected 1 or later");
+		return -1;
+	}
+	if (h->length > WIRE_MAX_PAYLOAD) {
+		snprintf(why, whylen, "message of %u bytes, expected at most %u",
+		    h->length, WIRE_MAX_PAYLOAD);
+		return -1;
+	}
+	return 0;
+}
+
+int
+wire_decode_hello(const uint8_t *p, size_t len, struct wire_hello *h, char *why, size_t whylen)
+{
+	if (len != WIRE_HELLO_SIZE) {
+		snprintf(why, whylen, "hello of %zu bytes, expected %d", len, WIRE_HELLO_SIZE);
+		return -1;
+	}
+	memcpy(h->cluster, p, WIRE_NAME_SIZE);
+	if (memchr(h->cluster, '\0', WIRE_NAME_SIZE) == NULL) {
+		snprintf(why, whylen, "hello with an unterminated cluster name, expected at most %d bytes",
+		    WIRE_NAME_SIZE - 1);
+		return -1;
+	}
+	p += WIRE_NAME_SIZE;
+	h->identity = *p++;
+	h->role = *p++;
+	h->channel = *p++;
+	h->kind = *p++;
+	h->min_version = get16(p);
+	h->max_version = get16(p + 2);
+	memcpy(h->reserved, p + 4, sizeof(h->reserved));
+	if (h->identity >= NODE_COUNT) {
+		snprintf(why, whylen, "hello from identity %u, expected primary, secondary or tertiary",
+		    h->identity);
+		return -1;
+	}
+	if (h->role > 1) {
+		snprintf(why, whylen, "hello with role %u, expected active or passive", h->role);
+		return -1;
+	}
+	if (h->min_version == 0 || h->min_version > h->max_version) {
+		snprintf(why, whylen, "hello with versions %u..%u, expected a range from 1",
+		    h->min_version, h->max_version);
+		return -1;
+	}
+	return 0;
+}
+
+int
+wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *hb,
+    char *why, size_t whylen)
+{
+	if (len != WIRE_HEARTBEAT_SIZE) {
+		snprintf(why, whylen, "heartbeat of %zu bytes, expected %d", len, WIRE_HEARTBEAT_SIZE);
+		return -1;
+	}
+	hb->seq = get64(p);
+	hb->sent_ns = get64(p + 8);
+	hb->echo_seq = get64(p + 16);
+	hb->echo_ns = get64(p + 24);
+	hb->role = p[32];
+	hb->active = p[33];
+	hb->flags = p[34];
+	memcpy(hb->reserved, p + 35, sizeof(hb->reserved));
+	if (hb->role > 1) {
+		snprintf(why, whylen, "heartbeat with role %u, expected active or passive", hb->role);
+		return -1;
+	}
+	if (hb->active >= NODE_COUNT && hb->active != 0xff) {
+		snprintf(why, whylen, "heartbeat naming node %u active, expected a node or none",
+		    hb->active);
+		return -1;
+	}
+	if (hb->seq == 0) {
+		snprintf(why, whylen, "heartbeat with sequence 0, expected 1 or more");
+		return -1;
+	}
+	return 0;
+}
+
+void
+wire_decode_refuse(const uint8_t *p, size_t len, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	if (outlen == 0)
+		return;
+	for (size_t i = 0; i < len && n + 1 < outlen; i++)
+		out[n++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	out[n] = '\0';
+}

@@ -1,0 +1,92 @@
+/*
+ * The wire format of messages between nodes on a channel: a fixed header
+ * (magic, version, type, length, epoch) and a typed payload, all big-endian
+ * and encoded field by field, never by casting structs onto buffers.
+ */
+#ifndef LIFELINE_WIRE_H
+#define LIFELINE_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC        0x4c4c5731u      /* "LLW1" */
+#define WIRE_VERSION      1
+#define WIRE_HDR_SIZE     24
+#define WIRE_MAX_PAYLOAD  (64 * 1024)      /* a control message is small */
+#define WIRE_NAME_SIZE    32               /* cluster name, NUL padded */
+
+enum wire_type {
+	WIRE_HELLO     = 1,   /* first message on every connection, both ways */
+	WIRE_HEARTBEAT = 2,
+	WIRE_REFUSE    = 3,   /* why the other side closes: text payload */
+};
+
+/* The header as decoded. On the wire: u32 magic, u16 version, u16 type,
+ * u32 length, u32 reserved (0), u64 epoch. */
+struct wire_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;
+	uint32_t length;      /* payload bytes after the header */
+	uint32_t reserved;
+	uint64_t epoch;       /* the sender's persisted epoch */
+};
+
+/* HELLO: who is talking, and what it speaks. 48 bytes. */
+struct wire_hello {
+	char     cluster[WIRE_NAME_SIZE];
+	uint8_t  identity;    /* enum node_id */
+	uint8_t  role;        /* enum role */
+	uint8_t  channel;     /* index of the sender's channel address */
+	uint8_t  kind;        /* 1 = heartbeat connection (data comes later) */
+	uint16_t min_version;
+	uint16_t max_version;
+	uint8_t  reserved[8];
+};
+#define WIRE_HELLO_SIZE 48
+
+/* HEARTBEAT flags: what the sender sees, for the peer's decide(). */
+#define WIRE_HB_PING_OK      0x01   /* sender reaches its public ping targets */
+#define WIRE_HB_IN_SYNC      0x02   /* sender's copy is in sync with the active */
+#define WIRE_HB_ACTIVE_LOST  0x04   /* sender has lost the active on every channel */
+
+/* HEARTBEAT: sent every heartbeat interval on every channel. 40 bytes. */
+struct wire_heartbeat {
+	uint64_t seq;         /* per connection, from 1 */
+	uint64_t sent_ns;     /* sender's monotonic clock */
+	uint64_t echo_seq;    /* last seq received from the peer, 0 if none */
+	uint64_t echo_ns;     /* that heartbeat's sent_ns, echoed for the RTT */
+	uint8_t  role;
+	uint8_t  active;      /* node the sender holds active, 0xff = none */
+	uint8_t  flags;
+	uint8_t  reserved[5];
+};
+#define WIRE_HEARTBEAT_SIZE 40
+
+/* Encoders write the whole message (header and payload) into buf and
+ * return its size; buf must hold WIRE_HDR_SIZE + the payload size. */
+size_t wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h);
+size_t wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb);
+/* A REFUSE carries a reason of at most 255 bytes (longer is cut). */
+size_t wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why);
+
+/*
+ * Decode a header from len available bytes. Returns 0 when complete and
+ * valid, 1 when more bytes are needed, -1 when invalid (why says what was
+ * wrong and what was expected: bad magic, version, oversized length).
+ * A version other than WIRE_VERSION is accepted here: the HELLO's version
+ * range decides what the two sides speak.
+ */
+int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h,
+    char *why, size_t whylen);
+
+/* Payload decoders: -1 with why when the size or a field is wrong. */
+int wire_decode_hello(const uint8_t *p, size_t len, struct wire_hello *h,
+    char *why, size_t whylen);
+int wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *hb,
+    char *why, size_t whylen);
+/* The reason of a REFUSE, made printable, into out. */
+void wire_decode_refuse(const uint8_t *p, size_t len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,184 @@
+/* Unit tests of common/wire: round trips, exact bytes, and every refusal. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+static void
+test_hello_round_trip(void **state)
+{
+	struct wire_hello in = { .identity = NODE_SECONDARY, .role = 1, .channel = 2,
+	    .kind = 1, .min_version = 1, .max_version = 3 }, out;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
+	struct wire_hdr h;
+	char why[128];
+
+	strcpy(in.cluster, "lab");
+	assert_int_equal(wire_encode_hello(buf, 42, &in), sizeof(buf));
+	assert_int_equal(wire_decode_hdr(buf, sizeof(buf), &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_HELLO);
+	assert_int_equal(h.length, WIRE_HELLO_SIZE);
+	assert_int_equal(h.epoch, 42);
+	assert_int_equal(wire_decode_hello(buf + WIRE_HDR_SIZE, h.length, &out, why, sizeof(why)), 0);
+	assert_string_equal(out.cluster, "lab");
+	assert_int_equal(out.identity, NODE_SECONDARY);
+	assert_int_equal(out.role, 1);
+	assert_int_equal(out.channel, 2);
+	assert_int_equal(out.kind, 1);
+	assert_int_equal(out.min_version, 1);
+	assert_int_equal(out.max_version, 3);
+}
+
+/* The header's bytes are fixed: big-endian, in this order. */
+static void
+test_header_bytes(void **state)
+{
+	static const uint8_t want[WIRE_HDR_SIZE] = {
+		'L', 'L', 'W', '1', 0, 1, 0, 2, 0, 0, 0, WIRE_HEARTBEAT_SIZE, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0x01, 0x02,
+	};
+	struct wire_heartbeat hb = { .seq = 1, .active = 0xff };
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
+
+	assert_int_equal(wire_encode_heartbeat(buf, 0x0102, &hb), sizeof(buf));
+	assert_memory_equal(buf, want, sizeof(want));
+}
+
+static void
+test_heartbeat_round_trip(void **state)
+{
+	struct wire_heartbeat in = { .seq = 7, .sent_ns = 0x1122334455667788ULL,
+	    .echo_seq = 6, .echo_ns = 99, .role = 0, .active = NODE_PRIMARY,
+	    .flags = WIRE_HB_PING_OK | WIRE_HB_IN_SYNC }, out;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
+	char why[128];
+
+	wire_encode_heartbeat(buf, 3, &in);
+	assert_int_equal(wire_decode_heartbeat(buf + WIRE_HDR_SIZE, WIRE_HEARTBEAT_SIZE, &out,
+	    why, sizeof(why)), 0);
+	assert_int_equal(out.seq, 7);
+	assert_true(out.sent_ns == 0x1122334455667788ULL);
+	assert_int_equal(out.echo_seq, 6);
+	assert_int_equal(out.echo_ns, 99);
+	assert_int_equal(out.active, NODE_PRIMARY);
+	assert_int_equal(out.flags, WIRE_HB_PING_OK | WIRE_HB_IN_SYNC);
+}
+
+static void
+test_partial_header_waits(void **state)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
+	struct wire_heartbeat hb = { .seq = 1 };
+	struct wire_hdr h;
+	char why[128];
+
+	wire_encode_heartbeat(buf, 1, &hb);
+	for (size_t n = 0; n < WIRE_HDR_SIZE; n++)
+		assert_int_equal(wire_decode_hdr(buf, n, &h, why, sizeof(why)), 1);
+}
+
+/* Corrupt one field of a good message; each must be refused with a reason. */
+static void
+test_refusals(void **state)
+{
+	static const struct {
+		const char *what;
+		size_t      offset;      /* byte to overwrite in the whole message */
+		uint8_t     value;
+		int         part;        /* 0 header, 1 hello payload */
+		const char *expect;
+	} rows[] = {
+		{ "magic", 0, 'X', 0, "bad magic" },
+		{ "version 0", 5, 0, 0, "protocol version 0" },
+		{ "oversized", 9, 0x10, 0, "expected at most" },
+		{ "identity", WIRE_HDR_SIZE + WIRE_NAME_SIZE, 9, 1, "identity 9" },
+		{ "role", WIRE_HDR_SIZE + WIRE_NAME_SIZE + 1, 2, 1, "role 2" },
+		{ "min version 0", WIRE_HDR_SIZE + WIRE_NAME_SIZE + 5, 0, 1, "versions 0..1" },
+		{ "min above max", WIRE_HDR_SIZE + WIRE_NAME_SIZE + 5, 5, 1, "versions 5..1" },
+		{ "unterminated name", WIRE_HDR_SIZE + WIRE_NAME_SIZE - 1, 'x', 1, "unterminated" },
+	};
+
+	for (size_t i = 0; i < nitems(rows); i++) {
+		struct wire_hello hello = { .identity = 0, .min_version = 1, .max_version = 1 };
+		uint8_t buf[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
+		struct wire_hdr h;
+		char why[128] = "";
+		int rc;
+
+		memset(hello.cluster, 'a', WIRE_NAME_SIZE - 1);
+		hello.cluster[WIRE_NAME_SIZE - 1] = '\0';
+		wire_encode_hello(buf, 1, &hello);
+		buf[rows[i].offset] = rows[i].value;
+		if (rows[i].part == 0)
+			rc = wire_decode_hdr(buf, sizeof(buf), &h, why, sizeof(why));
+		else
+			rc = wire_decode_hello(buf + WIRE_HDR_SIZE, WIRE_HELLO_SIZE, &(struct wire_hello){ 0 },
+			    why, sizeof(why));
+		if (rc != -1 || strstr(why, rows[i].expect) == NULL)
+			fail_msg("%s: rc %d, \"%s\" lacks \"%s\"", rows[i].what, rc, why, rows[i].expect);
+	}
+}
+
+static void
+test_heartbeat_refusals(void **state)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
+	struct wire_heartbeat hb = { .seq = 1, .active = 0xff }, out;
+	uint8_t *p = buf + WIRE_HDR_SIZE;
+	char why[128];
+
+	wire_encode_heartbeat(buf, 1, &hb);
+	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE - 1, &out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "expected 40"));
+	p[33] = 5;
+	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE, &out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "node 5"));
+	p[33] = 0xff;
+	p[7] = 0;                      /* seq 0 */
+	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE, &out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "sequence 0"));
+}
+
+static void
+test_refuse_text(void **state)
+{
+	uint8_t buf[WIRE_HDR_SIZE + 300];
+	char big[400], out[64];
+	struct wire_hdr h;
+	char why[128];
+	size_t n;
+
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	n = wire_encode_refuse(buf, sizeof(buf), 1, big);
+	assert_int_equal(n, WIRE_HDR_SIZE + 255);
+	assert_int_equal(wire_decode_hdr(buf, n, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.length, 255);
+	n = wire_encode_refuse(buf, sizeof(buf), 1, "bad\ncert\x01");
+	wire_decode_refuse(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, out, sizeof(out));
+	assert_string_equal(out, "bad?cert?");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_round_trip),
+		cmocka_unit_test(test_header_bytes),
+		cmocka_unit_test(test_heartbeat_round_trip),
+		cmocka_unit_test(test_partial_header_waits),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_heartbeat_refusals),
+		cmocka_unit_test(test_refuse_text),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
