@@ -4,6 +4,7 @@
  * Exit codes: 0 success, 1 failure with one line on stderr, 2 bad usage.
  */
 #include "cli/commands.h"
+#include "cli/init.h"
 #include "cli/lab.h"
 #include "common/config.h"
 #include "common/ctl.h"
@@ -22,6 +23,7 @@
 
 static int cmd_status(struct cli_ctx *, int, char **);
 static int cmd_reload(struct cli_ctx *, int, char **);
+static int cmd_init(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
 static int cmd_version(struct cli_ctx *, int, char **);
@@ -29,6 +31,8 @@ static int cmd_version(struct cli_ctx *, int, char **);
 const struct cli_command cli_commands[] = {
 	{ "status",  "[--json]", "show this node and the cluster as this node sees it", cmd_status },
 	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
+	{ "init",    "[--force]", "create the cluster CA and a certificate for every node in tls_dir; "
+	    "copy tls_dir to every node (ca.key may stay here)", cmd_init },
 	{ "lab",     "SUBCOMMAND ...", "run a cluster of network namespaces on this machine (see LAB)", cmd_lab },
 	{ "help",    "[--mdoc]", "print this help", cmd_help },
 	{ "version", "",         "print the version", cmd_version },
@@ -214,6 +218,25 @@ cmd_reload(struct cli_ctx *ctx, int argc, char **argv)
 	printf("running configuration %.12s\n", str(answer, "config_hash"));
 	json_decref(answer);
 	return 0;
+}
+
+/* init reads its own -f; pass the global one on. */
+static int
+cmd_init(struct cli_ctx *ctx, int argc, char **argv)
+{
+	char **args = xcalloc((size_t)argc + 3, sizeof(*args));
+	int n = 0, rc;
+
+	args[n++] = argv[0];
+	if (ctx->conf_path != NULL) {
+		args[n++] = "-f";
+		args[n++] = (char *)ctx->conf_path;
+	}
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	rc = init_main(n, args);
+	free(args);
+	return rc;
 }
 
 static int

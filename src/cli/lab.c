@@ -4,9 +4,12 @@
  * DIR/lab.json as it is made, so that every later subcommand, and a `down`
  * after a crash half way through `up`, works from that file alone.
  */
+#include "cli/init.h"
 #include "cli/lab.h"
 #include "cli/labnet.h"
+#include "common/config.h"
 #include "common/ctl.h"
+#include "common/tls.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -115,7 +118,7 @@ const struct lab_command lab_commands[] = {
 	  lab_kill },
 	{ "boot", "NODE", "links up, fresh mounts, start its engine again and wait for it to answer",
 	  lab_boot },
-	{ "cut", "NODE public|channel|management|all", "cut one network of a node; lab heal undoes it",
+	{ "cut", "NODE public|channel[-ps|-ps2|-pt|-st]|management|all", "cut one network of a node (channel-ps: only the first primary-secondary channel); lab heal undoes it",
 	  lab_cut },
 	{ "heal", "[NODE]", "bring back the networks cut on a node, or on every node", lab_heal },
 	{ "path", "NODE data|config|state",
@@ -1260,9 +1263,73 @@ lab_teardown(struct lab *lab)
 	return rc;
 }
 
+/* Copy one file of DIR/tls into a node's tls folder with the given mode. */
+static int
+copy_tls_file(const char *from_dir, const char *to_dir, const char *name, mode_t mode,
+    char *err, size_t errlen)
+{
+	char from[PATH_MAX], to[PATH_MAX], *data;
+	size_t len;
+	int rc = 0;
+
+	strfmt(from, sizeof(from), "%s/%s", from_dir, name);
+	strfmt(to, sizeof(to), "%s/%s", to_dir, name);
+	if ((data = read_file(from, 1 << 20, &len)) == NULL ||
+	    write_file_atomic(to, data, len, mode) < 0 || chmod(to, mode) < 0) {
+		strfmt(err, errlen, "cannot copy %s to %s: %s", from, to, strerror(errno));
+		rc = -1;
+	}
+	free(data);
+	return rc;
+}
+
+/*
+ * The cluster's TLS files, as an administrator makes them: `lifeline init`
+ * once (here into DIR/tls, which stays on the host with ca.key), then each
+ * node gets ca.crt and its own certificate and key in /etc/lifeline/tls.
+ */
+static int
+write_tls(const struct lab *lab, const char *conf_text, char *err, size_t errlen)
+{
+	char tlsdir[PATH_MAX], nodedir[PATH_MAX], cerr[512];
+	struct config *conf;
+	int rc = -1;
+
+	if ((conf = config_parse_string(conf_text, "lab lifeline.conf", cerr, sizeof(cerr))) == NULL) {
+		strfmt(err, errlen, "the lab's own configuration is refused: %s", cerr);
+		return -1;
+	}
+	lab_file(lab, "tls", tlsdir, sizeof(tlsdir));
+	free(conf->tls_dir);
+	conf->tls_dir = xstrdup(tlsdir);
+	if (init_write_tls(conf, true, err, errlen) < 0)
+		goto out;
+	for (int h = 0; h < LAB_HOST_COUNT; h++) {
+		char crt[32], key[32];
+
+		if (!lab_host_in_mode(lab->mode, h) || !lab_is_node(h))
+			continue;
+		host_file(lab, h, "etc/tls", nodedir, sizeof(nodedir));
+		if (mkdir_p(nodedir, 0755) < 0) {
+			strfmt(err, errlen, "cannot create %s: %s", nodedir, strerror(errno));
+			goto out;
+		}
+		strfmt(crt, sizeof(crt), "%s.crt", lab_host_name(h));
+		strfmt(key, sizeof(key), "%s.key", lab_host_name(h));
+		if (copy_tls_file(tlsdir, nodedir, TLS_CA_CRT, 0644, err, errlen) < 0 ||
+		    copy_tls_file(tlsdir, nodedir, crt, 0644, err, errlen) < 0 ||
+		    copy_tls_file(tlsdir, nodedir, key, 0600, err, errlen) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	config_free(conf);
+	return rc;
+}
+
 /*
  * The files of every host: its folders, and on a node the one
- * lifeline.conf, its identity and the sample's config.
+ * lifeline.conf, its identity, its TLS files and the sample's config.
  */
 static int
 write_host_files(const struct lab *lab, char *err, size_t errlen)
@@ -1308,7 +1375,7 @@ write_host_files(const struct lab *lab, char *err, size_t errlen)
 			}
 		}
 	}
-	rc = 0;
+	rc = write_tls(lab, conf, err, errlen);
 out:
 	free(conf);
 	free(sample);
@@ -1783,7 +1850,8 @@ lab_cut(const char *dir, int argc, char **argv)
 	if (argc != 3)
 		return usage_of("cut", "expected a node and a network");
 	if ((cut = lab_cut_parse(argv[2])) < 0)
-		return usage_of("cut", "unknown network \"%s\", expected public, channel, management or all",
+		return usage_of("cut", "unknown network \"%s\", expected public, channel, "
+		    "channel-ps, channel-ps2, channel-pt, channel-st, management or all",
 		    argv[2]);
 	if (lab_require(&lab, dir, true) < 0)
 		return 1;

@@ -28,13 +28,13 @@ const struct lab_network lab_networks[LAB_NET_COUNT] = {
 	[LAB_NET_MANAGEMENT] =
 	{ "management",     "br-mgmt", "198.51.100.0/24",  "198.51.100.1/24", NULL,             LAB_CUT_MANAGEMENT },
 	[LAB_NET_CH_PS] =
-	{ "channel P-S",    "br-ps",   "203.0.113.0/29",   NULL,              NULL,             LAB_CUT_CHANNEL },
+	{ "channel P-S",    "br-ps",   "203.0.113.0/29",   NULL,              NULL,             LAB_CUT_CH_PS },
 	[LAB_NET_CH_PS2] =
-	{ "channel P-S 2",  "br-ps2",  "203.0.113.24/29",  NULL,              NULL,             LAB_CUT_CHANNEL },
+	{ "channel P-S 2",  "br-ps2",  "203.0.113.24/29",  NULL,              NULL,             LAB_CUT_CH_PS2 },
 	[LAB_NET_CH_PT] =
-	{ "channel P-T",    "br-pt",   "203.0.113.8/29",   NULL,              NULL,             LAB_CUT_CHANNEL },
+	{ "channel P-T",    "br-pt",   "203.0.113.8/29",   NULL,              NULL,             LAB_CUT_CH_PT },
 	[LAB_NET_CH_ST] =
-	{ "channel S-T",    "br-st",   "203.0.113.16/29",  NULL,              NULL,             LAB_CUT_CHANNEL },
+	{ "channel S-T",    "br-st",   "203.0.113.16/29",  NULL,              NULL,             LAB_CUT_CH_ST },
 };
 
 /*
@@ -77,6 +77,10 @@ static const struct {
 } cut_names[] = {
 	{ "public", LAB_CUT_PUBLIC },
 	{ "channel", LAB_CUT_CHANNEL },
+	{ "channel-ps", LAB_CUT_CH_PS },
+	{ "channel-ps2", LAB_CUT_CH_PS2 },
+	{ "channel-pt", LAB_CUT_CH_PT },
+	{ "channel-st", LAB_CUT_CH_ST },
 	{ "management", LAB_CUT_MANAGEMENT },
 	{ "all", LAB_CUT_ALL },
 };
@@ -210,7 +214,7 @@ print_node_section(FILE *f, enum lab_mode mode, enum lab_host host)
 		const struct lab_link *l = &lab_links[i];
 
 		if (l->host == host && lab_link_in_mode(l, mode) &&
-		    lab_networks[l->net].kind == LAB_CUT_CHANNEL) {
+		    (lab_networks[l->net].kind & LAB_CUT_CHANNEL) != 0) {
 			fprintf(f, "%s%s", sep, l->addr);
 			sep = ", ";
 		}

@@ -18,8 +18,12 @@ enum lab_host { LAB_PRIMARY, LAB_SECONDARY, LAB_TERTIARY, LAB_CLIENT, LAB_HOST_C
 /* The networks a node can lose with `lab cut`, as a bit mask. */
 enum lab_cut {
 	LAB_CUT_PUBLIC = 1 << 0,
-	LAB_CUT_CHANNEL = 1 << 1,
+	LAB_CUT_CH_PS = 1 << 1,            /* one channel at a time, for redundancy tests */
 	LAB_CUT_MANAGEMENT = 1 << 2,
+	LAB_CUT_CH_PS2 = 1 << 3,
+	LAB_CUT_CH_PT = 1 << 4,
+	LAB_CUT_CH_ST = 1 << 5,
+	LAB_CUT_CHANNEL = LAB_CUT_CH_PS | LAB_CUT_CH_PS2 | LAB_CUT_CH_PT | LAB_CUT_CH_ST,
 	LAB_CUT_ALL = LAB_CUT_PUBLIC | LAB_CUT_CHANNEL | LAB_CUT_MANAGEMENT,
 };
 

@@ -13,7 +13,7 @@
 _Static_assert(4 + 2 + 2 + 4 + 4 + 8 == WIRE_HDR_SIZE, "header layout");
 _Static_assert(WIRE_NAME_SIZE + 4 * 1 + 2 * 2 + sizeof(((struct wire_hello *)0)->reserved)
     == WIRE_HELLO_SIZE, "hello layout");
-_Static_assert(4 * 8 + 3 * 1 + sizeof(((struct wire_heartbeat *)0)->reserved)
+_Static_assert(4 * 8 + 4 + 3 * 1 + sizeof(((struct wire_heartbeat *)0)->reserved)
     == WIRE_HEARTBEAT_SIZE, "heartbeat layout");
 
 static uint8_t *
@@ -93,10 +93,11 @@ wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat 
 	p = put64(p, hb->sent_ns);
 	p = put64(p, hb->echo_seq);
 	p = put64(p, hb->echo_ns);
+	p = put32(p, hb->echo_held_us);
 	*p++ = hb->role;
 	*p++ = hb->active;
 	*p++ = hb->flags;
-	memset(p, 0, sizeof(hb->reserved));
+	*p = 0;
 	return WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE;
 }
 
@@ -193,10 +194,11 @@ wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *hb,
 	hb->sent_ns = get64(p + 8);
 	hb->echo_seq = get64(p + 16);
 	hb->echo_ns = get64(p + 24);
-	hb->role = p[32];
-	hb->active = p[33];
-	hb->flags = p[34];
-	memcpy(hb->reserved, p + 35, sizeof(hb->reserved));
+	hb->echo_held_us = get32(p + 32);
+	hb->role = p[36];
+	hb->active = p[37];
+	hb->flags = p[38];
+	hb->reserved = p[39];
 	if (hb->role > 1) {
 		snprintf(why, whylen, "heartbeat with role %u, expected active or passive", hb->role);
 		return -1;

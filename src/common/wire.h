@@ -51,16 +51,22 @@ struct wire_hello {
 #define WIRE_HB_IN_SYNC      0x02   /* sender's copy is in sync with the active */
 #define WIRE_HB_ACTIVE_LOST  0x04   /* sender has lost the active on every channel */
 
-/* HEARTBEAT: sent every heartbeat interval on every channel. 40 bytes. */
+/*
+ * HEARTBEAT: sent every heartbeat interval on every channel. 40 bytes.
+ * The RTT is measured without synchronized clocks: each side echoes the
+ * peer's last sent_ns and how long it held it, so the peer computes
+ * rtt = now - echo_ns - echo_held_us.
+ */
 struct wire_heartbeat {
 	uint64_t seq;         /* per connection, from 1 */
 	uint64_t sent_ns;     /* sender's monotonic clock */
 	uint64_t echo_seq;    /* last seq received from the peer, 0 if none */
-	uint64_t echo_ns;     /* that heartbeat's sent_ns, echoed for the RTT */
+	uint64_t echo_ns;     /* that heartbeat's sent_ns */
+	uint32_t echo_held_us;/* time from its receipt to this send */
 	uint8_t  role;
 	uint8_t  active;      /* node the sender holds active, 0xff = none */
 	uint8_t  flags;
-	uint8_t  reserved[5];
+	uint8_t  reserved;
 };
 #define WIRE_HEARTBEAT_SIZE 40
 

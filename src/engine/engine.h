@@ -15,6 +15,7 @@
 struct event_base;
 struct services;
 struct control;
+struct membership;
 
 enum role { ROLE_PASSIVE, ROLE_ACTIVE };
 
@@ -27,9 +28,12 @@ struct engine {
 	enum role          role;
 	bool               public_claimed; /* public address configured here */
 	char               waiting[160]; /* why the node is not active, or "" */
+	uint8_t            beat_flags;   /* WIRE_HB_* this node reports in its heartbeats */
 	uint64_t           started_ms;
 	struct services   *services;
 	struct control    *control;
+	struct membership *membership;   /* NULL while the node runs alone */
+	char               alone[600];   /* why membership could not start, or "" */
 };
 
 const char *role_name(enum role role);

@@ -6,6 +6,7 @@
 #include "engine/engine.h"
 #include "engine/control.h"
 #include "engine/identity.h"
+#include "engine/membership.h"
 #include "engine/services.h"
 #include "engine/state.h"
 #include "engine/status.h"
@@ -290,6 +291,15 @@ main(int argc, char *argv[])
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
 	e.services = services_new(&e);
+	{
+		char err[512];
+
+		/* Without TLS material the node runs alone and says why in status. */
+		if ((e.membership = membership_new(&e, err, sizeof(err))) == NULL) {
+			snprintf(e.alone, sizeof(e.alone), "no channels: %s", err);
+			log_warnx("%s", e.alone);
+		}
+	}
 
 	choose_start_role(&e);
 	log_info("lifelined %s: cluster %s, mode %s, node %s, epoch %llu, %s%s%s",
@@ -305,6 +315,7 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(e.base);
 
+	membership_free(e.membership);
 	services_stop_all(e.services);
 	identity_release(&e);
 	services_free(e.services);

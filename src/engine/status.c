@@ -5,6 +5,7 @@
  */
 #include "engine/status.h"
 #include "engine/engine.h"
+#include "engine/membership.h"
 #include "engine/services.h"
 #include "common/util.h"
 
@@ -27,7 +28,7 @@ addr_only(const struct ipaddr *a, char *buf, size_t len)
 }
 
 /*
- * The channels between this node and peer: each pair of channel addresses
+ * The configured channels to peer while membership is not running: each pair of channel addresses
  * that share a subnet (the prefix of either side decides).
  */
 static json_t *
@@ -54,21 +55,39 @@ channels_json(const struct config *conf, enum node_id self, enum node_id peer)
 	return arr;
 }
 
+/*
+ * One entry per node of the mode. A peer's role is what its last heartbeat
+ * said while it is alive; a silent peer's role is unknown, not remembered.
+ */
 static json_t *
 nodes_json(const struct engine *e)
 {
 	json_t *arr = json_array();
 
 	for (int id = 0; id < NODE_COUNT; id++) {
-		bool self = id == (int)e->self;
+		struct peer_view v = { .role = -1 };
+		const char *role = "unknown";
+		json_t *chans;
 
 		if (!config_mode_has(e->conf->mode, id))
 			continue;
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o}",
-		    "identity", node_name(id),
-		    "role", self ? role_name(e->role) : "unknown",
-		    "reachable", self,
-		    "channels", self ? json_array() : channels_json(e->conf, e->self, id)));
+		if (id == (int)e->self) {
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:[]}",
+			    "identity", node_name(id), "role", role_name(e->role),
+			    "reachable", 1, "channels"));
+			continue;
+		}
+		if (e->membership != NULL) {
+			membership_peer(e->membership, id, &v);
+			chans = membership_channels_json(e->membership, id);
+		} else
+			chans = channels_json(e->conf, e->self, id);
+		if (v.alive && v.role >= 0)
+			role = role_name(v.role);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o, s:o}",
+		    "identity", node_name(id), "role", role, "reachable", v.alive,
+		    "epoch", v.met ? json_integer((json_int_t)v.epoch) : json_null(),
+		    "channels", chans));
 	}
 	return arr;
 }
@@ -81,7 +100,7 @@ status_json(const struct engine *e)
 	char pub[64];
 
 	addr_only(&me->public_addr, pub, sizeof(pub));
-	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
+	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
 	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o}",
 	    "cluster", conf->name,
 	    "mode", mode_name(conf->mode),
@@ -90,6 +109,7 @@ status_json(const struct engine *e)
 	    "self", node_name(e->self),
 	    "role", role_name(e->role),
 	    "waiting", e->waiting[0] != '\0' ? e->waiting : NULL,
+	    "alone", e->alone[0] != '\0' ? e->alone : NULL,
 	    "uptime_s", (json_int_t)((now_mono_ms() - e->started_ms) / 1000),
 	    "nodes", nodes_json(e),
 	    "public", "ip", pub, "interface", me->public_if,

@@ -144,7 +144,7 @@ test_channel_pairs(void **state)
 			size_t n = 0;
 			struct v4net sub;
 
-			if (lab_networks[net].kind != LAB_CUT_CHANNEL || !net_in_mode(modes[m], net))
+			if ((lab_networks[net].kind & LAB_CUT_CHANNEL) == 0 || !net_in_mode(modes[m], net))
 				continue;
 			nchannels++;
 			sub = parse_cidr(lab_networks[net].subnet);

@@ -56,7 +56,7 @@ static void
 test_heartbeat_round_trip(void **state)
 {
 	struct wire_heartbeat in = { .seq = 7, .sent_ns = 0x1122334455667788ULL,
-	    .echo_seq = 6, .echo_ns = 99, .role = 0, .active = NODE_PRIMARY,
+	    .echo_seq = 6, .echo_ns = 99, .echo_held_us = 70000, .role = 0, .active = NODE_PRIMARY,
 	    .flags = WIRE_HB_PING_OK | WIRE_HB_IN_SYNC }, out;
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
 	char why[128];
@@ -68,6 +68,7 @@ test_heartbeat_round_trip(void **state)
 	assert_true(out.sent_ns == 0x1122334455667788ULL);
 	assert_int_equal(out.echo_seq, 6);
 	assert_int_equal(out.echo_ns, 99);
+	assert_int_equal(out.echo_held_us, 70000);
 	assert_int_equal(out.active, NODE_PRIMARY);
 	assert_int_equal(out.flags, WIRE_HB_PING_OK | WIRE_HB_IN_SYNC);
 }
@@ -138,10 +139,10 @@ test_heartbeat_refusals(void **state)
 	wire_encode_heartbeat(buf, 1, &hb);
 	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE - 1, &out, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "expected 40"));
-	p[33] = 5;
+	p[37] = 5;
 	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE, &out, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "node 5"));
-	p[33] = 0xff;
+	p[37] = 0xff;
 	p[7] = 0;                      /* seq 0 */
 	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE, &out, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "sequence 0"));

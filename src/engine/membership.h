@@ -1,0 +1,47 @@
+/*
+ * Membership: one TLS connection per channel, used only for heartbeats
+ * (invariant 7), to every peer the mode has. It tells the engine, for each
+ * peer, whether it is alive on any channel, for how long it has been silent,
+ * and what its last heartbeat said (epoch, role, who it holds active).
+ */
+#ifndef LIFELINE_MEMBERSHIP_H
+#define LIFELINE_MEMBERSHIP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "common/config.h"
+
+#define CHANNEL_BEAT_PORT 9728       /* heartbeat connections on channel addresses */
+
+struct engine;
+struct membership;
+
+/* What this node knows of a peer from its heartbeats. */
+struct peer_view {
+	bool     met;            /* a hello was ever accepted from it since start */
+	bool     alive;          /* a heartbeat within failover.timeout on some channel */
+	uint64_t silent_ms;      /* since the last heartbeat on any channel (0 if never met) */
+	uint64_t epoch;          /* from its last hello or heartbeat */
+	int      role;           /* enum role, -1 before the first heartbeat */
+	int      active;         /* node it holds active, -1 none */
+	uint8_t  flags;          /* WIRE_HB_* of its last heartbeat */
+	unsigned channels_up;
+	unsigned channels;
+};
+
+/*
+ * Start listening on this node's channel addresses and dialing the peers'.
+ * Returns NULL with a reason in err when the TLS material cannot be loaded
+ * (the engine then runs alone and says why in its status).
+ */
+struct membership *membership_new(struct engine *e, char *err, size_t errlen);
+void membership_free(struct membership *m);
+
+void membership_peer(const struct membership *m, enum node_id peer, struct peer_view *v);
+
+/* [{"peer","local","remote","up","rtt_ms"}] for the channels to peer. */
+json_t *membership_channels_json(const struct membership *m, enum node_id peer);
+
+#endif
