@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef LIFELINE_VERSION
 #define LIFELINE_VERSION "0.1.0"
@@ -23,6 +24,7 @@
 
 static int cmd_status(struct cli_ctx *, int, char **);
 static int cmd_reload(struct cli_ctx *, int, char **);
+static int cmd_switchover(struct cli_ctx *, int, char **);
 static int cmd_init(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
@@ -30,6 +32,8 @@ static int cmd_version(struct cli_ctx *, int, char **);
 
 const struct cli_command cli_commands[] = {
 	{ "status",  "[--json]", "show this node and the cluster as this node sees it", cmd_status },
+	{ "switchover", "[--to NODE] [--wait]", "hand the active role to NODE (default: the active's "
+	    "HA partner); --wait returns when the new active serves", cmd_switchover },
 	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
 	{ "init",    "[--force]", "create the cluster CA and a certificate for every node in tls_dir; "
 	    "copy tls_dir to every node (ca.key may stay here)", cmd_init },
@@ -92,19 +96,17 @@ socket_path(const struct cli_ctx *ctx)
 }
 
 /*
- * Send {"cmd": name} to the engine. Returns the answer when it says ok;
- * otherwise prints the reason and returns NULL.
+ * Send req to the engine. Returns the answer when it says ok; otherwise
+ * prints the reason and returns NULL.
  */
 static json_t *
-call_engine(const struct cli_ctx *ctx, const char *name)
+call_engine_req(const struct cli_ctx *ctx, json_t *req)
 {
-	json_t *req, *answer;
+	json_t *answer;
 	char err[1024], *sock;
 
 	sock = socket_path(ctx);
-	req = json_pack("{s:s}", "cmd", name);
 	answer = ctl_call(sock, req, CALL_TIMEOUT_MS, err, sizeof(err));
-	json_decref(req);
 	free(sock);
 	if (answer == NULL) {
 		fprintf(stderr, "lifeline: %s\n", err);
@@ -117,6 +119,17 @@ call_engine(const struct cli_ctx *ctx, const char *name)
 		json_decref(answer);
 		return NULL;
 	}
+	return answer;
+}
+
+/* Send {"cmd": name}; see call_engine_req. */
+static json_t *
+call_engine(const struct cli_ctx *ctx, const char *name)
+{
+	json_t *req = json_pack("{s:s}", "cmd", name), *answer;
+
+	answer = call_engine_req(ctx, req);
+	json_decref(req);
 	return answer;
 }
 
@@ -202,6 +215,92 @@ cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 		print_status_text(json_object_get(answer, "status"));
 	json_decref(answer);
 	return 0;
+}
+
+/*
+ * Does target serve, as this node sees it? Its role is active in a
+ * heartbeat (or here), and when it is this node, its services run.
+ */
+static bool
+target_serves(json_t *st, const char *target)
+{
+	json_t *nodes = json_object_get(st, "nodes"), *n, *svcs, *s;
+	size_t i;
+
+	json_array_foreach(nodes, i, n) {
+		if (strcmp(str(n, "identity"), target) != 0)
+			continue;
+		if (strcmp(str(n, "role"), "active") != 0 || !json_is_true(json_object_get(n, "reachable")))
+			return false;
+	}
+	if (strcmp(str(st, "self"), target) != 0)
+		return true;
+	svcs = json_object_get(st, "services");
+	json_array_foreach(svcs, i, s) {
+		if (strcmp(str(s, "state"), "running") != 0 && strcmp(str(s, "state"), "unmanaged") != 0)
+			return false;
+	}
+	return true;
+}
+
+#define SWITCH_WAIT_MS 60000
+
+static int
+cmd_switchover(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *to = NULL;
+	int wait = 0, rc = 1;
+	json_t *req, *answer, *st;
+	char target[16];
+	uint64_t deadline;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--wait") == 0)
+			wait = 1;
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else {
+			fprintf(stderr, "lifeline switchover: unexpected \"%s\", expected --to NODE or --wait\n",
+			    argv[i]);
+			return 2;
+		}
+	}
+	if (to != NULL && node_from_name(to) < 0) {
+		fprintf(stderr, "lifeline switchover: unknown node \"%s\", expected primary, secondary or tertiary\n", to);
+		return 2;
+	}
+	req = to != NULL ? json_pack("{s:s, s:s}", "cmd", "switchover", "to", to) :
+	    json_pack("{s:s}", "cmd", "switchover");
+	answer = call_engine_req(ctx, req);
+	json_decref(req);
+	if (answer == NULL)
+		return 1;
+	xstrlcpy(target, str(answer, "target"), sizeof(target));
+	json_decref(answer);
+	printf("switchover to %s started\n", target);
+	if (!wait)
+		return 0;
+	/* Poll this node's view until the target serves; bounded. */
+	deadline = now_mono_ms() + SWITCH_WAIT_MS;
+	while (now_mono_ms() < deadline) {
+		struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+		if ((answer = call_engine(ctx, "status")) == NULL)
+			return 1;
+		st = json_object_get(answer, "status");
+		if (target_serves(st, target)) {
+			printf("%s is active in epoch %lld\n", target,
+			    (long long)json_integer_value(json_object_get(st, "epoch")));
+			rc = 0;
+		}
+		json_decref(answer);
+		if (rc == 0)
+			return 0;
+		nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "lifeline switchover: %s did not become active within %d s; "
+	    "see lifeline status and the engine logs\n", target, SWITCH_WAIT_MS / 1000);
+	return 1;
 }
 
 static int

@@ -38,26 +38,27 @@ const struct lab_network lab_networks[LAB_NET_COUNT] = {
 };
 
 /*
- * Every interface of the lab. A node's eth0 has no address: the engine adds
- * the public IP when the node becomes active. Channel interfaces are named
+ * Every interface of the lab. A node's eth0 has the node's own address on
+ * its public LAN (deprecated, see link_add); the engine adds the public IP
+ * when the node becomes active. Channel interfaces are named
  * in the order their addresses appear in the node's `channel =` line.
  */
 const struct lab_link lab_links[] = {
 	/* modes    host           ifname   network              address */
-	{ ALL,      LAB_PRIMARY,   "eth0",  LAB_NET_PUBLIC_A,    NULL },
+	{ ALL,      LAB_PRIMARY,   "eth0",  LAB_NET_PUBLIC_A,    "192.0.2.11/24" },
 	{ ALL,      LAB_PRIMARY,   "mgmt0", LAB_NET_MANAGEMENT,  "198.51.100.11/24" },
 	{ ALL,      LAB_PRIMARY,   "ch0",   LAB_NET_CH_PS,       "203.0.113.1/29" },
 	{ ALL,      LAB_PRIMARY,   "ch1",   LAB_NET_CH_PS2,      "203.0.113.25/29" },
 	{ HADR,     LAB_PRIMARY,   "ch2",   LAB_NET_CH_PT,       "203.0.113.9/29" },
 
-	{ HA | HADR, LAB_SECONDARY, "eth0", LAB_NET_PUBLIC_A,    NULL },
-	{ DR,       LAB_SECONDARY, "eth0",  LAB_NET_PUBLIC_DR,   NULL },
+	{ HA | HADR, LAB_SECONDARY, "eth0", LAB_NET_PUBLIC_A,    "192.0.2.12/24" },
+	{ DR,       LAB_SECONDARY, "eth0",  LAB_NET_PUBLIC_DR,   "198.18.0.12/24" },
 	{ ALL,      LAB_SECONDARY, "mgmt0", LAB_NET_MANAGEMENT,  "198.51.100.12/24" },
 	{ ALL,      LAB_SECONDARY, "ch0",   LAB_NET_CH_PS,       "203.0.113.2/29" },
 	{ ALL,      LAB_SECONDARY, "ch1",   LAB_NET_CH_PS2,      "203.0.113.26/29" },
 	{ HADR,     LAB_SECONDARY, "ch2",   LAB_NET_CH_ST,       "203.0.113.17/29" },
 
-	{ HADR,     LAB_TERTIARY,  "eth0",  LAB_NET_PUBLIC_DR,   NULL },
+	{ HADR,     LAB_TERTIARY,  "eth0",  LAB_NET_PUBLIC_DR,   "198.18.0.13/24" },
 	{ HADR,     LAB_TERTIARY,  "mgmt0", LAB_NET_MANAGEMENT,  "198.51.100.13/24" },
 	{ HADR,     LAB_TERTIARY,  "ch0",   LAB_NET_CH_PT,       "203.0.113.10/29" },
 	{ HADR,     LAB_TERTIARY,  "ch1",   LAB_NET_CH_ST,       "203.0.113.18/29" },
@@ -380,7 +381,18 @@ add_link(const char *prefix, const char *sw, const struct lab_link *l, bool up,
 	    "peer", "name", ifname, "address", mac, "netns", ns) < 0 ||
 	    RUN("ip", "-n", (char *)sw, "link", "set", swif, "master", bridge, "up") < 0)
 		return -1;
-	if (l->addr != NULL &&
+	/*
+	 * A node's own address on its public LAN is deprecated (preferred_lft
+	 * 0), as the architecture adds a management address that shares the
+	 * public interface: never the source of the service, but it keeps the
+	 * node on the LAN (its routes, its pings) whether it holds the public
+	 * IP or not. The client's address is an ordinary one.
+	 */
+	if (l->addr != NULL && lab_is_node(l->host) && lab_networks[l->net].kind == LAB_CUT_PUBLIC) {
+		if (RUN("ip", "-n", ns, "addr", "add", (char *)l->addr, "dev", ifname,
+		    "preferred_lft", "0") < 0)
+			return -1;
+	} else if (l->addr != NULL &&
 	    RUN("ip", "-n", ns, "addr", "add", (char *)l->addr, "dev", ifname) < 0)
 		return -1;
 	if (!up)
@@ -430,10 +442,18 @@ labnet_create(const char *prefix, enum lab_mode mode,
 		return -1;
 	for (int n = 0; n < LAB_NET_COUNT; n++) {
 		const struct lab_network *net = &lab_networks[n];
+		char mac[24];
 
 		if (!net_in_mode(mode, n))
 			continue;
-		if (RUN("ip", "-n", sw, "link", "add", (char *)net->bridge, "type", "bridge") < 0 ||
+		/*
+		 * A fixed MAC: a bridge otherwise takes the lowest MAC of its
+		 * ports, which changes when `lab kill` rebuilds a node's links,
+		 * and every neighbour's cached entry for the gateway goes stale.
+		 */
+		snprintf(mac, sizeof(mac), "02:4c:ff:00:%02x:01", (unsigned)n);
+		if (RUN("ip", "-n", sw, "link", "add", (char *)net->bridge, "address", mac,
+		    "type", "bridge") < 0 ||
 		    RUN("ip", "-n", sw, "link", "set", (char *)net->bridge, "up") < 0)
 			return -1;
 		if (net->gateway != NULL &&

@@ -49,7 +49,7 @@ struct lab_link {
 	enum lab_host   host;
 	const char     *ifname;         /* inside the host's namespace */
 	enum lab_netid  net;
-	const char     *addr;           /* with prefix, or NULL (eth0 of a node) */
+	const char     *addr;           /* with prefix */
 };
 
 extern const struct lab_network lab_networks[LAB_NET_COUNT];

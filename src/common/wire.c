@@ -102,6 +102,17 @@ wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat 
 }
 
 size_t
+wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchover *sw)
+{
+	uint8_t *p = put_hdr(buf, WIRE_SWITCHOVER, WIRE_SWITCHOVER_SIZE, epoch);
+
+	memset(p, 0, WIRE_SWITCHOVER_SIZE);
+	p[0] = sw->target;
+	p[1] = sw->requester;
+	return WIRE_HDR_SIZE + WIRE_SWITCHOVER_SIZE;
+}
+
+size_t
 wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
 {
 	size_t n = strlen(why);
@@ -210,6 +221,25 @@ wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *hb,
 	}
 	if (hb->seq == 0) {
 		snprintf(why, whylen, "heartbeat with sequence 0, expected 1 or more");
+		return -1;
+	}
+	return 0;
+}
+
+int
+wire_decode_switchover(const uint8_t *p, size_t len, struct wire_switchover *sw,
+    char *why, size_t whylen)
+{
+	if (len != WIRE_SWITCHOVER_SIZE) {
+		snprintf(why, whylen, "switchover of %zu bytes, expected %d", len, WIRE_SWITCHOVER_SIZE);
+		return -1;
+	}
+	sw->target = p[0];
+	sw->requester = p[1];
+	memcpy(sw->reserved, p + 2, sizeof(sw->reserved));
+	if (sw->target >= NODE_COUNT || sw->requester >= NODE_COUNT) {
+		snprintf(why, whylen, "switchover naming node %u from node %u, expected "
+		    "primary, secondary or tertiary", sw->target, sw->requester);
 		return -1;
 	}
 	return 0;

@@ -20,7 +20,16 @@ enum wire_type {
 	WIRE_HELLO     = 1,   /* first message on every connection, both ways */
 	WIRE_HEARTBEAT = 2,
 	WIRE_REFUSE    = 3,   /* why the other side closes: text payload */
+	WIRE_SWITCHOVER = 4,  /* to the active: hand the role to a node */
 };
+
+/* SWITCHOVER: asked of the active by another node (lifeline switchover). */
+struct wire_switchover {
+	uint8_t  target;      /* enum node_id to become active */
+	uint8_t  requester;   /* enum node_id where the command was given */
+	uint8_t  reserved[6];
+};
+#define WIRE_SWITCHOVER_SIZE 8
 
 /* The header as decoded. On the wire: u32 magic, u16 version, u16 type,
  * u32 length, u32 reserved (0), u64 epoch. */
@@ -74,6 +83,7 @@ struct wire_heartbeat {
  * return its size; buf must hold WIRE_HDR_SIZE + the payload size. */
 size_t wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h);
 size_t wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb);
+size_t wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchover *s);
 /* A REFUSE carries a reason of at most 255 bytes (longer is cut). */
 size_t wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why);
 
@@ -91,6 +101,8 @@ int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h,
 int wire_decode_hello(const uint8_t *p, size_t len, struct wire_hello *h,
     char *why, size_t whylen);
 int wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *hb,
+    char *why, size_t whylen);
+int wire_decode_switchover(const uint8_t *p, size_t len, struct wire_switchover *s,
     char *why, size_t whylen);
 /* The reason of a REFUSE, made printable, into out. */
 void wire_decode_refuse(const uint8_t *p, size_t len, char *out, size_t outlen);

@@ -16,6 +16,7 @@ struct event_base;
 struct services;
 struct control;
 struct membership;
+struct roles;
 
 enum role { ROLE_PASSIVE, ROLE_ACTIVE };
 
@@ -33,6 +34,7 @@ struct engine {
 	struct services   *services;
 	struct control    *control;
 	struct membership *membership;   /* NULL while the node runs alone */
+	struct roles      *roles;
 	char               alone[600];   /* why membership could not start, or "" */
 };
 

@@ -7,6 +7,7 @@
 #include "engine/control.h"
 #include "engine/identity.h"
 #include "engine/membership.h"
+#include "engine/roles.h"
 #include "engine/services.h"
 #include "engine/state.h"
 #include "engine/status.h"
@@ -77,10 +78,12 @@ usage_mdoc(FILE *out)
 
 static json_t *cmd_status(struct engine *e, json_t *req);
 static json_t *cmd_reload(struct engine *e, json_t *req);
+static json_t *cmd_switchover(struct engine *e, json_t *req);
 
 static const struct control_command control_table[] = {
 	{ "status", cmd_status, "this node and the cluster as this node sees it" },
 	{ "reload", cmd_reload, "re-read the configuration file, all or nothing" },
+	{ "switchover", cmd_switchover, "hand the active role to a node: {\"to\": NODE} or the default" },
 	{ NULL, NULL, NULL },
 };
 
@@ -144,6 +147,39 @@ cmd_reload(struct engine *e, json_t *req)
 	return answer;
 }
 
+static json_t *
+cmd_switchover(struct engine *e, json_t *req)
+{
+	json_t *to = json_object_get(req, "to"), *answer;
+	int target = -1, resolved;
+	char err[512];
+
+	if (to != NULL && (!json_is_string(to) || (target = node_from_name(json_string_value(to))) < 0))
+		return ctl_error("\"to\" must be primary, secondary or tertiary");
+	if (roles_switchover(e->roles, target, &resolved, err, sizeof(err)) < 0) {
+		log_warnx("switchover refused: %s", err);
+		return ctl_error("switchover refused: %s", err);
+	}
+	answer = ctl_ok();
+	json_object_set_new(answer, "target", json_string(node_name(resolved)));
+	json_object_set_new(answer, "forwarded", json_boolean(e->role != ROLE_ACTIVE));
+	return answer;
+}
+
+/* A peer asks this node, the active, to hand over its role. */
+static void
+on_peer_switchover(struct engine *e, enum node_id from, enum node_id target)
+{
+	char err[512];
+	int resolved;
+
+	log_info("switchover to %s requested by %s", node_name(target), node_name(from));
+	if (e->role != ROLE_ACTIVE)
+		log_warnx("switchover request from %s ignored: this node is not active", node_name(from));
+	else if (roles_switchover(e->roles, target, &resolved, err, sizeof(err)) < 0)
+		log_warnx("switchover requested by %s refused: %s", node_name(from), err);
+}
+
 static void
 on_sighup(evutil_socket_t sig, short what, void *arg)
 {
@@ -160,29 +196,6 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 
 	log_info("signal %d: shutting down", (int)sig);
 	event_base_loopexit(e->base, NULL);
-}
-
-/*
- * Start-up role (ARCHITECTURE.md, failover rule 8): every node starts
- * passive and hidden. Only the primary of a new cluster, recorded as active
- * in its epoch and never yet followed by an in-sync stand-by, may start
- * active alone; any other node waits to meet a peer.
- */
-static void
-choose_start_role(struct engine *e)
-{
-	if (e->state.active == (int)e->self && !e->state.ever_in_sync) {
-		e->role = ROLE_ACTIVE;
-		e->waiting[0] = '\0';
-		return;
-	}
-	e->role = ROLE_PASSIVE;
-	if (e->state.active == (int)e->self)
-		snprintf(e->waiting, sizeof(e->waiting), "was active in epoch %llu; "
-		    "waiting to meet a peer before serving again",
-		    (unsigned long long)e->state.epoch);
-	else
-		e->waiting[0] = '\0';
 }
 
 static int
@@ -294,27 +307,23 @@ main(int argc, char *argv[])
 	{
 		char err[512];
 
+		/* Hidden before anything else (invariant 2); a node that cannot hide must not run. */
+		if ((e.roles = roles_new(&e, err, sizeof(err))) == NULL)
+			fatalx("cannot hide the public IP, refusing to run: %s", err);
 		/* Without TLS material the node runs alone and says why in status. */
 		if ((e.membership = membership_new(&e, err, sizeof(err))) == NULL) {
 			snprintf(e.alone, sizeof(e.alone), "no channels: %s", err);
 			log_warnx("%s", e.alone);
-		}
+		} else
+			membership_on_switchover(e.membership, on_peer_switchover);
 	}
-
-	choose_start_role(&e);
-	log_info("lifelined %s: cluster %s, mode %s, node %s, epoch %llu, %s%s%s",
+	log_info("lifelined %s: cluster %s, mode %s, node %s, epoch %llu, starting passive and hidden",
 	    LIFELINE_VERSION, e.conf->name, mode_name(e.conf->mode), node_name(e.self),
-	    (unsigned long long)e.state.epoch, role_name(e.role),
-	    e.waiting[0] ? ": " : "", e.waiting);
-	if (e.role == ROLE_ACTIVE) {
-		if (identity_claim(&e) == 0)
-			services_start_all(e.services);
-		else
-			log_warnx("services not started: the public address could not be claimed");
-	}
+	    (unsigned long long)e.state.epoch);
 
 	event_base_dispatch(e.base);
 
+	roles_free(e.roles);
 	membership_free(e.membership);
 	services_stop_all(e.services);
 	identity_release(&e);

@@ -91,6 +91,7 @@ struct membership {
 	struct peer_state       peers[NODE_COUNT];
 	LIST_HEAD(, conn)       conns;
 	char                    last_refusal[160]; /* of an incoming connection, logged once */
+	membership_switchover_fn *on_switchover;
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -369,6 +370,20 @@ on_read(struct bufferevent *bev, void *arg)
 		case WIRE_HEARTBEAT:
 			on_heartbeat(c, &h, payload);
 			break;
+		case WIRE_SWITCHOVER: {
+			struct wire_switchover sw;
+
+			if (wire_decode_switchover(payload, h.length, &sw, why, sizeof(why)) < 0) {
+				free(payload);
+				return conn_close(c, why);
+			}
+			if (sw.requester != c->peer)
+				log_warnx("switchover request relayed from %s for %s",
+				    node_name(c->peer), node_name(sw.requester));
+			if (c->m->on_switchover != NULL)
+				c->m->on_switchover(c->m->e, c->peer, sw.target);
+			break;
+		}
 		case WIRE_REFUSE: {
 			char text[256], msg[320];
 
@@ -795,4 +810,29 @@ membership_channels_json(const struct membership *m, enum node_id peer)
 		    "rtt_ms", up && ch->rtt_ms >= 0 ? json_real(ch->rtt_ms) : json_null()));
 	}
 	return arr;
+}
+
+void
+membership_on_switchover(struct membership *m, membership_switchover_fn *fn)
+{
+	m->on_switchover = fn;
+}
+
+int
+membership_send_switchover(struct membership *m, enum node_id peer, enum node_id target)
+{
+	struct wire_switchover sw = { .target = (uint8_t)target, .requester = (uint8_t)m->e->self };
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_SWITCHOVER_SIZE];
+	uint64_t now = now_mono_ms();
+
+	for (size_t i = 0; i < m->nch; i++) {
+		struct channel *ch = &m->ch[i];
+
+		if (ch->peer != peer || ch->conn == NULL || !ch->conn->hello_rx ||
+		    now - ch->last_rx_ms >= m->e->conf->timeout_ms)
+			continue;
+		send_msg(ch->conn, buf, wire_encode_switchover(buf, m->e->state.epoch, &sw));
+		return 0;
+	}
+	return -1;
 }

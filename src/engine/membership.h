@@ -41,6 +41,16 @@ void membership_free(struct membership *m);
 
 void membership_peer(const struct membership *m, enum node_id peer, struct peer_view *v);
 
+/* Who handles a SWITCHOVER request that a peer sends to this node. */
+typedef void membership_switchover_fn(struct engine *e, enum node_id from, enum node_id target);
+void membership_on_switchover(struct membership *m, membership_switchover_fn *fn);
+
+/*
+ * Ask peer (the active) to hand its role to target, over any live channel.
+ * Returns 0 when sent, -1 when no channel to peer is up.
+ */
+int membership_send_switchover(struct membership *m, enum node_id peer, enum node_id target);
+
 /* [{"peer","local","remote","up","rtt_ms"}] for the channels to peer. */
 json_t *membership_channels_json(const struct membership *m, enum node_id peer);
 

@@ -22,13 +22,16 @@
 
 #define RESTART_DELAY_MS 500
 
-enum svc_state { SVC_STOPPED, SVC_RUNNING, SVC_RESTARTING, SVC_FAILED, SVC_UNMANAGED };
+enum svc_state { SVC_STOPPED, SVC_RUNNING, SVC_RESTARTING, SVC_FAILED, SVC_UNMANAGED,
+	SVC_STOPPING };
 
 static const char *const svc_state_names[] = {
 	[SVC_STOPPED] = "stopped", [SVC_RUNNING] = "running",
 	[SVC_RESTARTING] = "restarting", [SVC_FAILED] = "failed",
-	[SVC_UNMANAGED] = "unmanaged",
+	[SVC_UNMANAGED] = "unmanaged", [SVC_STOPPING] = "stopping",
 };
+
+#define STOP_POLL_MS 50
 
 struct service {
 	char            *name;
@@ -37,6 +40,7 @@ struct service {
 	unsigned         failures;        /* consecutive, inside the window */
 	uint64_t         first_failure_ms;
 	struct event    *restart_ev;
+	uint64_t         kill_at_ms;      /* SVC_STOPPING: SIGKILL after this */
 	struct services *owner;
 };
 
@@ -45,7 +49,12 @@ struct services {
 	struct service **v;               /* each its own allocation: timers point at it */
 	size_t           n;
 	struct event    *sigchld_ev;
+	struct event    *stop_ev;         /* polls an asynchronous stop */
+	void           (*stop_done)(void *);
+	void            *stop_arg;
 };
+
+static void check_stop(struct services *s);
 
 static void start_service(struct service *svc);
 
@@ -100,7 +109,7 @@ start_service(struct service *svc)
 		svc->state = SVC_UNMANAGED;
 		return;
 	}
-	if (svc->state == SVC_RUNNING)
+	if (svc->state == SVC_RUNNING || svc->state == SVC_STOPPING)
 		return;
 	logdir = xasprintf("%s/log", e->conf->state_dir);
 	logpath = xasprintf("%s/%s.log", logdir, svc->name);
@@ -182,12 +191,20 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (size_t i = 0; i < s->n; i++) {
-			if (s->v[i]->pid == pid) {
-				on_service_died(s->v[i], status);
-				break;
-			}
+			struct service *svc = s->v[i];
+
+			if (svc->pid != pid)
+				continue;
+			if (svc->state == SVC_STOPPING) {
+				log_info("service %s stopped", svc->name);
+				svc->pid = -1;
+				svc->state = SVC_STOPPED;
+			} else
+				on_service_died(svc, status);
+			break;
 		}
 	}
+	check_stop(s);
 }
 
 static void
@@ -284,6 +301,86 @@ stop_service(struct service *svc)
 	svc->state = SVC_STOPPED;
 }
 
+/* Send a service its stop method without waiting for it to act. */
+static void
+begin_stop(struct service *svc)
+{
+	const struct service_conf *sc = service_conf(svc);
+	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
+
+	evtimer_del(svc->restart_ev);
+	if (svc->pid <= 0) {
+		if (svc->state != SVC_UNMANAGED)
+			svc->state = SVC_STOPPED;
+		return;
+	}
+	svc->state = SVC_STOPPING;
+	svc->kill_at_ms = now_mono_ms() + timeout;
+	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
+		/* The stop command is reaped by on_sigchld like any child. */
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			execl("/bin/sh", "sh", "-c", sc->stop_cmd, (char *)NULL);
+			_exit(127);
+		}
+		if (pid < 0)
+			log_warn("service %s: cannot run its stop command", svc->name);
+	} else {
+		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
+	}
+}
+
+/* Escalate overdue stops, and report when every service is down. */
+static void
+check_stop(struct services *s)
+{
+	uint64_t now = now_mono_ms();
+	bool pending = false;
+	void (*done)(void *) = s->stop_done;
+
+	if (done == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		struct service *svc = s->v[i];
+
+		if (svc->state != SVC_STOPPING)
+			continue;
+		pending = true;
+		if (now >= svc->kill_at_ms && svc->kill_at_ms != 0) {
+			log_warnx("service %s did not stop within its stop_timeout, killing it", svc->name);
+			kill(-svc->pid, SIGKILL);
+			svc->kill_at_ms = 0;        /* once; SIGCHLD completes it */
+		}
+	}
+	if (pending)
+		return;
+	evtimer_del(s->stop_ev);
+	s->stop_done = NULL;
+	done(s->stop_arg);
+}
+
+static void
+on_stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+	check_stop(arg);
+}
+
+void
+services_stop_async(struct services *s, void (*done)(void *arg), void *arg)
+{
+	struct timeval tv = { 0, STOP_POLL_MS * 1000 };
+
+	for (size_t i = s->n; i-- > 0;)
+		begin_stop(s->v[i]);
+	s->stop_done = done;
+	s->stop_arg = arg;
+	if (s->stop_ev == NULL)
+		s->stop_ev = event_new(s->e->base, -1, EV_PERSIST, on_stop_poll, s);
+	event_add(s->stop_ev, &tv);
+	check_stop(s);
+}
+
 void
 services_stop_all(struct services *s)
 {
@@ -347,6 +444,8 @@ services_free(struct services *s)
 		free_service(s->v[i]);
 	if (s->sigchld_ev != NULL)
 		event_free(s->sigchld_ev);
+	if (s->stop_ev != NULL)
+		event_free(s->stop_ev);
 	free(s->v);
 	free(s);
 }

@@ -26,6 +26,13 @@ void services_start_all(struct services *s);
  */
 void services_stop_all(struct services *s);
 
+/*
+ * Stop every running service without blocking the loop: each gets its stop
+ * method now and SIGKILL at its stop_timeout; done(arg) runs once all are
+ * down (at once when none runs). Used when the node leaves the active role.
+ */
+void services_stop_async(struct services *s, void (*done)(void *arg), void *arg);
+
 /* Follow a configuration that was just swapped in: add and drop services. */
 void services_reconcile(struct services *s);
 

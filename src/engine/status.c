@@ -6,6 +6,8 @@
 #include "engine/status.h"
 #include "engine/engine.h"
 #include "engine/membership.h"
+#include "engine/roles.h"
+#include "common/wire.h"
 #include "engine/services.h"
 #include "common/util.h"
 
@@ -84,9 +86,10 @@ nodes_json(const struct engine *e)
 			chans = channels_json(e->conf, e->self, id);
 		if (v.alive && v.role >= 0)
 			role = role_name(v.role);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o, s:o}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o, s:b, s:o}",
 		    "identity", node_name(id), "role", role, "reachable", v.alive,
 		    "epoch", v.met ? json_integer((json_int_t)v.epoch) : json_null(),
+		    "in_sync", v.alive && (v.flags & WIRE_HB_IN_SYNC),
 		    "channels", chans));
 	}
 	return arr;
@@ -101,7 +104,7 @@ status_json(const struct engine *e)
 
 	addr_only(&me->public_addr, pub, sizeof(pub));
 	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
-	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o}",
+	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o, s:o}",
 	    "cluster", conf->name,
 	    "mode", mode_name(conf->mode),
 	    "epoch", (json_int_t)e->state.epoch,
@@ -113,8 +116,9 @@ status_json(const struct engine *e)
 	    "uptime_s", (json_int_t)((now_mono_ms() - e->started_ms) / 1000),
 	    "nodes", nodes_json(e),
 	    "public", "ip", pub, "interface", me->public_if,
-	    "configured", e->public_claimed, "filtered", 0,
+	    "configured", e->public_claimed, "filtered", roles_filtered(e->roles),
 	    "replication", "mode", repl_mode_name(conf->repl_mode),
 	    "state", "disconnected", "queue_bytes", 0, "lag_ms", "last_seq", 0, "acked_seq", 0,
-	    "services", services_json(e->services));
+	    "services", services_json(e->services),
+	    "decision", e->roles != NULL ? roles_json(e->roles) : json_null());
 }

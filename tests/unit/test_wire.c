@@ -168,6 +168,26 @@ test_refuse_text(void **state)
 	assert_string_equal(out, "bad?cert?");
 }
 
+static void
+test_switchover(void **state)
+{
+	struct wire_switchover in = { .target = NODE_TERTIARY, .requester = NODE_SECONDARY }, out;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_SWITCHOVER_SIZE];
+	struct wire_hdr h;
+	char why[128];
+
+	assert_int_equal(wire_encode_switchover(buf, 9, &in), sizeof(buf));
+	assert_int_equal(wire_decode_hdr(buf, sizeof(buf), &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_SWITCHOVER);
+	assert_int_equal(wire_decode_switchover(buf + WIRE_HDR_SIZE, h.length, &out, why, sizeof(why)), 0);
+	assert_int_equal(out.target, NODE_TERTIARY);
+	assert_int_equal(out.requester, NODE_SECONDARY);
+	buf[WIRE_HDR_SIZE] = 7;
+	assert_int_equal(wire_decode_switchover(buf + WIRE_HDR_SIZE, h.length, &out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "naming node 7"));
+	assert_int_equal(wire_decode_switchover(buf + WIRE_HDR_SIZE, 3, &out, why, sizeof(why)), -1);
+}
+
 int
 main(void)
 {
@@ -179,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_heartbeat_refusals),
 		cmocka_unit_test(test_refuse_text),
+		cmocka_unit_test(test_switchover),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,623 @@
+/*
+ * The role state machine: observations in, decide() in the middle, side
+ * effects out. The probes of the public network feed it: ping targets
+ * (does this node reach the public network?), and on a passive, when the
+ * active falls silent, an ARP probe of the public IP and a ping of the
+ * active's management address (is the active really gone?). A watch for
+ * gratuitous ARPs tells an isolated active that another node took over.
+ */
+#include "engine/roles.h"
+#include "engine/decide.h"
+#include "engine/engine.h"
+#include "engine/filter.h"
+#include "engine/garp.h"
+#include "engine/identity.h"
+#include "engine/membership.h"
+#include "engine/probe.h"
+#include "engine/services.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PING_ROUND_MS     500     /* a ping round's timeout */
+#define PROBE_FRESH_MS    500     /* an ARP or management answer counts this long */
+#define GARP_BURSTS       3       /* announcements after a promotion, 500 ms apart */
+#define FOREIGN_GARP_MS   3000    /* a claim by another MAC counts this long */
+
+struct roles {
+	struct engine      *e;
+	struct event       *tick;
+	bool                filtered;
+	/* ping targets of the public network */
+	struct ipaddr       targets[CONFIG_MAX_PING];
+	size_t              ntargets;
+	struct probe_ping  *ping;
+	uint64_t            ping_ok_ms;       /* last answer from any target */
+	/* a passive's look at a silent active */
+	struct probe_ping  *mgmt_ping;
+	int                 mgmt_node;        /* whose management IP mgmt_ping pings */
+	uint64_t            mgmt_ok_ms;
+	struct probe_arp   *arp;
+	uint64_t            arp_ok_ms;
+	/* another MAC claiming the public IP */
+	struct probe_garp  *garp_watch;
+	uint64_t            foreign_garp_ms;
+	/* placeholder for the data plane: heard the active since start */
+	bool                heard_active;
+	struct event       *garp_ev;
+	int                 garp_left;
+	int                 switching_to;     /* a switchover from here under way, or -1 */
+	struct decision     last;             /* to log a decision once, not every tick */
+};
+
+/* The default IPv4 gateway from /proc/net/route: the ping target by default. */
+static int
+default_gateway(struct ipaddr *gw)
+{
+	char *text = read_file("/proc/net/route", 1 << 20, NULL), *line, *save = NULL;
+	int rc = -1;
+
+	if (text == NULL)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char ifname[32];
+		unsigned dest, gateway, flags;
+
+		if (sscanf(line, "%31s %x %x %x", ifname, &dest, &gateway, &flags) == 4 &&
+		    dest == 0 && gateway != 0) {
+			memset(gw, 0, sizeof(*gw));
+			gw->family = AF_INET;
+			gw->v4.s_addr = gateway;   /* the file holds it in network order */
+			gw->prefix = -1;
+			rc = 0;
+			break;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+static void
+on_ping(void *arg, int target, bool answered, double rtt_ms)
+{
+	struct roles *r = arg;
+
+	if (answered)
+		r->ping_ok_ms = now_mono_ms();
+}
+
+static void
+on_mgmt_ping(void *arg, int target, bool answered, double rtt_ms)
+{
+	struct roles *r = arg;
+
+	if (answered)
+		r->mgmt_ok_ms = now_mono_ms();
+}
+
+static void
+on_arp(void *arg, bool answered, const uint8_t mac[6])
+{
+	struct roles *r = arg;
+
+	if (answered)
+		r->arp_ok_ms = now_mono_ms();
+	probe_arp_free(r->arp);
+	r->arp = NULL;
+}
+
+static void
+on_foreign_garp(void *arg, const uint8_t mac[6])
+{
+	struct roles *r = arg;
+
+	/*
+	 * Only a claim seen while this node serves means another node took
+	 * over; while passive, the active answering our own ARP probes looks
+	 * the same and must not count once we promote.
+	 */
+	if (r->e->role != ROLE_ACTIVE)
+		return;
+	log_warnx("another node (%02x:%02x:%02x:%02x:%02x:%02x) claims the public IP",
+	    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	r->foreign_garp_ms = now_mono_ms();
+}
+
+static uint64_t
+ping_lost_ms(const struct roles *r, uint64_t now)
+{
+	uint64_t since = now - r->ping_ok_ms;
+
+	return since > r->e->conf->timeout_ms ? since : 0;
+}
+
+/*
+ * A passive whose active has gone silent looks for it on the public
+ * network, so that decide() can tell a dead active from a cut channel.
+ */
+static void
+probe_silent_active(struct roles *r, const struct peer_view *active, int active_node)
+{
+	struct engine *e = r->e;
+	const struct node_conf *me = &e->conf->nodes[e->self];
+	char err[256];
+
+	if (active->silent_ms < 3 * e->conf->heartbeat_ms)
+		return;
+	if (r->arp == NULL && me->public_addr.family == AF_INET) {
+		r->arp = probe_arp_start(e->base, me->public_if, &me->public_addr,
+		    PROBE_FRESH_MS / 2, on_arp, r, err, sizeof(err));
+		if (r->arp == NULL)
+			log_debug("ARP probe: %s", err);
+	}
+	if (r->mgmt_node != active_node) {
+		struct ipaddr mgmt = e->conf->nodes[active_node].management;
+
+		probe_ping_free(r->mgmt_ping);
+		mgmt.prefix = -1;
+		r->mgmt_ping = probe_ping_new(e->base, &mgmt, 1, on_mgmt_ping, r, err, sizeof(err));
+		r->mgmt_node = r->mgmt_ping != NULL ? active_node : -1;
+		if (r->mgmt_ping == NULL)
+			log_warnx("cannot ping the active's management address: %s", err);
+	}
+	if (r->mgmt_ping != NULL && !probe_ping_busy(r->mgmt_ping))
+		probe_ping_send(r->mgmt_ping, PROBE_FRESH_MS / 2, err, sizeof(err));
+}
+
+static void
+fill_observations(struct roles *r, struct decide_state *st, struct observations *obs)
+{
+	struct engine *e = r->e;
+	uint64_t now = now_mono_ms();
+
+	memset(st, 0, sizeof(*st));
+	memset(obs, 0, sizeof(*obs));
+	st->self = e->self;
+	st->mode = e->conf->mode;
+	st->role = e->role;
+	st->persisted = e->state;
+	st->auto_failover = e->conf->auto_failover;
+	st->timeout_ms = e->conf->timeout_ms;
+	for (int id = 0; id < NODE_COUNT; id++) {
+		struct peer_view v;
+		struct peer_obs *p = &obs->peer[id];
+
+		if (id == (int)e->self || !config_mode_has(e->conf->mode, id) || e->membership == NULL)
+			continue;
+		membership_peer(e->membership, id, &v);
+		p->met = v.met;
+		p->silent_ms = v.silent_ms;
+		p->epoch = v.epoch;
+		p->role = v.role == ROLE_ACTIVE ? ROLE_ACTIVE : ROLE_PASSIVE;
+		p->active = v.active;
+		p->ping_ok = v.flags & WIRE_HB_PING_OK;
+		p->active_lost = v.flags & WIRE_HB_ACTIVE_LOST;
+		p->in_sync = v.flags & WIRE_HB_IN_SYNC;
+		if (v.alive && v.role == ROLE_ACTIVE)
+			r->heard_active = true;
+		if (e->role == ROLE_PASSIVE && id == e->state.active && v.met)
+			probe_silent_active(r, &v, id);
+	}
+	obs->in_sync = r->heard_active;
+	obs->ping_lost_ms = ping_lost_ms(r, now);
+	obs->public_arp = r->arp_ok_ms != 0 && now - r->arp_ok_ms < PROBE_FRESH_MS;
+	obs->active_mgmt_ping = r->mgmt_ok_ms != 0 && now - r->mgmt_ok_ms < PROBE_FRESH_MS;
+	obs->foreign_garp = r->foreign_garp_ms != 0 && now - r->foreign_garp_ms < FOREIGN_GARP_MS;
+}
+
+static void
+on_garp_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct roles *r = arg;
+	const struct node_conf *me = &r->e->conf->nodes[r->e->self];
+	struct timeval tv = { 0, 500 * 1000 };
+	char err[256];
+
+	if (r->e->role != ROLE_ACTIVE || r->garp_left <= 0)
+		return;
+	if (garp_send(me->public_if, &me->public_addr, 2, err, sizeof(err)) < 0)
+		log_warnx("gratuitous ARP: %s", err);
+	if (--r->garp_left > 0)
+		evtimer_add(r->garp_ev, &tv);
+}
+
+/* Serve: the epoch is already on disk; lift the filter, take the address, announce it. */
+static void
+promote(struct roles *r, const char *why)
+{
+	struct engine *e = r->e;
+	char err[256];
+
+	e->role = ROLE_ACTIVE;
+	e->waiting[0] = '\0';
+	r->foreign_garp_ms = 0;
+	log_info("role: active in epoch %llu: %s", (unsigned long long)e->state.epoch, why);
+	if (filter_unhide(err, sizeof(err)) < 0)
+		log_warnx("cannot lift the filter: %s", err);
+	else
+		r->filtered = false;
+	if (identity_claim(e) < 0) {
+		log_warnx("services not started: the public address could not be claimed");
+		return;
+	}
+	r->garp_left = GARP_BURSTS;
+	on_garp_due(-1, 0, r);
+	services_start_all(e->services);
+}
+
+static void
+on_demoted(void *arg)
+{
+	struct roles *r = arg;
+
+	if (r->e->role == ROLE_PASSIVE)
+		identity_release(r->e);
+}
+
+/* Leave the role: hidden first, so the node stops answering at once. */
+static void
+demote(struct roles *r, const char *why, void (*done)(void *))
+{
+	struct engine *e = r->e;
+	const struct node_conf *me = &e->conf->nodes[e->self];
+	char err[256];
+
+	e->role = ROLE_PASSIVE;
+	log_warnx("role: passive: %s", why);
+	if (filter_hide(&me->public_addr, me->public_if, err, sizeof(err)) < 0)
+		log_warnx("cannot raise the filter: %s", err);
+	else
+		r->filtered = true;
+	services_stop_async(e->services, done, r);
+}
+
+/*
+ * The old active's side of a switchover, once its services are down and
+ * its address released: the next epoch, naming the target, goes to disk.
+ * Its heartbeats then carry it and the target takes over (follow_active).
+ */
+static void
+on_switch_stopped(void *arg)
+{
+	struct roles *r = arg;
+	struct engine *e = r->e;
+	struct node_state next = e->state;
+
+	identity_release(e);
+	next.epoch = e->state.epoch + 1;
+	next.active = r->switching_to;
+	if (state_save(e->conf->state_dir, &next) < 0) {
+		log_warnx("switchover to %s aborted: epoch %llu could not be persisted; "
+		    "this node stays passive and decides again", node_name(r->switching_to),
+		    (unsigned long long)next.epoch);
+	} else {
+		e->state = next;
+		log_info("switchover: handed epoch %llu to %s", (unsigned long long)next.epoch,
+		    node_name(next.active));
+	}
+	r->switching_to = -1;
+}
+
+/* The node that takes over by default from the node active now. */
+static int
+default_target(enum node_id active)
+{
+	return active == NODE_PRIMARY ? NODE_SECONDARY : NODE_PRIMARY;
+}
+
+int
+roles_switchover(struct roles *r, int target, int *resolved, char *err, size_t errlen)
+{
+	struct engine *e = r->e;
+	int active = e->role == ROLE_ACTIVE ? (int)e->self : e->state.active;
+	struct peer_view v;
+	char why[128];
+
+	if (active < 0) {
+		snprintf(err, errlen, "no node is known to be active; see lifeline status");
+		return -1;
+	}
+	if (target < 0)
+		target = default_target(active);
+	*resolved = target;
+	if (!config_mode_has(e->conf->mode, target)) {
+		snprintf(err, errlen, "%s is not a node of this %s cluster", node_name(target),
+		    mode_name(e->conf->mode));
+		return -1;
+	}
+	if (target == active) {
+		snprintf(err, errlen, "%s is already active", node_name(target));
+		return -1;
+	}
+	if (e->role != ROLE_ACTIVE) {
+		if (e->membership == NULL ||
+		    membership_send_switchover(e->membership, active, target) < 0) {
+			snprintf(err, errlen, "the active node, %s, cannot be reached from here",
+			    node_name(active));
+			return -1;
+		}
+		log_info("switchover to %s: request sent to the active, %s", node_name(target),
+		    node_name(active));
+		return 0;
+	}
+	if (r->switching_to >= 0) {
+		snprintf(err, errlen, "a switchover to %s is already under way",
+		    node_name(r->switching_to));
+		return -1;
+	}
+	if (e->membership == NULL) {
+		snprintf(err, errlen, "this node has no channels (%s)", e->alone);
+		return -1;
+	}
+	membership_peer(e->membership, target, &v);
+	if (!v.alive) {
+		snprintf(err, errlen, "%s is not reachable on any channel; it must be up to take over",
+		    node_name(target));
+		return -1;
+	}
+	if (!(v.flags & WIRE_HB_IN_SYNC)) {
+		snprintf(err, errlen, "%s is not in sync; a switchover to it would lose data",
+		    node_name(target));
+		return -1;
+	}
+	r->switching_to = target;
+	snprintf(why, sizeof(why), "switchover to %s", node_name(target));
+	demote(r, why, on_switch_stopped);
+	return 0;
+}
+
+/* A passive follows the active it hears: its epoch becomes ours, durably. */
+static void
+follow_active(struct roles *r)
+{
+	struct engine *e = r->e;
+
+	if (e->role != ROLE_PASSIVE || e->membership == NULL)
+		return;
+	for (int id = 0; id < NODE_COUNT; id++) {
+		struct peer_view v;
+
+		if (id == (int)e->self || !config_mode_has(e->conf->mode, id))
+			continue;
+		membership_peer(e->membership, id, &v);
+		/* A switchover: the old active hands us the next epoch. */
+		if (v.alive && v.epoch > e->state.epoch && v.active == (int)e->self) {
+			struct node_state next = e->state;
+
+			next.epoch = v.epoch;
+			next.active = (int)e->self;
+			if (state_save(e->conf->state_dir, &next) == 0) {
+				log_info("switchover: %s hands this node epoch %llu", node_name(id),
+				    (unsigned long long)v.epoch);
+				e->state = next;
+			}
+			continue;
+		}
+		if (!v.alive || v.role != ROLE_ACTIVE)
+			continue;
+		if (v.epoch > e->state.epoch || (v.epoch == e->state.epoch && e->state.active != id)) {
+			struct node_state next = e->state;
+
+			next.epoch = v.epoch;
+			next.active = id;
+			if (state_save(e->conf->state_dir, &next) == 0) {
+				log_info("following %s, active in epoch %llu", node_name(id),
+				    (unsigned long long)v.epoch);
+				e->state = next;
+			}
+		}
+	}
+}
+
+/*
+ * Record, durably, that a stand-by has been in sync once (rule 8): the
+ * active learns it from a passive's heartbeat, the passive from its own
+ * state. Until then the primary may start alone and no stand-by fails over.
+ */
+static void
+note_synced_standby(struct roles *r)
+{
+	struct engine *e = r->e;
+	struct node_state next = e->state;
+	bool synced = false;
+
+	if (e->state.ever_in_sync)
+		return;
+	if (e->role == ROLE_PASSIVE)
+		synced = r->heard_active;
+	for (int id = 0; e->role == ROLE_ACTIVE && id < NODE_COUNT && e->membership != NULL; id++) {
+		struct peer_view v;
+
+		if (id == (int)e->self || !config_mode_has(e->conf->mode, id))
+			continue;
+		membership_peer(e->membership, id, &v);
+		synced |= v.alive && (v.flags & WIRE_HB_IN_SYNC);
+	}
+	if (!synced)
+		return;
+	next.ever_in_sync = true;
+	if (state_save(e->conf->state_dir, &next) == 0)
+		e->state = next;
+}
+
+static void
+beat_flags(struct roles *r, const struct observations *obs)
+{
+	struct engine *e = r->e;
+	uint8_t flags = 0;
+
+	if (obs->ping_lost_ms == 0)
+		flags |= WIRE_HB_PING_OK;
+	if (e->role == ROLE_PASSIVE && obs->in_sync)
+		flags |= WIRE_HB_IN_SYNC;
+	if (e->state.active >= 0 && e->state.active != (int)e->self &&
+	    (!obs->peer[e->state.active].met ||
+	    obs->peer[e->state.active].silent_ms >= e->conf->timeout_ms))
+		flags |= WIRE_HB_ACTIVE_LOST;
+	e->beat_flags = flags;
+}
+
+/* Log a decision when its kind changes, not on every tick. */
+static void
+report(struct roles *r, const struct decision *d)
+{
+	bool same = d->action == r->last.action && d->veto == r->last.veto;
+
+	r->last = *d;
+	if (same)
+		return;
+	if (d->action == ACT_VETO)
+		log_warnx("failover vetoed (%s): %s", veto_name(d->veto), d->reason);
+	else if (d->action == ACT_WAIT)
+		log_info("waiting: %s", d->reason);
+}
+
+static void
+act(struct roles *r, const struct decision *d)
+{
+	struct engine *e = r->e;
+
+	switch (d->action) {
+	case ACT_FAILOVER: {
+		struct node_state next = e->state;
+
+		next.epoch = d->epoch;
+		next.active = (int)e->self;
+		/* Invariant 1: the new epoch is on disk before the node serves. */
+		if (state_save(e->conf->state_dir, &next) < 0) {
+			log_warnx("failover aborted: epoch %llu could not be persisted",
+			    (unsigned long long)d->epoch);
+			return;
+		}
+		e->state = next;
+		promote(r, d->reason);
+		break;
+	}
+	case ACT_RESUME_ACTIVE:
+		if (e->role != ROLE_ACTIVE)
+			promote(r, d->reason);
+		break;
+	case ACT_DEMOTE:
+		if (e->role == ROLE_ACTIVE)
+			demote(r, d->reason, on_demoted);
+		break;
+	case ACT_SWITCHOVER_TO: {
+		char err[256];
+		int resolved;
+
+		log_warnx("automatic switchover to %s: %s", node_name(d->target), d->reason);
+		if (roles_switchover(r, d->target, &resolved, err, sizeof(err)) < 0)
+			log_warnx("automatic switchover refused: %s", err);
+		break;
+	}
+	case ACT_WAIT:
+		xstrlcpy(e->waiting, d->reason, sizeof(e->waiting));
+		break;
+	case ACT_NONE:
+	case ACT_VETO:
+		if (e->role == ROLE_ACTIVE)
+			e->waiting[0] = '\0';
+		break;
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct roles *r = arg;
+	struct decide_state st;
+	struct observations obs;
+	struct decision d;
+	char err[256];
+
+	if (r->ping != NULL && !probe_ping_busy(r->ping) &&
+	    probe_ping_send(r->ping, PING_ROUND_MS, err, sizeof(err)) < 0)
+		log_debug("ping round: %s", err);
+	follow_active(r);
+	note_synced_standby(r);
+	fill_observations(r, &st, &obs);
+	beat_flags(r, &obs);
+	/* A switchover from here runs its own course until the epoch is handed on. */
+	if (r->switching_to >= 0)
+		return;
+	decide(&st, &obs, &d);
+	act(r, &d);
+	report(r, &d);
+}
+
+struct roles *
+roles_new(struct engine *e, char *err, size_t errlen)
+{
+	const struct node_conf *me = &e->conf->nodes[e->self];
+	struct roles *r = xcalloc(1, sizeof(*r));
+	struct timeval tv = { (time_t)(e->conf->heartbeat_ms / 1000),
+	    (suseconds_t)(e->conf->heartbeat_ms % 1000) * 1000 };
+	char perr[256];
+
+	r->e = e;
+	r->mgmt_node = -1;
+	r->switching_to = -1;
+	e->role = ROLE_PASSIVE;
+	if (filter_hide(&me->public_addr, me->public_if, err, errlen) < 0) {
+		free(r);
+		return NULL;
+	}
+	r->filtered = true;
+	r->ntargets = e->conf->nping;
+	memcpy(r->targets, e->conf->ping, sizeof(r->targets));
+	if (r->ntargets == 0 && default_gateway(&r->targets[0]) == 0)
+		r->ntargets = 1;
+	if (r->ntargets == 0)
+		log_warnx("no ping target: [failover] ping is not set and there is no default gateway");
+	else if ((r->ping = probe_ping_new(e->base, r->targets, r->ntargets, on_ping, r,
+	    perr, sizeof(perr))) == NULL)
+		log_warnx("cannot ping the public network: %s", perr);
+	r->ping_ok_ms = now_mono_ms();         /* grace until the first round reports */
+	r->garp_watch = probe_watch_garp(e->base, me->public_if, &me->public_addr,
+	    on_foreign_garp, r, perr, sizeof(perr));
+	if (r->garp_watch == NULL)
+		log_warnx("cannot watch for claims of the public IP: %s", perr);
+	r->garp_ev = evtimer_new(e->base, on_garp_due, r);
+	r->tick = event_new(e->base, -1, EV_PERSIST, on_tick, r);
+	event_add(r->tick, &tv);
+	return r;
+}
+
+void
+roles_free(struct roles *r)
+{
+	if (r == NULL)
+		return;
+	event_free(r->tick);
+	event_free(r->garp_ev);
+	probe_ping_free(r->ping);
+	probe_ping_free(r->mgmt_ping);
+	probe_arp_free(r->arp);
+	probe_garp_free(r->garp_watch);
+	free(r);
+}
+
+bool
+roles_filtered(const struct roles *r)
+{
+	return r != NULL && r->filtered;
+}
+
+json_t *
+roles_json(const struct roles *r)
+{
+	uint64_t now = now_mono_ms();
+
+	return json_pack("{s:s, s:s, s:s?, s:b, s:s}",
+	    "decision", action_name(r->last.action),
+	    "reason", r->last.reason,
+	    "veto", r->last.action == ACT_VETO ? veto_name(r->last.veto) : NULL,
+	    "ping_ok", ping_lost_ms(r, now) == 0,
+	    "sync_basis", "heartbeats: no data plane in this version");
+}
