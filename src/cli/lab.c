@@ -7,6 +7,7 @@
 #include "cli/init.h"
 #include "cli/lab.h"
 #include "cli/labnet.h"
+#include "cli/labwatch.h"
 #include "common/config.h"
 #include "common/ctl.h"
 #include "common/tls.h"
@@ -127,6 +128,7 @@ const struct lab_command lab_commands[] = {
 	{ "status", "[--json]",
 	  "every node's status (exit 1 when a node does not answer); --json: one object keyed by node",
 	  lab_status },
+	{ "watch", "[--interval MS] [--duration S] [--out FILE]", "from the client, ask who has the public IP (ARP) and who serves it (GET) every 20 ms; a line per sample, a summary; exit 1 when two nodes answered at once", lab_watch },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -2060,7 +2062,7 @@ lab_main(int argc, char **argv)
 			rc = lab_commands[i].run(dir, nargs, args);
 			goto out;
 		}
-	lab_err("unknown lab command \"%s\", expected up, down, exec, kill, boot, cut, heal, path or status",
+	lab_err("unknown lab command \"%s\", expected up, down, exec, kill, boot, cut, heal, path, status or watch",
 	    args[0]);
 out:
 	free(args);

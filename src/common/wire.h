@@ -59,6 +59,8 @@ struct wire_hello {
 #define WIRE_HB_PING_OK      0x01   /* sender reaches its public ping targets */
 #define WIRE_HB_IN_SYNC      0x02   /* sender's copy is in sync with the active */
 #define WIRE_HB_ACTIVE_LOST  0x04   /* sender has lost the active on every channel */
+#define WIRE_HB_STANDBY_KNOWN 0x08  /* sender, the active, has durably recorded that a
+				       stand-by exists: only then may one count as in sync */
 
 /*
  * HEARTBEAT: sent every heartbeat interval on every channel. 40 bytes.

@@ -199,7 +199,13 @@ fill_observations(struct roles *r, struct decide_state *st, struct observations 
 		p->ping_ok = v.flags & WIRE_HB_PING_OK;
 		p->active_lost = v.flags & WIRE_HB_ACTIVE_LOST;
 		p->in_sync = v.flags & WIRE_HB_IN_SYNC;
-		if (v.alive && v.role == ROLE_ACTIVE)
+		/*
+		 * In sync (for now: has heard the active) only once the active
+		 * has recorded on its disk that a stand-by exists; otherwise an
+		 * active that crashed before recording it could start alone
+		 * (rule 8) while this node fails over.
+		 */
+		if (v.alive && v.role == ROLE_ACTIVE && (v.flags & WIRE_HB_STANDBY_KNOWN))
 			r->heard_active = true;
 		if (e->role == ROLE_PASSIVE && id == e->state.active && v.met)
 			probe_silent_active(r, &v, id);
@@ -336,6 +342,11 @@ roles_switchover(struct roles *r, int target, int *resolved, char *err, size_t e
 		return -1;
 	}
 	if (e->role != ROLE_ACTIVE) {
+		/* Refuse here what the active would refuse, rather than silently there. */
+		if (target == (int)e->self && !r->heard_active) {
+			snprintf(err, errlen, "this node is not in sync with the active yet");
+			return -1;
+		}
 		if (e->membership == NULL ||
 		    membership_send_switchover(e->membership, active, target) < 0) {
 			snprintf(err, errlen, "the active node, %s, cannot be reached from here",
@@ -416,9 +427,10 @@ follow_active(struct roles *r)
 }
 
 /*
- * Record, durably, that a stand-by has been in sync once (rule 8): the
- * active learns it from a passive's heartbeat, the passive from its own
- * state. Until then the primary may start alone and no stand-by fails over.
+ * Record, durably, that a stand-by exists (rule 8). The active records it as
+ * soon as it hears a stand-by, before that stand-by may count itself in
+ * sync (see WIRE_HB_STANDBY_KNOWN); a stand-by records it once in sync.
+ * From then on no node starts active alone.
  */
 static void
 note_synced_standby(struct roles *r)
@@ -437,7 +449,7 @@ note_synced_standby(struct roles *r)
 		if (id == (int)e->self || !config_mode_has(e->conf->mode, id))
 			continue;
 		membership_peer(e->membership, id, &v);
-		synced |= v.alive && (v.flags & WIRE_HB_IN_SYNC);
+		synced |= v.alive;
 	}
 	if (!synced)
 		return;
@@ -456,6 +468,8 @@ beat_flags(struct roles *r, const struct observations *obs)
 		flags |= WIRE_HB_PING_OK;
 	if (e->role == ROLE_PASSIVE && obs->in_sync)
 		flags |= WIRE_HB_IN_SYNC;
+	if (e->role == ROLE_ACTIVE && e->state.ever_in_sync)
+		flags |= WIRE_HB_STANDBY_KNOWN;
 	if (e->state.active >= 0 && e->state.active != (int)e->self &&
 	    (!obs->peer[e->state.active].met ||
 	    obs->peer[e->state.active].silent_ms >= e->conf->timeout_ms))
@@ -540,8 +554,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	    probe_ping_send(r->ping, PING_ROUND_MS, err, sizeof(err)) < 0)
 		log_debug("ping round: %s", err);
 	follow_active(r);
-	note_synced_standby(r);
 	fill_observations(r, &st, &obs);
+	/* Persisted before the in-sync flag goes out in a heartbeat. */
+	note_synced_standby(r);
 	beat_flags(r, &obs);
 	/* A switchover from here runs its own course until the epoch is handed on. */
 	if (r->switching_to >= 0)

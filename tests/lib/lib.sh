@@ -147,6 +147,41 @@ sample_ask() {
 	lab exec client -- lifeline-sample ask "$PUBLIC_IP:$SAMPLE_PORT" "$@"
 }
 
+# watch_start [ARGS...]: start `lab watch --out $WORK/watch.log` (the
+# never-two-active checker) in the background; its summary goes to
+# $WORK/watch.summary, its PID to WATCH_PID. Stop it with watch_stop.
+watch_start() {
+	WATCH_LOG=$WORK/watch.log
+	: >"$WATCH_LOG"
+	# the program itself, not the lab function: $! must be its PID
+	"$LIFELINE_BIN/lifeline" lab --dir "$LAB_DIR" watch --out "$WATCH_LOG" "$@" \
+	    >"$WORK/watch.summary" 2>&1 &
+	WATCH_PID=$!
+}
+
+# watch_stop: SIGTERM the watch, wait for it (SIGKILL after 5 s), show its
+# summary as TAP comments; returns its exit status (0: never two answers).
+watch_stop() {
+	local rc
+	[ -n "${WATCH_PID:-}" ] || { diag "watch_stop: no watch running"; return 2; }
+	kill -TERM "$WATCH_PID" 2>/dev/null
+	# a child that exited stays a zombie until `wait`: "Z" counts as gone
+	wait_for "! sed 's/.*) //' /proc/$WATCH_PID/stat | grep -q '^[^Z]'" 5 ||
+		kill -KILL "$WATCH_PID" 2>/dev/null
+	wait "$WATCH_PID"
+	rc=$?
+	WATCH_PID=
+	diag "$(cat "$WORK/watch.summary")"
+	return $rc
+}
+
+# watch_verdict DESC: stop the watch (in this shell: `wait` must see its
+# child) and pass when it saw one node at a time throughout.
+watch_verdict() {
+	watch_stop
+	is "$?" "0" "$1"
+}
+
 # lab_prefix: the namespace prefix of this lab (from lab.json), or nothing.
 lab_prefix() {
 	sed -n 's/^ *"prefix": *"\([^"]*\)".*/\1/p' "$LAB_DIR/lab.json" 2>/dev/null

@@ -1,0 +1,29 @@
+# Every channel cut while the public network is up: the passive sees the
+# active still answering on the public network and vetoes the failover;
+# the active keeps serving. Never two actives.
+source "$(dirname "$0")/../lib/lib.sh"
+need_root
+plan 8
+
+ok "lab up (ha, sample)" lab up --mode ha --app sample
+heard() { [ "$(lab exec secondary -- lifeline status --json | jq -r '.nodes[] | select(.identity == "primary") | .reachable')" = "$1" ]; }
+in_sync() { [ "$(lab exec primary -- lifeline status --json | jq -r '.nodes[] | select(.identity == "secondary") | .in_sync')" = true ]; }
+wait_for in_sync 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
+watch_start
+ok "cut every channel of the primary" lab cut primary channel
+wait_for "heard false" 10 && pass "the secondary loses the primary on every channel" ||
+	fail "the secondary loses the primary on every channel"
+if wait_for "grep -q 'failover vetoed (active-still-visible)' '$LAB_DIR/secondary/log/lifelined.log'" 10; then
+	pass "the failover is vetoed: the active is still visible, and the veto is logged"
+else
+	fail "the failover is vetoed: the active is still visible, and the veto is logged"
+fi
+# Stay cut for three failover timeouts: nothing may change.
+stable=1
+for _ in $(seq 1 30); do
+	[ "$(lab exec secondary -- lifeline status --json | jq -r .role)" = passive ] || stable=0
+	sleep 0.1
+done
+is "$stable" "1" "the secondary stays passive while the channels are cut"
+is "$(sample_ask GET | cut -d' ' -f1)" "primary" "the primary still serves"
+watch_verdict "one node answered at a time throughout"

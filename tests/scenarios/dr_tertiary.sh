@@ -1,0 +1,36 @@
+# ha+dr: a manual switchover to the DR tertiary and back; the tertiary never
+# becomes active by itself, not even when both HA nodes are lost.
+source "$(dirname "$0")/../lib/lib.sh"
+need_root
+plan 11
+
+ok "lab up (ha+dr, sample)" lab up --mode ha+dr --app sample
+role_of() { lab exec "$1" -- lifeline status --json | jq -r '.role + " " + (.epoch | tostring)'; }
+in_sync_at() { [ "$(lab exec "$1" -- lifeline status --json | jq -r --arg p "$2" '.nodes[] | select(.identity == $p) | .in_sync')" = true ]; }
+wait_for "in_sync_at primary tertiary && in_sync_at primary secondary" 15 &&
+	pass "the primary hears both stand-bys in sync" || fail "the primary hears both stand-bys in sync"
+watch_start
+ok "switchover to the tertiary" lab exec primary -- lifeline switchover --to tertiary --wait
+wait_for '[ "$(lab exec client -- lifeline-sample ask 198.18.0.10:8080 GET --timeout 200 2>/dev/null | cut -d" " -f1)" = tertiary ]' 5 &&
+	pass "the client reaches the tertiary on the DR site's public IP" ||
+	fail "the client reaches the tertiary on the DR site's public IP"
+wait_for "in_sync_at tertiary primary" 15 && pass "the primary follows the tertiary" || fail "the primary follows the tertiary"
+ok "switch back to the primary" lab exec tertiary -- lifeline switchover --to primary --wait
+wait_for '[ "$(sample_ask GET --timeout 200 2>/dev/null | cut -d" " -f1)" = primary ]' 5 &&
+	pass "the primary serves again" || fail "the primary serves again"
+
+# Lose the whole HA site: the tertiary must not take over by itself.
+ok "power off the primary and the secondary" sh -c \
+	"'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' kill primary && '$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' kill secondary"
+if wait_for "grep -q 'failover vetoed (dr-never-automatic)' '$LAB_DIR/tertiary/log/lifelined.log'" 10; then
+	pass "the tertiary logs that a DR node never fails over by itself"
+else
+	fail "the tertiary logs that a DR node never fails over by itself"
+fi
+stable=1
+for _ in $(seq 1 20); do
+	case "$(role_of tertiary)" in passive*) ;; *) stable=0 ;; esac
+	sleep 0.1
+done
+is "$stable" "1" "the tertiary stays passive"
+watch_verdict "one node answered at a time throughout"
