@@ -11,10 +11,14 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef LIFELINE_VERSION
 #define LIFELINE_VERSION "0.1.0"
@@ -26,6 +30,8 @@ static int cmd_status(struct cli_ctx *, int, char **);
 static int cmd_reload(struct cli_ctx *, int, char **);
 static int cmd_switchover(struct cli_ctx *, int, char **);
 static int cmd_init(struct cli_ctx *, int, char **);
+static int cmd_events(struct cli_ctx *, int, char **);
+static int cmd_make_active(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
 static int cmd_version(struct cli_ctx *, int, char **);
@@ -34,6 +40,10 @@ const struct cli_command cli_commands[] = {
 	{ "status",  "[--json]", "show this node and the cluster as this node sees it", cmd_status },
 	{ "switchover", "[--to NODE] [--wait]", "hand the active role to NODE (default: the active's "
 	    "HA partner); --wait returns when the new active serves", cmd_switchover },
+	{ "make-active", "--force", "make this node active now, when the active site is lost; "
+	    "refused while the active is reachable", cmd_make_active },
+	{ "events",  "[--follow] [--json]", "print the event log: role changes, vetoes, refusals, "
+	    "channels, with their reasons; --follow waits for more", cmd_events },
 	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
 	{ "init",    "[--force]", "create the cluster CA and a certificate for every node in tls_dir; "
 	    "copy tls_dir to every node (ca.key may stay here)", cmd_init },
@@ -315,6 +325,127 @@ cmd_reload(struct cli_ctx *ctx, int argc, char **argv)
 	if ((answer = call_engine(ctx, "reload")) == NULL)
 		return 1;
 	printf("running configuration %.12s\n", str(answer, "config_hash"));
+	json_decref(answer);
+	return 0;
+}
+
+/* One event line as text: "TIME node kind [epoch N]: message". */
+static void
+print_event(const char *line, size_t len, int as_json)
+{
+	json_error_t jerr;
+	json_t *ev;
+
+	if (as_json) {
+		fwrite(line, 1, len, stdout);
+		putchar('\n');
+		return;
+	}
+	if ((ev = json_loadb(line, len, 0, &jerr)) == NULL || !json_is_object(ev)) {
+		printf("(unreadable event line: %.*s)\n", (int)(len > 200 ? 200 : len), line);
+		json_decref(ev);
+		return;
+	}
+	printf("%s %-9s %-8s [epoch %lld] %s\n", str(ev, "time"), str(ev, "node"), str(ev, "kind"),
+	    (long long)json_integer_value(json_object_get(ev, "epoch")), str(ev, "message"));
+	json_decref(ev);
+}
+
+/*
+ * Print the whole lines of path from offset *done on, and advance *done
+ * past them; a partial last line waits for its end. Returns -1 with errno
+ * when the file cannot be read.
+ */
+static int
+print_events_from(const char *path, off_t *done, int as_json)
+{
+	char *buf = NULL, *start, *nl;
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto out;
+	if (st.st_size < *done)
+		*done = 0;                 /* the file was replaced or cut */
+	buf = xmalloc((size_t)(st.st_size - *done) + 1);
+	while (len < (size_t)(st.st_size - *done) &&
+	    (n = pread(fd, buf + len, (size_t)(st.st_size - *done) - len, *done + (off_t)len)) > 0)
+		len += (size_t)n;
+	for (start = buf; (nl = memchr(start, '\n', len - (size_t)(start - buf))) != NULL; start = nl + 1) {
+		if (nl > start)
+			print_event(start, (size_t)(nl - start), as_json);
+	}
+	*done += start - buf;
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/*
+ * The event log is a file in state_dir, read here directly, so it can be
+ * read while the engine is stopped.
+ */
+static int
+cmd_events(struct cli_ctx *ctx, int argc, char **argv)
+{
+	int follow = 0, as_json = 0, rc = 0;
+	char *dir, *path;
+	off_t done = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--follow") == 0)
+			follow = 1;
+		else if (strcmp(argv[i], "--json") == 0)
+			as_json = 1;
+		else {
+			fprintf(stderr, "lifeline events: unknown argument \"%s\", expected --follow or --json\n",
+			    argv[i]);
+			return 2;
+		}
+	}
+	dir = config_peek_state_dir(ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH);
+	path = xasprintf("%s/events.jsonl", dir);
+	free(dir);
+	for (;;) {
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+		if (print_events_from(path, &done, as_json) < 0 && (errno != ENOENT || !follow)) {
+			fprintf(stderr, "lifeline events: cannot read %s: %s\n", path, strerror(errno));
+			rc = 1;
+			break;
+		}
+		fflush(stdout);
+		if (!follow)
+			break;
+		nanosleep(&pause, NULL);   /* until interrupted: that is what --follow means */
+	}
+	free(path);
+	return rc;
+}
+
+static int
+cmd_make_active(struct cli_ctx *ctx, int argc, char **argv)
+{
+	json_t *req, *answer;
+
+	if (argc != 2 || strcmp(argv[1], "--force") != 0) {
+		fprintf(stderr, "lifeline make-active: needs --force: it overrides the automatic "
+		    "failover rules; use it only when the active site is lost\n");
+		return 2;
+	}
+	req = json_pack("{s:s, s:b}", "cmd", "make-active", "force", 1);
+	answer = call_engine_req(ctx, req);
+	json_decref(req);
+	if (answer == NULL)
+		return 1;
+	printf("this node is active in epoch %lld\n",
+	    (long long)json_integer_value(json_object_get(answer, "epoch")));
 	json_decref(answer);
 	return 0;
 }

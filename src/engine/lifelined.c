@@ -5,6 +5,7 @@
  */
 #include "engine/engine.h"
 #include "engine/control.h"
+#include "engine/events.h"
 #include "engine/identity.h"
 #include "engine/membership.h"
 #include "engine/roles.h"
@@ -79,10 +80,12 @@ usage_mdoc(FILE *out)
 static json_t *cmd_status(struct engine *e, json_t *req);
 static json_t *cmd_reload(struct engine *e, json_t *req);
 static json_t *cmd_switchover(struct engine *e, json_t *req);
+static json_t *cmd_make_active(struct engine *e, json_t *req);
 
 static const struct control_command control_table[] = {
 	{ "status", cmd_status, "this node and the cluster as this node sees it" },
 	{ "reload", cmd_reload, "re-read the configuration file, all or nothing" },
+	{ "make-active", cmd_make_active, "become active now: {\"force\": true} (the active site is lost)" },
 	{ "switchover", cmd_switchover, "hand the active role to a node: {\"to\": NODE} or the default" },
 	{ NULL, NULL, NULL },
 };
@@ -139,7 +142,7 @@ cmd_reload(struct engine *e, json_t *req)
 	json_t *answer;
 
 	if (reload(e, why, sizeof(why)) < 0) {
-		log_warnx("reload refused, keeping the running configuration: %s", why);
+		event(e, EV_WARNING, "config", "reload refused, keeping the running configuration: %s", why);
 		return ctl_error("reload refused, the running configuration is kept: %s", why);
 	}
 	answer = ctl_ok();
@@ -157,12 +160,29 @@ cmd_switchover(struct engine *e, json_t *req)
 	if (to != NULL && (!json_is_string(to) || (target = node_from_name(json_string_value(to))) < 0))
 		return ctl_error("\"to\" must be primary, secondary or tertiary");
 	if (roles_switchover(e->roles, target, &resolved, err, sizeof(err)) < 0) {
-		log_warnx("switchover refused: %s", err);
+		event(e, EV_WARNING, "refusal", "switchover refused: %s", err);
 		return ctl_error("switchover refused: %s", err);
 	}
 	answer = ctl_ok();
 	json_object_set_new(answer, "target", json_string(node_name(resolved)));
 	json_object_set_new(answer, "forwarded", json_boolean(e->role != ROLE_ACTIVE));
+	return answer;
+}
+
+static json_t *
+cmd_make_active(struct engine *e, json_t *req)
+{
+	json_t *answer;
+	char err[512];
+
+	if (!json_is_true(json_object_get(req, "force")))
+		return ctl_error("make-active needs \"force\": true: it overrides the failover rules");
+	if (roles_make_active(e->roles, err, sizeof(err)) < 0) {
+		event(e, EV_WARNING, "refusal", "make-active refused: %s", err);
+		return ctl_error("make-active refused: %s", err);
+	}
+	answer = ctl_ok();
+	json_object_set_new(answer, "epoch", json_integer((json_int_t)e->state.epoch));
 	return answer;
 }
 
@@ -173,11 +193,12 @@ on_peer_switchover(struct engine *e, enum node_id from, enum node_id target)
 	char err[512];
 	int resolved;
 
-	log_info("switchover to %s requested by %s", node_name(target), node_name(from));
+	event(e, EV_INFO, "role", "switchover to %s requested by %s", node_name(target), node_name(from));
 	if (e->role != ROLE_ACTIVE)
-		log_warnx("switchover request from %s ignored: this node is not active", node_name(from));
+		event(e, EV_WARNING, "refusal", "switchover request from %s ignored: this node is not active",
+		    node_name(from));
 	else if (roles_switchover(e->roles, target, &resolved, err, sizeof(err)) < 0)
-		log_warnx("switchover requested by %s refused: %s", node_name(from), err);
+		event(e, EV_WARNING, "refusal", "switchover requested by %s refused: %s", node_name(from), err);
 }
 
 static void
@@ -186,7 +207,7 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 	char why[1024];
 
 	if (reload(arg, why, sizeof(why)) < 0)
-		log_warnx("reload refused, keeping the running configuration: %s", why);
+		event(arg, EV_WARNING, "config", "reload refused, keeping the running configuration: %s", why);
 }
 
 static void
@@ -291,6 +312,7 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	load_engine(&e, identity);
 	e.started_ms = now_mono_ms();
+	events_open(&e);
 	if ((e.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 
@@ -317,7 +339,7 @@ main(int argc, char *argv[])
 		} else
 			membership_on_switchover(e.membership, on_peer_switchover);
 	}
-	log_info("lifelined %s: cluster %s, mode %s, node %s, epoch %llu, starting passive and hidden",
+	event(&e, EV_INFO, "engine", "lifelined %s: cluster %s, mode %s, node %s, epoch %llu, starting passive and hidden",
 	    LIFELINE_VERSION, e.conf->name, mode_name(e.conf->mode), node_name(e.self),
 	    (unsigned long long)e.state.epoch);
 
@@ -335,6 +357,7 @@ main(int argc, char *argv[])
 	event_base_free(e.base);
 	config_free(e.conf);
 	free(sockpath);
-	log_info("stopped");
+	event(&e, EV_INFO, "engine", "stopped");
+	events_close();
 	return 0;
 }

@@ -11,6 +11,7 @@
  */
 #include "engine/membership.h"
 #include "engine/engine.h"
+#include "engine/events.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -293,7 +294,7 @@ on_hello(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 	{
 		char name[160];
 
-		log_info("channel %s: up", chan_name(c->ch, name, sizeof(name)));
+		event(m->e, EV_INFO, "channel", "%s: up", chan_name(c->ch, name, sizeof(name)));
 	}
 	send_heartbeat(c->ch);
 }
@@ -487,9 +488,9 @@ conn_close(struct conn *c, const char *why)
 	if (ch != NULL && ch->conn == c) {
 		chan_name(ch, name, sizeof(name));
 		if (c->hello_rx)
-			log_warnx("channel %s: down: %s", name, why);
+			event(c->m->e, EV_WARNING, "channel", "%s: down: %s", name, why);
 		else if (strcmp(ch->last_why, why) != 0)
-			log_warnx("channel %s: cannot connect: %s", name, why);
+			event(c->m->e, EV_WARNING, "channel", "%s: cannot connect: %s", name, why);
 		else
 			log_debug("channel %s: cannot connect: %s", name, why);
 		xstrlcpy(ch->last_why, c->hello_rx ? "" : why, sizeof(ch->last_why));
@@ -506,7 +507,7 @@ conn_close(struct conn *c, const char *why)
 		snprintf(msg, sizeof(msg), "channel connection from %s refused: %s",
 		    c->peer >= 0 ? node_name(c->peer) : "an unknown peer", why);
 		if (strcmp(msg, c->m->last_refusal) != 0)
-			log_warnx("%s", msg);
+			event(c->m->e, EV_WARNING, "refusal", "%s", msg);
 		else
 			log_debug("%s", msg);
 		xstrlcpy(c->m->last_refusal, msg, sizeof(c->m->last_refusal));

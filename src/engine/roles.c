@@ -9,6 +9,7 @@
 #include "engine/roles.h"
 #include "engine/decide.h"
 #include "engine/engine.h"
+#include "engine/events.h"
 #include "engine/filter.h"
 #include "engine/garp.h"
 #include "engine/identity.h"
@@ -124,7 +125,7 @@ on_foreign_garp(void *arg, const uint8_t mac[6])
 	 */
 	if (r->e->role != ROLE_ACTIVE)
 		return;
-	log_warnx("another node (%02x:%02x:%02x:%02x:%02x:%02x) claims the public IP",
+	event(r->e, EV_WARNING, "role", "another node (%02x:%02x:%02x:%02x:%02x:%02x) claims the public IP",
 	    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	r->foreign_garp_ms = now_mono_ms();
 }
@@ -243,7 +244,7 @@ promote(struct roles *r, const char *why)
 	e->role = ROLE_ACTIVE;
 	e->waiting[0] = '\0';
 	r->foreign_garp_ms = 0;
-	log_info("role: active in epoch %llu: %s", (unsigned long long)e->state.epoch, why);
+	event(e, EV_INFO, "role", "active in epoch %llu: %s", (unsigned long long)e->state.epoch, why);
 	if (filter_unhide(err, sizeof(err)) < 0)
 		log_warnx("cannot lift the filter: %s", err);
 	else
@@ -275,7 +276,7 @@ demote(struct roles *r, const char *why, void (*done)(void *))
 	char err[256];
 
 	e->role = ROLE_PASSIVE;
-	log_warnx("role: passive: %s", why);
+	event(e, EV_WARNING, "role", "passive: %s", why);
 	if (filter_hide(&me->public_addr, me->public_if, err, sizeof(err)) < 0)
 		log_warnx("cannot raise the filter: %s", err);
 	else
@@ -299,12 +300,12 @@ on_switch_stopped(void *arg)
 	next.epoch = e->state.epoch + 1;
 	next.active = r->switching_to;
 	if (state_save(e->conf->state_dir, &next) < 0) {
-		log_warnx("switchover to %s aborted: epoch %llu could not be persisted; "
+		event(e, EV_WARNING, "role", "switchover to %s aborted: epoch %llu could not be persisted; "
 		    "this node stays passive and decides again", node_name(r->switching_to),
 		    (unsigned long long)next.epoch);
 	} else {
 		e->state = next;
-		log_info("switchover: handed epoch %llu to %s", (unsigned long long)next.epoch,
+		event(e, EV_INFO, "role", "switchover: handed epoch %llu to %s", (unsigned long long)next.epoch,
 		    node_name(next.active));
 	}
 	r->switching_to = -1;
@@ -353,7 +354,7 @@ roles_switchover(struct roles *r, int target, int *resolved, char *err, size_t e
 			    node_name(active));
 			return -1;
 		}
-		log_info("switchover to %s: request sent to the active, %s", node_name(target),
+		event(e, EV_INFO, "role", "switchover to %s: request sent to the active, %s", node_name(target),
 		    node_name(active));
 		return 0;
 	}
@@ -383,6 +384,48 @@ roles_switchover(struct roles *r, int target, int *resolved, char *err, size_t e
 	return 0;
 }
 
+int
+roles_make_active(struct roles *r, char *err, size_t errlen)
+{
+	struct engine *e = r->e;
+	struct node_state next = e->state;
+	uint64_t top = e->state.epoch;
+
+	if (e->role == ROLE_ACTIVE) {
+		snprintf(err, errlen, "this node is already active in epoch %llu",
+		    (unsigned long long)e->state.epoch);
+		return -1;
+	}
+	if (r->switching_to >= 0) {
+		snprintf(err, errlen, "a switchover is under way");
+		return -1;
+	}
+	for (int id = 0; id < NODE_COUNT && e->membership != NULL; id++) {
+		struct peer_view v;
+
+		if (id == (int)e->self || !config_mode_has(e->conf->mode, id))
+			continue;
+		membership_peer(e->membership, id, &v);
+		if (v.alive && v.role == ROLE_ACTIVE) {
+			snprintf(err, errlen, "%s is active and reachable; use lifeline switchover",
+			    node_name(id));
+			return -1;
+		}
+		if (v.met && v.epoch > top)
+			top = v.epoch;
+	}
+	next.epoch = top + 1;
+	next.active = (int)e->self;
+	next.ever_in_sync = true;
+	if (state_save(e->conf->state_dir, &next) < 0) {
+		snprintf(err, errlen, "epoch %llu could not be persisted", (unsigned long long)next.epoch);
+		return -1;
+	}
+	e->state = next;
+	promote(r, "forced by the administrator (lifeline make-active --force)");
+	return 0;
+}
+
 /* A passive follows the active it hears: its epoch becomes ours, durably. */
 static void
 follow_active(struct roles *r)
@@ -404,7 +447,7 @@ follow_active(struct roles *r)
 			next.epoch = v.epoch;
 			next.active = (int)e->self;
 			if (state_save(e->conf->state_dir, &next) == 0) {
-				log_info("switchover: %s hands this node epoch %llu", node_name(id),
+				event(e, EV_INFO, "role", "switchover: %s hands this node epoch %llu", node_name(id),
 				    (unsigned long long)v.epoch);
 				e->state = next;
 			}
@@ -418,7 +461,7 @@ follow_active(struct roles *r)
 			next.epoch = v.epoch;
 			next.active = id;
 			if (state_save(e->conf->state_dir, &next) == 0) {
-				log_info("following %s, active in epoch %llu", node_name(id),
+				event(e, EV_INFO, "role", "following %s, active in epoch %llu", node_name(id),
 				    (unsigned long long)v.epoch);
 				e->state = next;
 			}
@@ -487,9 +530,9 @@ report(struct roles *r, const struct decision *d)
 	if (same)
 		return;
 	if (d->action == ACT_VETO)
-		log_warnx("failover vetoed (%s): %s", veto_name(d->veto), d->reason);
+		event(r->e, EV_WARNING, "veto", "failover vetoed (%s): %s", veto_name(d->veto), d->reason);
 	else if (d->action == ACT_WAIT)
-		log_info("waiting: %s", d->reason);
+		event(r->e, EV_INFO, "role", "waiting: %s", d->reason);
 }
 
 static void
@@ -505,7 +548,7 @@ act(struct roles *r, const struct decision *d)
 		next.active = (int)e->self;
 		/* Invariant 1: the new epoch is on disk before the node serves. */
 		if (state_save(e->conf->state_dir, &next) < 0) {
-			log_warnx("failover aborted: epoch %llu could not be persisted",
+			event(e, EV_WARNING, "role", "failover aborted: epoch %llu could not be persisted",
 			    (unsigned long long)d->epoch);
 			return;
 		}
@@ -525,9 +568,9 @@ act(struct roles *r, const struct decision *d)
 		char err[256];
 		int resolved;
 
-		log_warnx("automatic switchover to %s: %s", node_name(d->target), d->reason);
+		event(e, EV_WARNING, "role", "automatic switchover to %s: %s", node_name(d->target), d->reason);
 		if (roles_switchover(r, d->target, &resolved, err, sizeof(err)) < 0)
-			log_warnx("automatic switchover refused: %s", err);
+			event(e, EV_WARNING, "refusal", "automatic switchover refused: %s", err);
 		break;
 	}
 	case ACT_WAIT:

@@ -37,6 +37,14 @@ json_t *roles_json(const struct roles *r);
  */
 int roles_switchover(struct roles *r, int target, int *resolved, char *err, size_t errlen);
 
+/*
+ * lifeline make-active --force: the administrator makes this node active
+ * because the active site is lost. Refused while the active node is heard
+ * (a switchover is the clean way then). The new epoch is above every epoch
+ * this node has seen. Returns 0, or -1 with why in err.
+ */
+int roles_make_active(struct roles *r, char *err, size_t errlen);
+
 /* Whether the hiding filter is in place now. */
 bool roles_filtered(const struct roles *r);
 

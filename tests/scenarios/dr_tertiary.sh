@@ -2,13 +2,16 @@
 # becomes active by itself, not even when both HA nodes are lost.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 11
+plan 15
 
 ok "lab up (ha+dr, sample)" lab up --mode ha+dr --app sample
 role_of() { lab exec "$1" -- lifeline status --json | jq -r '.role + " " + (.epoch | tostring)'; }
 in_sync_at() { [ "$(lab exec "$1" -- lifeline status --json | jq -r --arg p "$2" '.nodes[] | select(.identity == $p) | .in_sync')" = true ]; }
 wait_for "in_sync_at primary tertiary && in_sync_at primary secondary" 15 &&
 	pass "the primary hears both stand-bys in sync" || fail "the primary hears both stand-bys in sync"
+out=$(lab exec tertiary -- lifeline make-active --force 2>&1)
+like "$out" "primary is active and reachable; use lifeline switchover" \
+	"make-active --force is refused while the active is reachable"
 watch_start
 ok "switchover to the tertiary" lab exec primary -- lifeline switchover --to tertiary --wait
 wait_for '[ "$(lab exec client -- lifeline-sample ask 198.18.0.10:8080 GET --timeout 200 2>/dev/null | cut -d" " -f1)" = tertiary ]' 5 &&
@@ -33,4 +36,10 @@ for _ in $(seq 1 20); do
 	sleep 0.1
 done
 is "$stable" "1" "the tertiary stays passive"
+
+# The administrator declares the HA site lost.
+ok "make-active --force on the tertiary" lab exec tertiary -- lifeline make-active --force
+is "$(role_of tertiary)" "active 4" "the tertiary is active in a new epoch"
+wait_for '[ "$(lab exec client -- lifeline-sample ask 198.18.0.10:8080 GET --timeout 200 2>/dev/null | cut -d" " -f1)" = tertiary ]' 5 &&
+	pass "the client reaches the tertiary" || fail "the client reaches the tertiary"
 watch_verdict "one node answered at a time throughout"
