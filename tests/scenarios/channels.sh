@@ -77,7 +77,7 @@ cp "$other/ca.crt" "$other/secondary.crt" "$other/secondary.key" "$tls/"
 : > "$LAB_DIR/primary/log/lifelined.log.mark"
 ok "restart the secondary with another cluster's certificates" sh -c \
 	"'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' kill secondary && '$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' boot secondary"
-if wait_for "grep -q 'channel secondary .*cannot connect: TLS: certificate verify failed' '$LAB_DIR/primary/log/lifelined.log'" 10; then
+if wait_for "grep -q 'channel: secondary .*cannot connect: TLS: certificate verify failed' '$LAB_DIR/primary/log/lifelined.log'" 10; then
 	pass "the primary refuses the foreign certificate and logs it"
 else
 	fail "the primary refuses the foreign certificate and logs it"
