@@ -12,12 +12,17 @@ libnftables-dev nftables
 iproute2 iputils-ping procps util-linux mandoc jq
 "
 
+# One dpkg-query for the whole list: "installed:cmake not-installed:jq ...".
+# db:Status-Status is "installed" only for a fully installed package, and,
+# unlike ${Status}, stays so for a package on hold ("hold ok installed"),
+# which must not send every run to apt. Names dpkg has never seen print
+# nothing (and a complaint on stderr), so they count as missing.
+# shellcheck disable=SC2016,SC2086  # ${...} is dpkg's format; the list splits on purpose
+installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' $PACKAGES 2>/dev/null || true) "
 missing=""
 for pkg in $PACKAGES; do
-	# dpkg-query prints "install ok installed" only for a fully installed package.
-	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-	case "$status" in
-	"install ok installed") ;;
+	case $installed in
+	*" installed:$pkg "*) ;;
 	*) missing="$missing $pkg" ;;
 	esac
 done

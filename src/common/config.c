@@ -1192,6 +1192,25 @@ reader(char *str, int num, void *stream)
 }
 
 /* inih's handler: 1 to go on, 0 on an error (already in p->err). */
+/*
+ * Whether "key = value" as -nv prints it stays within CONFIG_MAX_LINE, so
+ * that the normalized file (what config push sends) loads again. Printing
+ * puts " = " around the key and a blank after each comma. (Repeatable keys
+ * print one item per line, always shorter than the line they came from;
+ * durations and sizes are short whatever their spelling.)
+ */
+static bool
+normalized_fits(const struct keydef *k, const char *value)
+{
+	size_t grow = 0;
+
+	if (k->flags & K_REPEAT)
+		return true;
+	for (const char *c = value; *c != '\0'; c++)
+		grow += *c == ',' && c[1] != ' ';
+	return strlen(k->name) + 3 + strlen(value) + grow <= CONFIG_MAX_LINE;
+}
+
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -1225,6 +1244,17 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		fail(p, p->lineno, "%s %s is set again (first at line %d), "
 		    "expected each key once", p->label, k->name,
 		    p->cur->keyline[i]);
+		return 0;
+	}
+	if (value[0] == ';') {
+		fail(p, p->lineno, "%s %s starts with \";\", which reads as a comment "
+		    "once written back, expected a value", p->label, k->name);
+		return 0;
+	}
+	if (!normalized_fits(k, value)) {
+		fail(p, p->lineno, "%s %s is too long once normalized (\"%s = ...\" with a blank "
+		    "after each comma), expected at most %d characters on its line",
+		    p->label, k->name, k->name, CONFIG_MAX_LINE);
 		return 0;
 	}
 	p->cur->keyline[i] = p->lineno;
@@ -1616,6 +1646,14 @@ print_section(FILE *out, enum sect s, const char *label, const void *obj,
 		if ((keys[i].flags & K_REPEAT) &&
 		    ((const struct strlist *)cfield(obj, &keys[i]))->n == 0)
 			continue;
+		/* One line per item of a repeatable key keeps every line short. */
+		if (keys[i].flags & K_REPEAT) {
+			const struct strlist *l = cfield(obj, &keys[i]);
+
+			for (size_t j = 0; j < l->n; j++)
+				fprintf(out, "%s = %s\n", keys[i].name, l->v[j]);
+			continue;
+		}
 		fprintf(out, "%s = ", keys[i].name);
 		keys[i].show(out, &keys[i], obj);
 		fputc('\n', out);

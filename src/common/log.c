@@ -39,6 +39,9 @@ log_getverbose(void)
 	return log_verbose;
 }
 
+static void vlog(int prio, const char *fmt, va_list ap, const char *suffix)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(int prio, const char *fmt, va_list ap, const char *suffix)
 {

@@ -62,14 +62,22 @@ control_dispatch(struct engine *e, const struct control_command *table,
 	return answer;
 }
 
+/*
+ * Send one answer line. An answer that cannot be encoded (it should not
+ * happen: handlers build valid JSON) is replaced by a fixed error, never
+ * allowed to take the engine down.
+ */
 static void
 send_answer(struct bufferevent *bev, json_t *answer)
 {
-	char *text = json_dumps(answer, JSON_COMPACT);
+	static const char fallback[] = "{\"ok\":false,\"error\":\"the answer could not be encoded\"}";
+	char *text = answer != NULL ? json_dumps(answer, JSON_COMPACT) : NULL;
 
-	if (text == NULL)
-		fatalx("cannot encode a control answer");
-	evbuffer_add(bufferevent_get_output(bev), text, strlen(text));
+	if (text == NULL) {
+		log_warnx("control: an answer could not be encoded; sent an error instead");
+		evbuffer_add(bufferevent_get_output(bev), fallback, sizeof(fallback) - 1);
+	} else
+		evbuffer_add(bufferevent_get_output(bev), text, strlen(text));
 	evbuffer_add(bufferevent_get_output(bev), "\n", 1);
 	free(text);
 	json_decref(answer);

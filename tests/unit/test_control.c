@@ -61,6 +61,8 @@ test_dispatch_rows(void **state)
 		{ "{\"cmd\":5}", "no \"cmd\" string" },
 		{ "{\"cmd\":\"echo\",\"cmd\":\"echo\"}", "not valid JSON" },
 		{ "", "not valid JSON" },
+		/* Found by fuzzing: the error quotes a cut UTF-8 character. */
+		{ "\"\\\xd0\x9b", "not valid JSON" },
 	};
 	struct engine e = { 0 };
 
@@ -68,6 +70,12 @@ test_dispatch_rows(void **state)
 		json_t *a = control_dispatch(&e, table, rows[i].line, strlen(rows[i].line));
 
 		assert_non_null(a);
+		/* Every answer must encode: an unencodable one used to stop the engine. */
+		char *text = json_dumps(a, 0);
+
+		if (text == NULL)
+			fail_msg("row %zu: the answer cannot be encoded", i);
+		free(text);
 		if (rows[i].error == NULL) {
 			assert_true(json_is_true(json_object_get(a, "ok")));
 			assert_string_equal(json_string_value(json_object_get(a, "echo")), "hi");
