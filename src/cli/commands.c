@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef LIFELINE_VERSION
@@ -32,6 +33,7 @@ static int cmd_switchover(struct cli_ctx *, int, char **);
 static int cmd_init(struct cli_ctx *, int, char **);
 static int cmd_events(struct cli_ctx *, int, char **);
 static int cmd_make_active(struct cli_ctx *, int, char **);
+static int cmd_engine(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
 static int cmd_version(struct cli_ctx *, int, char **);
@@ -40,6 +42,9 @@ const struct cli_command cli_commands[] = {
 	{ "status",  "[--json]", "show this node and the cluster as this node sees it", cmd_status },
 	{ "switchover", "[--to NODE] [--wait]", "hand the active role to NODE (default: the active's "
 	    "HA partner); --wait returns when the new active serves", cmd_switchover },
+	{ "engine",  "stop [--cluster] --leave-apps-running|--stop-apps | start",
+	    "stop the engine here (or on every node) leaving the applications running "
+	    "and unwatched, or stopping them; start it again here", cmd_engine },
 	{ "make-active", "--force", "make this node active now, when the active site is lost; "
 	    "refused while the active is reachable", cmd_make_active },
 	{ "events",  "[--follow] [--json]", "print the event log: role changes, vetoes, refusals, "
@@ -446,6 +451,164 @@ cmd_make_active(struct cli_ctx *ctx, int argc, char **argv)
 		return 1;
 	printf("this node is active in epoch %lld\n",
 	    (long long)json_integer_value(json_object_get(answer, "epoch")));
+	json_decref(answer);
+	return 0;
+}
+
+#define ENGINE_START_WAIT_MS 10000
+
+/* The lifelined beside this lifeline (the build folder or the install's). */
+static char *
+engine_program(void)
+{
+	char self[4096], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			char *beside = xasprintf("%.*s/lifelined", (int)(slash - self), self);
+			char *sbin = xasprintf("%.*s/../sbin/lifelined", (int)(slash - self), self);
+
+			if (access(beside, X_OK) == 0) {
+				free(sbin);
+				return beside;
+			}
+			free(beside);
+			if (access(sbin, X_OK) == 0)
+				return sbin;
+			free(sbin);
+		}
+	}
+	return xstrdup("lifelined");
+}
+
+/*
+ * Start lifelined in the background, its output appended to
+ * STATE_DIR/log/lifelined.log, and wait until it answers. (Under systemd,
+ * `systemctl start lifelined` is the way; this is for everything else.)
+ */
+static int
+engine_start(struct cli_ctx *ctx)
+{
+	const char *conf = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
+	char *dir = config_peek_state_dir(conf), *logdir, *logpath, *prog, err[512];
+	json_t *req = json_pack("{s:s}", "cmd", "status"), *answer;
+	char *sock = socket_path(ctx);
+	uint64_t deadline;
+	pid_t pid;
+	int rc = 1;
+
+	if ((answer = ctl_call(sock, req, 2000, err, sizeof(err))) != NULL) {
+		fprintf(stderr, "lifeline engine start: the engine already runs (%s)\n", sock);
+		json_decref(answer);
+		goto out;
+	}
+	logdir = xasprintf("%s/log", dir);
+	logpath = xasprintf("%s/lifelined.log", logdir);
+	prog = engine_program();
+	mkdir_p(logdir, 0700);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "lifeline engine start: fork: %s\n", strerror(errno));
+		goto out2;
+	}
+	if (pid == 0) {
+		int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), null;
+
+		setsid();
+		if ((null = open("/dev/null", O_RDONLY)) >= 0)
+			dup2(null, 0);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(prog, prog, "-d", "-f", conf, (char *)NULL);
+		_exit(127);
+	}
+	deadline = now_mono_ms() + ENGINE_START_WAIT_MS;
+	while (now_mono_ms() < deadline) {
+		struct timespec pause = { 0, 100 * 1000 * 1000 };
+		int status;
+
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "lifeline engine start: lifelined exited at once; see %s\n", logpath);
+			goto out2;
+		}
+		if ((answer = ctl_call(sock, req, 500, err, sizeof(err))) != NULL) {
+			json_decref(answer);
+			printf("engine started (pid %ld), output in %s\n", (long)pid, logpath);
+			rc = 0;
+			goto out2;
+		}
+		nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "lifeline engine start: lifelined (pid %ld) did not answer within %d s; see %s\n",
+	    (long)pid, ENGINE_START_WAIT_MS / 1000, logpath);
+out2:
+	free(logdir);
+	free(logpath);
+	free(prog);
+out:
+	json_decref(req);
+	free(sock);
+	free(dir);
+	return rc;
+}
+
+static int
+cmd_engine(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const char *apps = NULL;
+	bool cluster = false;
+	json_t *req, *answer;
+
+	if (argc >= 2 && strcmp(argv[1], "start") == 0) {
+		if (argc == 3 && strcmp(argv[2], "--cluster") == 0) {
+			fprintf(stderr, "lifeline engine start --cluster: the other nodes' engines are "
+			    "stopped and cannot be reached from here; run lifeline engine start on each node\n");
+			return 1;
+		}
+		if (argc != 2) {
+			fprintf(stderr, "lifeline engine start: unexpected \"%s\", expected nothing or --cluster\n",
+			    argv[2]);
+			return 2;
+		}
+		return engine_start(ctx);
+	}
+	if (argc < 2 || strcmp(argv[1], "stop") != 0) {
+		fprintf(stderr, "lifeline engine: expected stop or start\n");
+		return 2;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--cluster") == 0)
+			cluster = true;
+		else if (strcmp(argv[i], "--leave-apps-running") == 0 && apps == NULL)
+			apps = "leave";
+		else if (strcmp(argv[i], "--stop-apps") == 0 && apps == NULL)
+			apps = "stop";
+		else {
+			fprintf(stderr, "lifeline engine stop: unexpected \"%s\", expected --cluster and "
+			    "one of --leave-apps-running or --stop-apps\n", argv[i]);
+			return 2;
+		}
+	}
+	if (apps == NULL) {
+		fprintf(stderr, "lifeline engine stop: say what becomes of the applications: "
+		    "--leave-apps-running or --stop-apps\n");
+		return 2;
+	}
+	req = json_pack("{s:s, s:s, s:b}", "cmd", "stop", "apps", apps, "cluster", cluster);
+	answer = call_engine_req(ctx, req);
+	json_decref(req);
+	if (answer == NULL)
+		return 1;
+	if (cluster)
+		printf("engine stopping here and on %lld other node(s), applications %s\n",
+		    (long long)json_integer_value(json_object_get(answer, "peers")),
+		    strcmp(apps, "leave") == 0 ? "left running" : "stopped");
+	else
+		printf("engine stopping, applications %s\n",
+		    strcmp(apps, "leave") == 0 ? "left running" : "stopped");
 	json_decref(answer);
 	return 0;
 }

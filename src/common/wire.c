@@ -113,6 +113,30 @@ wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchove
 }
 
 size_t
+wire_encode_engine_stop(uint8_t *buf, uint64_t epoch, int apps)
+{
+	uint8_t *p = put_hdr(buf, WIRE_ENGINE_STOP, WIRE_ENGINE_STOP_SIZE, epoch);
+
+	memset(p, 0, WIRE_ENGINE_STOP_SIZE);
+	p[0] = (uint8_t)apps;
+	return WIRE_HDR_SIZE + WIRE_ENGINE_STOP_SIZE;
+}
+
+int
+wire_decode_engine_stop(const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+	if (len != WIRE_ENGINE_STOP_SIZE) {
+		snprintf(why, whylen, "engine stop of %zu bytes, expected %d", len, WIRE_ENGINE_STOP_SIZE);
+		return -1;
+	}
+	if (p[0] != WIRE_STOP_APPS && p[0] != WIRE_LEAVE_APPS) {
+		snprintf(why, whylen, "engine stop with applications mode %u, expected 0 or 1", p[0]);
+		return -1;
+	}
+	return p[0];
+}
+
+size_t
 wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
 {
 	size_t n = strlen(why);

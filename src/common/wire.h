@@ -21,7 +21,13 @@ enum wire_type {
 	WIRE_HEARTBEAT = 2,
 	WIRE_REFUSE    = 3,   /* why the other side closes: text payload */
 	WIRE_SWITCHOVER = 4,  /* to the active: hand the role to a node */
+	WIRE_ENGINE_STOP = 5, /* lifeline engine stop --cluster: stop your engine */
 };
+
+/* ENGINE_STOP: one byte, whether the applications stay up. */
+#define WIRE_STOP_APPS       0
+#define WIRE_LEAVE_APPS      1
+#define WIRE_ENGINE_STOP_SIZE 8
 
 /* SWITCHOVER: asked of the active by another node (lifeline switchover). */
 struct wire_switchover {
@@ -86,6 +92,9 @@ struct wire_heartbeat {
 size_t wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h);
 size_t wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb);
 size_t wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchover *s);
+size_t wire_encode_engine_stop(uint8_t *buf, uint64_t epoch, int apps);
+/* Returns WIRE_STOP_APPS or WIRE_LEAVE_APPS, or -1 with why. */
+int wire_decode_engine_stop(const uint8_t *p, size_t len, char *why, size_t whylen);
 /* A REFUSE carries a reason of at most 255 bytes (longer is cut). */
 size_t wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why);
 

@@ -36,6 +36,7 @@ struct engine {
 	struct membership *membership;   /* NULL while the node runs alone */
 	struct roles      *roles;
 	char               alone[600];   /* why membership could not start, or "" */
+	bool               leave_apps;   /* stopping with the applications left running */
 };
 
 const char *role_name(enum role role);

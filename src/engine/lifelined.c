@@ -16,6 +16,7 @@
 #include "common/ctl.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/wire.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,10 +82,12 @@ static json_t *cmd_status(struct engine *e, json_t *req);
 static json_t *cmd_reload(struct engine *e, json_t *req);
 static json_t *cmd_switchover(struct engine *e, json_t *req);
 static json_t *cmd_make_active(struct engine *e, json_t *req);
+static json_t *cmd_stop(struct engine *e, json_t *req);
 
 static const struct control_command control_table[] = {
 	{ "status", cmd_status, "this node and the cluster as this node sees it" },
 	{ "reload", cmd_reload, "re-read the configuration file, all or nothing" },
+	{ "stop", cmd_stop, "stop the engine: {\"apps\": \"stop\"|\"leave\", \"cluster\": bool}" },
 	{ "make-active", cmd_make_active, "become active now: {\"force\": true} (the active site is lost)" },
 	{ "switchover", cmd_switchover, "hand the active role to a node: {\"to\": NODE} or the default" },
 	{ NULL, NULL, NULL },
@@ -184,6 +187,118 @@ cmd_make_active(struct engine *e, json_t *req)
 	answer = ctl_ok();
 	json_object_set_new(answer, "epoch", json_integer((json_int_t)e->state.epoch));
 	return answer;
+}
+
+#define APPS_MARKER   "apps-left-running.json"
+#define CLUSTER_STOP_GRACE_MS 1000   /* peers stop first, so none fails over */
+
+static void
+on_stop_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	event_base_loopexit(e->base, NULL);
+}
+
+/*
+ * Leave the loop soon: after the answer to the CLI is out, and for a
+ * cluster stop after the peers had time to stop first.
+ */
+static void
+schedule_stop(struct engine *e, bool leave_apps, uint64_t delay_ms)
+{
+	struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000 };
+
+	e->leave_apps = leave_apps;
+	roles_hold(e->roles);
+	event_base_once(e->base, -1, EV_TIMEOUT, on_stop_due, e, &tv);
+}
+
+static json_t *
+cmd_stop(struct engine *e, json_t *req)
+{
+	const char *apps = json_string_value(json_object_get(req, "apps"));
+	bool cluster = json_is_true(json_object_get(req, "cluster")), leave;
+	json_t *answer;
+	int peers = 0;
+
+	if (apps == NULL || (strcmp(apps, "stop") != 0 && strcmp(apps, "leave") != 0))
+		return ctl_error("\"apps\" must be \"stop\" or \"leave\": say what becomes of the applications");
+	leave = strcmp(apps, "leave") == 0;
+	if (cluster && e->membership != NULL)
+		peers = membership_broadcast_stop(e->membership, leave ? WIRE_LEAVE_APPS : WIRE_STOP_APPS);
+	event(e, EV_INFO, "engine", "stop requested (%s, applications %s)",
+	    cluster ? "every node" : "this node", leave ? "left running" : "stopped");
+	schedule_stop(e, leave, cluster ? CLUSTER_STOP_GRACE_MS : 100);
+	answer = ctl_ok();
+	json_object_set_new(answer, "peers", json_integer(peers));
+	return answer;
+}
+
+/* lifeline engine stop --cluster, given on another node. */
+static void
+on_peer_engine_stop(struct engine *e, enum node_id from, int apps)
+{
+	event(e, EV_INFO, "engine", "stop requested by %s (applications %s)", node_name(from),
+	    apps == WIRE_LEAVE_APPS ? "left running" : "stopped");
+	schedule_stop(e, apps == WIRE_LEAVE_APPS, 100);
+}
+
+/*
+ * Stopping with the applications left running on the active: record what
+ * runs, so that the next engine adopts it instead of hiding the node.
+ */
+static void
+write_apps_marker(struct engine *e)
+{
+	char *path = xasprintf("%s/%s", e->conf->state_dir, APPS_MARKER);
+	json_t *m = json_pack("{s:I, s:o}", "epoch", (json_int_t)e->state.epoch,
+	    "services", services_running_pids(e->services));
+	char *text = json_dumps(m, JSON_INDENT(2));
+
+	if (text == NULL || write_file_atomic(path, text, strlen(text), 0600) < 0)
+		log_warn("cannot record the applications left running in %s", path);
+	free(text);
+	json_decref(m);
+	free(path);
+}
+
+/*
+ * At start: were applications left running by the previous engine? When
+ * this node is still the active of that epoch it resumes serving and adopts
+ * them; otherwise they must not serve from a node that is no longer active,
+ * and are stopped. Returns whether to resume active; removes the marker.
+ */
+static bool
+take_apps_marker(struct engine *e, json_t **services)
+{
+	char *path = xasprintf("%s/%s", e->conf->state_dir, APPS_MARKER);
+	json_t *m = json_load_file(path, 0, NULL), *pid;
+	const char *name;
+	bool resume = false;
+
+	*services = NULL;
+	if (m == NULL) {
+		free(path);
+		return false;
+	}
+	if ((uint64_t)json_integer_value(json_object_get(m, "epoch")) == e->state.epoch &&
+	    e->state.active == (int)e->self) {
+		resume = true;
+		*services = json_incref(json_object_get(m, "services"));
+	} else {
+		json_object_foreach(json_object_get(m, "services"), name, pid) {
+			if (json_is_integer(pid) && json_integer_value(pid) > 1) {
+				log_warnx("service %s (pid %lld) was left running but this node is "
+				    "no longer active: stopping it", name, (long long)json_integer_value(pid));
+				kill(-(pid_t)json_integer_value(pid), SIGTERM);
+			}
+		}
+	}
+	json_decref(m);
+	unlink(path);
+	free(path);
+	return resume;
 }
 
 /* A peer asks this node, the active, to hand over its role. */
@@ -328,27 +443,46 @@ main(int argc, char *argv[])
 	e.services = services_new(&e);
 	{
 		char err[512];
+		json_t *adopt, *pid;
+		const char *name;
+		bool resume = take_apps_marker(&e, &adopt);
 
 		/* Hidden before anything else (invariant 2); a node that cannot hide must not run. */
-		if ((e.roles = roles_new(&e, err, sizeof(err))) == NULL)
+		if ((e.roles = roles_new(&e, resume, err, sizeof(err))) == NULL)
 			fatalx("cannot hide the public IP, refusing to run: %s", err);
+		json_object_foreach(adopt, name, pid)
+			if (json_is_integer(pid))
+				services_adopt(e.services, name, (pid_t)json_integer_value(pid));
+		if (resume)
+			event(&e, EV_INFO, "role", "active in epoch %llu: resuming with the applications "
+			    "left running", (unsigned long long)e.state.epoch);
+		json_decref(adopt);
 		/* Without TLS material the node runs alone and says why in status. */
 		if ((e.membership = membership_new(&e, err, sizeof(err))) == NULL) {
 			snprintf(e.alone, sizeof(e.alone), "no channels: %s", err);
 			log_warnx("%s", e.alone);
-		} else
+		} else {
 			membership_on_switchover(e.membership, on_peer_switchover);
+			membership_on_engine_stop(e.membership, on_peer_engine_stop);
+		}
 	}
-	event(&e, EV_INFO, "engine", "lifelined %s: cluster %s, mode %s, node %s, epoch %llu, starting passive and hidden",
+	event(&e, EV_INFO, "engine", "lifelined %s: cluster %s, mode %s, node %s, epoch %llu, %s",
 	    LIFELINE_VERSION, e.conf->name, mode_name(e.conf->mode), node_name(e.self),
-	    (unsigned long long)e.state.epoch);
+	    (unsigned long long)e.state.epoch, e.role == ROLE_ACTIVE ?
+	    "resuming active with the applications left running" : "starting passive and hidden");
 
 	event_base_dispatch(e.base);
 
 	roles_free(e.roles);
 	membership_free(e.membership);
-	services_stop_all(e.services);
-	identity_release(&e);
+	if (e.leave_apps && e.role == ROLE_ACTIVE) {
+		/* Applications, address and unhidden filter stay: they keep serving, unwatched. */
+		write_apps_marker(&e);
+		event(&e, EV_INFO, "engine", "stopping with the applications left running and unwatched");
+	} else {
+		services_stop_all(e.services);
+		identity_release(&e);
+	}
 	services_free(e.services);
 	control_free(e.control);
 	event_free(ev_term);

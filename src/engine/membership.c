@@ -93,6 +93,7 @@ struct membership {
 	LIST_HEAD(, conn)       conns;
 	char                    last_refusal[160]; /* of an incoming connection, logged once */
 	membership_switchover_fn *on_switchover;
+	membership_stop_fn     *on_engine_stop;
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -383,6 +384,17 @@ on_read(struct bufferevent *bev, void *arg)
 				    node_name(c->peer), node_name(sw.requester));
 			if (c->m->on_switchover != NULL)
 				c->m->on_switchover(c->m->e, c->peer, sw.target);
+			break;
+		}
+		case WIRE_ENGINE_STOP: {
+			int apps = wire_decode_engine_stop(payload, h.length, why, sizeof(why));
+
+			if (apps < 0) {
+				free(payload);
+				return conn_close(c, why);
+			}
+			if (c->m->on_engine_stop != NULL)
+				c->m->on_engine_stop(c->m->e, c->peer, apps);
 			break;
 		}
 		case WIRE_REFUSE: {
@@ -836,4 +848,31 @@ membership_send_switchover(struct membership *m, enum node_id peer, enum node_id
 		return 0;
 	}
 	return -1;
+}
+
+void
+membership_on_engine_stop(struct membership *m, membership_stop_fn *fn)
+{
+	m->on_engine_stop = fn;
+}
+
+int
+membership_broadcast_stop(struct membership *m, int apps)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_ENGINE_STOP_SIZE];
+	uint64_t now = now_mono_ms();
+	bool sent[NODE_COUNT] = { false };
+	int n = 0;
+
+	for (size_t i = 0; i < m->nch; i++) {
+		struct channel *ch = &m->ch[i];
+
+		if (sent[ch->peer] || ch->conn == NULL || !ch->conn->hello_rx ||
+		    now - ch->last_rx_ms >= m->e->conf->timeout_ms)
+			continue;
+		send_msg(ch->conn, buf, wire_encode_engine_stop(buf, m->e->state.epoch, apps));
+		sent[ch->peer] = true;
+		n++;
+	}
+	return n;
 }

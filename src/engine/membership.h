@@ -45,6 +45,13 @@ void membership_peer(const struct membership *m, enum node_id peer, struct peer_
 typedef void membership_switchover_fn(struct engine *e, enum node_id from, enum node_id target);
 void membership_on_switchover(struct membership *m, membership_switchover_fn *fn);
 
+/* Who handles an ENGINE_STOP from a peer (apps: WIRE_STOP_APPS or WIRE_LEAVE_APPS). */
+typedef void membership_stop_fn(struct engine *e, enum node_id from, int apps);
+void membership_on_engine_stop(struct membership *m, membership_stop_fn *fn);
+
+/* Send ENGINE_STOP to every peer heard now; returns how many got it. */
+int membership_broadcast_stop(struct membership *m, int apps);
+
 /*
  * Ask peer (the active) to hand its role to target, over any live channel.
  * Returns 0 when sent, -1 when no channel to peer is up.

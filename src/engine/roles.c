@@ -54,6 +54,7 @@ struct roles {
 	struct event       *garp_ev;
 	int                 garp_left;
 	int                 switching_to;     /* a switchover from here under way, or -1 */
+	bool                held;             /* cluster stop: decide nothing more */
 	struct decision     last;             /* to log a decision once, not every tick */
 };
 
@@ -602,15 +603,21 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	note_synced_standby(r);
 	beat_flags(r, &obs);
 	/* A switchover from here runs its own course until the epoch is handed on. */
-	if (r->switching_to >= 0)
+	if (r->switching_to >= 0 || r->held)
 		return;
 	decide(&st, &obs, &d);
 	act(r, &d);
 	report(r, &d);
 }
 
+void
+roles_hold(struct roles *r)
+{
+	r->held = true;
+}
+
 struct roles *
-roles_new(struct engine *e, char *err, size_t errlen)
+roles_new(struct engine *e, bool resume_active, char *err, size_t errlen)
 {
 	const struct node_conf *me = &e->conf->nodes[e->self];
 	struct roles *r = xcalloc(1, sizeof(*r));
@@ -621,12 +628,20 @@ roles_new(struct engine *e, char *err, size_t errlen)
 	r->e = e;
 	r->mgmt_node = -1;
 	r->switching_to = -1;
-	e->role = ROLE_PASSIVE;
-	if (filter_hide(&me->public_addr, me->public_if, err, errlen) < 0) {
-		free(r);
-		return NULL;
+	if (resume_active) {
+		/* Applications and address were left in place: keep serving. */
+		e->role = ROLE_ACTIVE;
+		e->public_claimed = true;
+		r->heard_active = true;
+		r->filtered = false;
+	} else {
+		e->role = ROLE_PASSIVE;
+		if (filter_hide(&me->public_addr, me->public_if, err, errlen) < 0) {
+			free(r);
+			return NULL;
+		}
+		r->filtered = true;
 	}
-	r->filtered = true;
 	r->ntargets = e->conf->nping;
 	memcpy(r->targets, e->conf->ping, sizeof(r->targets));
 	if (r->ntargets == 0 && default_gateway(&r->targets[0]) == 0)

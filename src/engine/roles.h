@@ -18,8 +18,14 @@ struct roles;
  * Hide the public IP (before anything else: invariant 2), start the probes
  * of the public network and the decision tick. Returns NULL with a reason
  * in err when the node cannot be hidden: then it must not run at all.
+ * With resume_active the node was the active of its persisted epoch when
+ * its engine stopped with the applications left running: it is not hidden
+ * and starts active (a peer in a higher epoch still demotes it at once).
  */
-struct roles *roles_new(struct engine *e, char *err, size_t errlen);
+struct roles *roles_new(struct engine *e, bool resume_active, char *err, size_t errlen);
+
+/* Stop deciding: the engines of the cluster are being stopped. */
+void roles_hold(struct roles *r);
 
 /* Stop the tick and the probes (the role is left as it is). */
 void roles_free(struct roles *r);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@ struct service {
 	uint64_t         first_failure_ms;
 	struct event    *restart_ev;
 	uint64_t         kill_at_ms;      /* SVC_STOPPING: SIGKILL after this */
+	int              pidfd;           /* adopted (not our child): its end, or -1 */
+	struct event    *pidfd_ev;
 	struct services *owner;
 };
 
@@ -145,7 +148,9 @@ on_service_died(struct service *svc, int status)
 	const struct service_action *act;
 	struct timeval delay = { 0, RESTART_DELAY_MS * 1000 };
 
-	if (WIFEXITED(status))
+	if (status == -1)
+		log_warnx("service %s (pid %ld, adopted) exited", svc->name, (long)svc->pid);
+	else if (WIFEXITED(status))
 		log_warnx("service %s (pid %ld) exited with status %d", svc->name,
 		    (long)svc->pid, WEXITSTATUS(status));
 	else
@@ -216,6 +221,7 @@ add_service(struct services *s, const char *name)
 	svc->pid = -1;
 	svc->owner = s;
 	svc->restart_ev = evtimer_new(s->e->base, on_restart_due, svc);
+	svc->pidfd = -1;
 	svc->state = config_service(s->e->conf, name) != NULL ? SVC_STOPPED : SVC_UNMANAGED;
 	if (svc->state == SVC_UNMANAGED)
 		log_warnx("service %s has no [service %s] section; systemd units are "
@@ -224,9 +230,22 @@ add_service(struct services *s, const char *name)
 	s->v[s->n++] = svc;
 }
 
+/* Stop watching an adopted process (it ended, or the engine leaves it). */
+static void
+drop_pidfd(struct service *svc)
+{
+	if (svc->pidfd_ev != NULL)
+		event_free(svc->pidfd_ev);
+	if (svc->pidfd >= 0)
+		close(svc->pidfd);
+	svc->pidfd_ev = NULL;
+	svc->pidfd = -1;
+}
+
 static void
 free_service(struct service *svc)
 {
+	drop_pidfd(svc);
 	event_free(svc->restart_ev);
 	free(svc->name);
 	free(svc);
@@ -263,7 +282,10 @@ reap_within(pid_t pid, uint64_t timeout_ms)
 	do {
 		pid_t r = waitpid(pid, &status, WNOHANG);
 
-		if (r == pid || (r < 0 && errno == ECHILD))
+		if (r == pid)
+			return 1;
+		/* Not our child (adopted): gone when it cannot be signalled. */
+		if (r < 0 && errno == ECHILD && kill(pid, 0) < 0 && errno == ESRCH)
 			return 1;
 		nanosleep(&pause, NULL);
 	} while (now_mono_ms() < deadline);
@@ -297,6 +319,7 @@ stop_service(struct service *svc)
 		reap_within(svc->pid, 5000);
 	}
 	log_info("service %s stopped", svc->name);
+	drop_pidfd(svc);
 	svc->pid = -1;
 	svc->state = SVC_STOPPED;
 }
@@ -418,6 +441,58 @@ services_reconcile(struct services *s)
 	}
 	if (s->e->role == ROLE_ACTIVE)
 		services_start_all(s);
+}
+
+/* An adopted process ended: the pidfd became readable. */
+static void
+on_adopted_exit(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+
+	drop_pidfd(svc);
+	if (svc->state == SVC_STOPPING) {
+		log_info("service %s stopped", svc->name);
+		svc->pid = -1;
+		svc->state = SVC_STOPPED;
+		check_stop(svc->owner);
+	} else
+		on_service_died(svc, -1);
+}
+
+int
+services_adopt(struct services *s, const char *name, pid_t pid)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct service *svc = s->v[i];
+		int fd;
+
+		if (strcmp(svc->name, name) != 0)
+			continue;
+		if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
+			log_warn("service %s: cannot adopt pid %ld", name, (long)pid);
+			return -1;
+		}
+		svc->pidfd = fd;
+		svc->pidfd_ev = event_new(s->e->base, fd, EV_READ, on_adopted_exit, svc);
+		event_add(svc->pidfd_ev, NULL);
+		svc->pid = pid;
+		svc->state = SVC_RUNNING;
+		log_info("service %s: adopted the running pid %ld", name, (long)pid);
+		return 0;
+	}
+	log_warnx("service %s (pid %ld) is no longer protected; left alone", name, (long)pid);
+	return -1;
+}
+
+json_t *
+services_running_pids(const struct services *s)
+{
+	json_t *obj = json_object();
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i]->pid > 0 && s->v[i]->state == SVC_RUNNING)
+			json_object_set_new(obj, s->v[i]->name, json_integer(s->v[i]->pid));
+	return obj;
 }
 
 json_t *

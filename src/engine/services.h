@@ -33,6 +33,16 @@ void services_stop_all(struct services *s);
  */
 void services_stop_async(struct services *s, void (*done)(void *arg), void *arg);
 
+/*
+ * Take over a service process left running by an engine stopped with
+ * --leave-apps-running: it is watched through a pidfd, since it is not
+ * this engine's child. Returns 0, or -1 (logged) when pid is gone.
+ */
+int services_adopt(struct services *s, const char *name, pid_t pid);
+
+/* {"NAME": PID} of every running service, for a later engine to adopt. */
+json_t *services_running_pids(const struct services *s);
+
 /* Follow a configuration that was just swapped in: add and drop services. */
 void services_reconcile(struct services *s);
 

@@ -188,6 +188,21 @@ test_switchover(void **state)
 	assert_int_equal(wire_decode_switchover(buf + WIRE_HDR_SIZE, 3, &out, why, sizeof(why)), -1);
 }
 
+static void
+test_engine_stop(void **state)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_ENGINE_STOP_SIZE];
+	char why[128];
+
+	assert_int_equal(wire_encode_engine_stop(buf, 3, WIRE_LEAVE_APPS), sizeof(buf));
+	assert_int_equal(wire_decode_engine_stop(buf + WIRE_HDR_SIZE, WIRE_ENGINE_STOP_SIZE, why,
+	    sizeof(why)), WIRE_LEAVE_APPS);
+	buf[WIRE_HDR_SIZE] = 2;
+	assert_int_equal(wire_decode_engine_stop(buf + WIRE_HDR_SIZE, WIRE_ENGINE_STOP_SIZE, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "mode 2"));
+}
+
 int
 main(void)
 {
@@ -200,6 +215,7 @@ main(void)
 		cmocka_unit_test(test_heartbeat_refusals),
 		cmocka_unit_test(test_refuse_text),
 		cmocka_unit_test(test_switchover),
+		cmocka_unit_test(test_engine_stop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
