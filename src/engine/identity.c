@@ -47,3 +47,25 @@ identity_release(struct engine *e)
 	log_info("public address released");
 	return 0;
 }
+
+int
+identity_management(struct engine *e)
+{
+	const struct node_conf *n = &e->conf->nodes[e->self];
+	char addr[INET6_ADDRSTRLEN + 8];
+	char *argv[] = { "ip", "addr", "replace", addr, "dev", (char *)n->public_if,
+	    "preferred_lft", "0", NULL };
+	int rc;
+
+	if (!ipaddr_in_subnet(&n->management, &n->public_addr))
+		return 0;
+	ipaddr_str(&n->management, addr, sizeof(addr));
+	if ((rc = run_argv(argv, 1)) != 0) {
+		log_warnx("cannot add the management address %s to %s (ip exit %d)", addr,
+		    n->public_if, rc);
+		return -1;
+	}
+	log_info("management address %s on the public interface %s, never a source address",
+	    addr, n->public_if);
+	return 0;
+}

@@ -11,6 +11,14 @@ struct engine;
 /* Configure the public address on the public interface. 0 or -1 (logged). */
 int identity_claim(struct engine *e);
 
+/*
+ * When the management address lies in the public subnet it shares the
+ * public interface: make sure it is there, with preferred_lft 0 so that it
+ * is never chosen as a source address (the service's replies leave from
+ * the public IP). Nothing to do otherwise. 0 or -1 (logged).
+ */
+int identity_management(struct engine *e);
+
 /* Remove it again; harmless when it is not there. 0 or -1 (logged). */
 int identity_release(struct engine *e);
 

@@ -642,6 +642,7 @@ roles_new(struct engine *e, bool resume_active, char *err, size_t errlen)
 		}
 		r->filtered = true;
 	}
+	identity_management(e);
 	r->ntargets = e->conf->nping;
 	memcpy(r->targets, e->conf->ping, sizeof(r->targets));
 	if (r->ntargets == 0 && default_gateway(&r->targets[0]) == 0)
