@@ -292,37 +292,6 @@ reap_within(pid_t pid, uint64_t timeout_ms)
 	return 0;
 }
 
-static void
-stop_service(struct service *svc)
-{
-	const struct service_conf *sc = service_conf(svc);
-	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
-
-	evtimer_del(svc->restart_ev);
-	if (svc->pid <= 0) {
-		if (svc->state != SVC_UNMANAGED)
-			svc->state = SVC_STOPPED;
-		return;
-	}
-	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
-		char *argv[] = { "/bin/sh", "-c", sc->stop_cmd, NULL };
-
-		if (run_argv(argv, 0) != 0)
-			log_warnx("service %s: stop command failed", svc->name);
-	} else {
-		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
-	}
-	if (!reap_within(svc->pid, timeout)) {
-		log_warnx("service %s did not stop within %llu ms, killing it",
-		    svc->name, (unsigned long long)timeout);
-		kill(-svc->pid, SIGKILL);
-		reap_within(svc->pid, 5000);
-	}
-	log_info("service %s stopped", svc->name);
-	drop_pidfd(svc);
-	svc->pid = -1;
-	svc->state = SVC_STOPPED;
-}
 
 /* Send a service its stop method without waiting for it to act. */
 static void
@@ -352,6 +321,30 @@ begin_stop(struct service *svc)
 	} else {
 		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
 	}
+}
+
+/*
+ * Stop one service and wait for it: its stop method, then SIGKILL at its
+ * stop_timeout. Blocks, so only for the engine's exit.
+ */
+static void
+stop_service(struct service *svc)
+{
+	uint64_t now;
+
+	begin_stop(svc);
+	if (svc->state != SVC_STOPPING)
+		return;
+	now = now_mono_ms();
+	if (!reap_within(svc->pid, svc->kill_at_ms > now ? svc->kill_at_ms - now : 0)) {
+		log_warnx("service %s did not stop within its stop_timeout, killing it", svc->name);
+		kill(-svc->pid, SIGKILL);
+		reap_within(svc->pid, 5000);
+	}
+	log_info("service %s stopped", svc->name);
+	drop_pidfd(svc);
+	svc->pid = -1;
+	svc->state = SVC_STOPPED;
 }
 
 /* Escalate overdue stops, and report when every service is down. */

@@ -182,6 +182,32 @@ watch_verdict() {
 	is "$?" "0" "$1"
 }
 
+# status_of NODE: that node's `lifeline status --json`.
+status_of() {
+	lab exec "$1" -- lifeline status --json
+}
+
+# role_of NODE: "ROLE EPOCH" as the node itself reports it.
+role_of() {
+	status_of "$1" | jq -r '.role + " " + (.epoch | tostring)'
+}
+
+# peer_field NODE PEER JQ: a field of PEER's entry in NODE's status.
+peer_field() {
+	status_of "$1" | jq -r --arg p "$2" ".nodes[] | select(.identity == \$p) | $3"
+}
+
+# peer_in_sync NODE PEER: NODE hears PEER, in sync (exit status).
+peer_in_sync() {
+	[ "$(peer_field "$1" "$2" .in_sync)" = true ]
+}
+
+# served_by NODE [IP]: the sample app on the public IP (or IP) answers from NODE.
+served_by() {
+	[ "$(lab exec client -- lifeline-sample ask "${2:-$PUBLIC_IP}:$SAMPLE_PORT" GET --timeout 200 \
+	    2>/dev/null | cut -d' ' -f1)" = "$1" ]
+}
+
 # lab_prefix: the namespace prefix of this lab (from lab.json), or nothing.
 lab_prefix() {
 	sed -n 's/^ *"prefix": *"\([^"]*\)".*/\1/p' "$LAB_DIR/lab.json" 2>/dev/null

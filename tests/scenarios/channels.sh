@@ -6,9 +6,6 @@ need_root
 plan 18
 
 ok "lab up (ha)" lab up --mode ha
-status_of() { lab exec "$1" -- lifeline status --json; }
-# peer_field NODE PEER JQ: a field of PEER's entry in NODE's status.
-peer_field() { status_of "$1" | jq -r --arg p "$2" ".nodes[] | select(.identity == \$p) | $3"; }
 channels_up() { peer_field "$1" "$2" '[.channels[] | select(.up) | .remote] | join(" ")'; }
 
 if wait_for '[ "$(channels_up primary secondary)" = "203.0.113.2 203.0.113.26" ]' 10; then

@@ -7,8 +7,7 @@ plan 8
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
 heard() { [ "$(lab exec secondary -- lifeline status --json | jq -r '.nodes[] | select(.identity == "primary") | .reachable')" = "$1" ]; }
-in_sync() { [ "$(lab exec primary -- lifeline status --json | jq -r '.nodes[] | select(.identity == "secondary") | .in_sync')" = true ]; }
-wait_for in_sync 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
+wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
 watch_start
 ok "cut every channel of the primary" lab cut primary channel
 wait_for "heard false" 10 && pass "the secondary loses the primary on every channel" ||

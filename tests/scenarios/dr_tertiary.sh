@@ -5,21 +5,19 @@ need_root
 plan 15
 
 ok "lab up (ha+dr, sample)" lab up --mode ha+dr --app sample
-role_of() { lab exec "$1" -- lifeline status --json | jq -r '.role + " " + (.epoch | tostring)'; }
-in_sync_at() { [ "$(lab exec "$1" -- lifeline status --json | jq -r --arg p "$2" '.nodes[] | select(.identity == $p) | .in_sync')" = true ]; }
-wait_for "in_sync_at primary tertiary && in_sync_at primary secondary" 15 &&
+wait_for "peer_in_sync primary tertiary && peer_in_sync primary secondary" 15 &&
 	pass "the primary hears both stand-bys in sync" || fail "the primary hears both stand-bys in sync"
 out=$(lab exec tertiary -- lifeline make-active --force 2>&1)
 like "$out" "primary is active and reachable; use lifeline switchover" \
 	"make-active --force is refused while the active is reachable"
 watch_start
 ok "switchover to the tertiary" lab exec primary -- lifeline switchover --to tertiary --wait
-wait_for '[ "$(lab exec client -- lifeline-sample ask 198.18.0.10:8080 GET --timeout 200 2>/dev/null | cut -d" " -f1)" = tertiary ]' 5 &&
+wait_for "served_by tertiary 198.18.0.10" 5 &&
 	pass "the client reaches the tertiary on the DR site's public IP" ||
 	fail "the client reaches the tertiary on the DR site's public IP"
-wait_for "in_sync_at tertiary primary" 15 && pass "the primary follows the tertiary" || fail "the primary follows the tertiary"
+wait_for "peer_in_sync tertiary primary" 15 && pass "the primary follows the tertiary" || fail "the primary follows the tertiary"
 ok "switch back to the primary" lab exec tertiary -- lifeline switchover --to primary --wait
-wait_for '[ "$(sample_ask GET --timeout 200 2>/dev/null | cut -d" " -f1)" = primary ]' 5 &&
+wait_for "served_by primary" 5 &&
 	pass "the primary serves again" || fail "the primary serves again"
 
 # Lose the whole HA site: the tertiary must not take over by itself.
@@ -40,6 +38,6 @@ is "$stable" "1" "the tertiary stays passive"
 # The administrator declares the HA site lost.
 ok "make-active --force on the tertiary" lab exec tertiary -- lifeline make-active --force
 is "$(role_of tertiary)" "active 4" "the tertiary is active in a new epoch"
-wait_for '[ "$(lab exec client -- lifeline-sample ask 198.18.0.10:8080 GET --timeout 200 2>/dev/null | cut -d" " -f1)" = tertiary ]' 5 &&
+wait_for "served_by tertiary 198.18.0.10" 5 &&
 	pass "the client reaches the tertiary" || fail "the client reaches the tertiary"
 watch_verdict "one node answered at a time throughout"

@@ -9,7 +9,6 @@ ok "lab up (ha, sample)" lab up --mode ha --app sample
 conf="$LAB_DIR/primary/etc/lifeline.conf"
 sock="$(lab path primary state)/lifelined.sock"
 enginelog="$LAB_DIR/primary/log/lifelined.log"
-status_of() { lab exec "$1" -- lifeline status --json; }
 
 st=$(status_of primary)
 is "$(jq -r '[.self, .role, .mode, .epoch] | join(" ")' <<<"$st")" "primary active ha 1" \

@@ -7,8 +7,7 @@ need_root
 plan 17
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
-in_sync() { [ "$(lab exec primary -- lifeline status --json | jq -r '.nodes[1].in_sync')" = true ]; }
-wait_for in_sync 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
+wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
 engine_gone() { ! lab exec "$1" -- lifeline status >/dev/null 2>&1; }
 sample_pid() { lab exec primary -- lifeline status --json | jq -r '.services[0].pid'; }
 pid0=$(sample_pid)
@@ -35,7 +34,7 @@ not_ok "no failover happened on the way down" grep -q "role: active in epoch 2" 
 	"$LAB_DIR/secondary/log/lifelined.log"
 ok "engine start on both" sh -c "'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' exec secondary -- lifeline engine start &&
 	'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' exec primary -- lifeline engine start"
-if wait_for '[ "$(sample_ask GET --timeout 200 2>/dev/null | cut -d" " -f1)" = primary ]' 15; then
+if wait_for "served_by primary" 15; then
 	pass "the primary, active in the highest epoch, serves again"
 else
 	fail "the primary, active in the highest epoch, serves again"

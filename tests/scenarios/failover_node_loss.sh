@@ -6,9 +6,8 @@ need_root
 plan 10
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
-role_of() { lab exec "$1" -- lifeline status --json | jq -r '.role + " " + (.epoch | tostring)'; }
 # A stand-by never fails over before it has been in sync once (rule 5).
-if wait_for '[ "$(lab exec primary -- lifeline status --json | jq -r ".nodes[1].in_sync")" = true ]' 10; then
+if wait_for "peer_in_sync primary secondary" 10; then
 	pass "the primary hears the secondary in sync"
 else
 	fail "the primary hears the secondary in sync"
@@ -16,7 +15,7 @@ fi
 watch_start
 is "$(sample_ask GET)" "primary 0" "the primary serves"
 ok "power off the primary" lab kill primary
-if wait_for '[ "$(sample_ask GET --timeout 200 2>/dev/null | cut -d" " -f1)" = secondary ]' 15; then
+if wait_for "served_by secondary" 15; then
 	pass "the client is served by the secondary"
 else
 	fail "the client is served by the secondary"

@@ -5,11 +5,10 @@ need_root
 plan 7
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
-peer_in_sync() { [ "$(lab exec primary -- lifeline status --json | jq -r '.nodes[] | select(.identity == "secondary") | .in_sync')" = true ]; }
-wait_for peer_in_sync 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
+wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
 watch_start
 ok "cut the primary's public network" lab cut primary public
-if wait_for '[ "$(sample_ask GET --timeout 200 2>/dev/null | cut -d" " -f1)" = secondary ]' 15; then
+if wait_for "served_by secondary" 15; then
 	pass "the client is served by the secondary"
 else
 	fail "the client is served by the secondary"

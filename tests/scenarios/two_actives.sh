@@ -7,8 +7,7 @@ need_root
 plan 9
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
-in_sync() { [ "$(lab exec primary -- lifeline status --json | jq -r '.nodes[1].in_sync')" = true ]; }
-wait_for in_sync 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
+wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
 ok "stop the primary's engine, application left running" lab exec primary -- lifeline engine stop --leave-apps-running
 wait_for "! lab exec primary -- lifeline status >/dev/null 2>&1" 10 && pass "the primary's engine is gone" ||
 	fail "the primary's engine is gone"
