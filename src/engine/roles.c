@@ -306,6 +306,8 @@ on_switch_stopped(void *arg)
 		    (unsigned long long)next.epoch);
 	} else {
 		e->state = next;
+		/* The node that hands over cleanly holds the newest copy: in sync. */
+		r->heard_active = true;
 		event(e, EV_INFO, "role", "switchover: handed epoch %llu to %s", (unsigned long long)next.epoch,
 		    node_name(next.active));
 	}

@@ -2,7 +2,7 @@
 # throughout except for the switch itself, by one node at a time.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 10
+plan 13
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
 wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" ||
@@ -22,3 +22,9 @@ wait_for "served_by primary" 5 &&
 out=$(lab exec primary -- lifeline switchover --to primary 2>&1)
 like "$out" "primary is already active" "a switchover to the active is refused with a reason"
 watch_verdict "one node answered at a time throughout"
+
+# The node that just handed over holds the newest copy: if the new active
+# is lost right away, it takes over again (no not-in-sync veto).
+ok "power off the primary right after the switch back" lab kill primary
+wait_for "served_by secondary" 15 && pass "the secondary takes over" || fail "the secondary takes over"
+is "$(role_of secondary)" "active 4" "in epoch 4"
