@@ -1502,13 +1502,9 @@ wipe_hosts(const struct lab *lab)
 
 /* ---- subcommands ---------------------------------------------------- */
 
-/*
- * Match argv[*i] against "--name VALUE" or "--name=VALUE". Returns 1 with
- * *val set (and *i past the value), 0 when argv[*i] is another word, -1
- * after a message when the value is missing.
- */
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+/* "--name VALUE" or "--name=VALUE"; in labwatch.h, for `lab watch` too. */
+int
+lab_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
 {
 	size_t len = strlen(name);
 
@@ -1520,19 +1516,15 @@ opt_value(int argc, char **argv, int *i, const char *name, const char **val)
 	}
 	if (argv[*i][len] != '\0')
 		return 0;
-	if (*i + 1 >= argc) {
-		lab_err("%s needs a value", name);
+	if (*i + 1 >= argc)
 		return -1;
-	}
 	*val = argv[++*i];
 	return 1;
 }
 
-static int usage_of(const char *, const char *, ...) __attribute__((format(printf, 2, 3)));
-
 /* A usage error of one subcommand: what was wrong, then its usage line. */
-static int
-usage_of(const char *cmd, const char *fmt, ...)
+int
+lab_usage_error(const char *cmd, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -1628,23 +1620,25 @@ lab_up(const char *dir, int argc, char **argv)
 	int rc, bad, m;
 
 	for (int i = 1; i < argc; i++) {
-		if ((rc = opt_value(argc, argv, &i, "--mode", &mode)) == 0 &&
-		    (rc = opt_value(argc, argv, &i, "--app", &app)) == 0 &&
-		    (rc = opt_value(argc, argv, &i, "--replication", &repl)) == 0)
-			return usage_of("up", "unexpected argument \"%s\"", argv[i]);
-		if (rc < 0)
+		if ((rc = lab_opt_value(argc, argv, &i, "--mode", &mode)) == 0 &&
+		    (rc = lab_opt_value(argc, argv, &i, "--app", &app)) == 0 &&
+		    (rc = lab_opt_value(argc, argv, &i, "--replication", &repl)) == 0)
+			return lab_usage_error("up", "unexpected argument \"%s\"", argv[i]);
+		if (rc < 0) {
+			lab_err("%s needs a value", argv[i]);
 			return 2;
+		}
 	}
 	if ((m = lab_mode_parse(mode)) < 0)
-		return usage_of("up", "unknown --mode \"%s\", expected ha, dr or ha+dr", mode);
+		return lab_usage_error("up", "unknown --mode \"%s\", expected ha, dr or ha+dr", mode);
 	if (strcmp(app, "postgresql") == 0 || strcmp(app, "mariadb") == 0) {
 		lab_err("--app %s is not available yet, expected sample", app);
 		return 1;
 	}
 	if (strcmp(app, "sample") != 0)
-		return usage_of("up", "unknown --app \"%s\", expected sample, postgresql or mariadb", app);
+		return lab_usage_error("up", "unknown --app \"%s\", expected sample, postgresql or mariadb", app);
 	if (strcmp(repl, "async") != 0 && strcmp(repl, "fsync") != 0 && strcmp(repl, "sync") != 0)
-		return usage_of("up", "unknown --replication \"%s\", expected async, fsync or sync", repl);
+		return lab_usage_error("up", "unknown --replication \"%s\", expected async, fsync or sync", repl);
 	if (self_bindir(bindir, sizeof(bindir)) < 0 || check_lab_dir(dir) < 0)
 		return 1;
 	if ((env = getenv("LIFELINE_LAB_ENGINE")) != NULL && env[0] != '\0')
@@ -1702,7 +1696,7 @@ lab_down(const char *dir, int argc, char **argv)
 	int rc;
 
 	if (argc > 1)
-		return usage_of("down", "unexpected argument \"%s\"", argv[1]);
+		return lab_usage_error("down", "unexpected argument \"%s\"", argv[1]);
 	if ((rc = lab_open(&lab, dir)) <= 0) {
 		if (rc == 0)
 			printf("no lab at %s\n", dir);
@@ -1730,7 +1724,7 @@ lab_exec(const char *dir, int argc, char **argv)
 	int h;
 
 	if (argc < 4 || strcmp(argv[2], "--") != 0)
-		return usage_of("exec", "expected a node, --, and a command");
+		return lab_usage_error("exec", "expected a node, --, and a command");
 	if (lab_require(&lab, dir, false) < 0 || (h = host_arg(&lab, argv[1], false)) < 0)
 		return 1;
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
@@ -1763,7 +1757,7 @@ lab_kill(const char *dir, int argc, char **argv)
 	int h, rc = 1;
 
 	if (argc != 2)
-		return usage_of("kill", "expected one node");
+		return lab_usage_error("kill", "expected one node");
 	if (lab_require(&lab, dir, true) < 0)
 		return 1;
 	if ((h = host_arg(&lab, argv[1], true)) < 0)
@@ -1805,7 +1799,7 @@ lab_boot(const char *dir, int argc, char **argv)
 	int h, bad, rc = 1;
 
 	if (argc != 2)
-		return usage_of("boot", "expected one node");
+		return lab_usage_error("boot", "expected one node");
 	if (lab_require(&lab, dir, true) < 0)
 		return 1;
 	if ((h = host_arg(&lab, argv[1], true)) < 0)
@@ -1850,9 +1844,9 @@ lab_cut(const char *dir, int argc, char **argv)
 	int h, cut, rc = 1;
 
 	if (argc != 3)
-		return usage_of("cut", "expected a node and a network");
+		return lab_usage_error("cut", "expected a node and a network");
 	if ((cut = lab_cut_parse(argv[2])) < 0)
-		return usage_of("cut", "unknown network \"%s\", expected public, channel, "
+		return lab_usage_error("cut", "unknown network \"%s\", expected public, channel, "
 		    "channel-ps, channel-ps2, channel-pt, channel-st, management or all",
 		    argv[2]);
 	if (lab_require(&lab, dir, true) < 0)
@@ -1883,7 +1877,7 @@ lab_heal(const char *dir, int argc, char **argv)
 	int only = -1, rc = 1, healed = 0;
 
 	if (argc > 2)
-		return usage_of("heal", "expected at most one node");
+		return lab_usage_error("heal", "expected at most one node");
 	if (lab_require(&lab, dir, true) < 0)
 		return 1;
 	if (argc == 2 && (only = host_arg(&lab, argv[1], false)) < 0)
@@ -1917,7 +1911,7 @@ lab_path(const char *dir, int argc, char **argv)
 	int h;
 
 	if (argc != 3)
-		return usage_of("path", "expected a node and data, config or state");
+		return lab_usage_error("path", "expected a node and data, config or state");
 	for (size_t i = 0; i < nitems(node_paths); i++) {
 		if (strcmp(argv[2], node_paths[i].what) != 0)
 			continue;
@@ -1926,7 +1920,7 @@ lab_path(const char *dir, int argc, char **argv)
 		printf("%s/%s/%s\n", lab.dir, lab_host_name(h), node_paths[i].sub);
 		return 0;
 	}
-	return usage_of("path", "unknown folder \"%s\", expected data, config or state", argv[2]);
+	return lab_usage_error("path", "unknown folder \"%s\", expected data, config or state", argv[2]);
 }
 
 /* One line of `lab status` for a node that answered. */
@@ -1972,7 +1966,7 @@ lab_status(const char *dir, int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") != 0)
-			return usage_of("status", "unexpected argument \"%s\"", argv[i]);
+			return lab_usage_error("status", "unexpected argument \"%s\"", argv[i]);
 		json = true;
 	}
 	if (lab_require(&lab, dir, false) < 0)
@@ -2038,8 +2032,10 @@ lab_main(int argc, char **argv)
 
 		if (!dashdash && strcmp(argv[i], "--") == 0)
 			dashdash = true;
-		if (!dashdash && (r = opt_value(argc, argv, &i, "--dir", &dir)) < 0)
+		if (!dashdash && (r = lab_opt_value(argc, argv, &i, "--dir", &dir)) < 0) {
+			lab_err("%s needs a value", argv[i]);
 			goto out;
+		}
 		if (r == 0)
 			args[nargs++] = argv[i];
 	}

@@ -33,4 +33,20 @@ int lab_main(int argc, char **argv);
  */
 void lab_usage(FILE *out, int mdoc);
 
+/*
+ * From lab.c, for the lab subcommands that live in files of their own, so
+ * that every one reads and refuses its arguments alike.
+ *
+ * lab_opt_value matches argv[*i] against "--name VALUE" or "--name=VALUE":
+ * 1 with *val set (and *i past the value), 0 when argv[*i] is another word,
+ * -1 when the value is missing; it prints nothing.
+ *
+ * lab_usage_error prints a usage error of subcommand cmd, what was wrong
+ * and then its usage line from lab_commands, and returns 2, the exit code.
+ */
+int lab_opt_value(int argc, char **argv, int *i, const char *name,
+    const char **val);
+int lab_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

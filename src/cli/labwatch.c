@@ -4,8 +4,8 @@
  * per-sample log, the verdict "never two active nodes" and the outage
  * figure the failover benchmark reads.
  */
-#include "cli/lab.h"
 #include "cli/labnet.h"
+#include "cli/lab.h"
 #include "cli/labwatch.h"
 #include "common/util.h"
 #include "engine/garp.h"
@@ -603,46 +603,6 @@ watch_run(struct watch *w, struct watch_summary *sum)
 
 /* ---- the subcommand ------------------------------------------------- */
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* A usage error: what was wrong, then the usage line from the lab's table. */
-static int
-usage(const char *fmt, ...)
-{
-	const char *args = "";
-	char why[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	for (size_t i = 0; lab_commands[i].name != NULL; i++)
-		if (strcmp(lab_commands[i].name, "watch") == 0)
-			args = lab_commands[i].args;
-	fprintf(stderr, "lifeline lab: %s; usage: lifeline lab [--dir DIR] watch %s\n", why, args);
-	return 2;
-}
-
-/* "--name VALUE" or "--name=VALUE": 1 with *val, 0 another word, -1 no value. */
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-	size_t len = strlen(name);
-
-	if (strncmp(argv[*i], name, len) != 0)
-		return 0;
-	if (argv[*i][len] == '=') {
-		*val = argv[*i] + len + 1;
-		return 1;
-	}
-	if (argv[*i][len] != '\0')
-		return 0;
-	if (*i + 1 >= argc)
-		return -1;
-	*val = argv[++*i];
-	return 1;
-}
-
 static int
 parse_args(struct watch *w, int argc, char **argv)
 {
@@ -654,12 +614,12 @@ parse_args(struct watch *w, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		int rc;
 
-		if ((rc = opt_value(argc, argv, &i, "--interval", &interval)) == 0 &&
-		    (rc = opt_value(argc, argv, &i, "--duration", &duration)) == 0 &&
-		    (rc = opt_value(argc, argv, &i, "--out", &w->outname)) == 0)
-			return usage("unexpected argument \"%s\"", argv[i]);
+		if ((rc = lab_opt_value(argc, argv, &i, "--interval", &interval)) == 0 &&
+		    (rc = lab_opt_value(argc, argv, &i, "--duration", &duration)) == 0 &&
+		    (rc = lab_opt_value(argc, argv, &i, "--out", &w->outname)) == 0)
+			return lab_usage_error("watch", "unexpected argument \"%s\"", argv[i]);
 		if (rc < 0)
-			return usage("%s needs a value", argv[i]);
+			return lab_usage_error("watch", "%s needs a value", argv[i]);
 	}
 	w->interval_ms = INTERVAL_DEFAULT_MS;
 	if (interval != NULL) {
@@ -667,7 +627,8 @@ parse_args(struct watch *w, int argc, char **argv)
 		ms = strtol(interval, &end, 10);
 		if (errno != 0 || end == interval || *end != '\0' ||
 		    ms < INTERVAL_MIN_MS || ms > INTERVAL_MAX_MS)
-			return usage("bad --interval \"%s\", expected milliseconds from %d to %d",
+			return lab_usage_error("watch",
+			    "bad --interval \"%s\", expected milliseconds from %d to %d",
 			    interval, INTERVAL_MIN_MS, INTERVAL_MAX_MS);
 		w->interval_ms = (int)ms;
 	}
@@ -677,12 +638,13 @@ parse_args(struct watch *w, int argc, char **argv)
 		secs = strtod(duration, &end);
 		if (errno != 0 || end == duration || *end != '\0' || !isfinite(secs) ||
 		    secs <= 0 || secs > DURATION_MAX_S)
-			return usage("bad --duration \"%s\", expected seconds above 0, at most %d",
+			return lab_usage_error("watch",
+			    "bad --duration \"%s\", expected seconds above 0, at most %d",
 			    duration, DURATION_MAX_S);
 		w->duration_ms = (uint64_t)(secs * 1000 + 0.5);
 	}
 	if (w->outname != NULL && w->outname[0] == '\0')
-		return usage("--out needs a file");
+		return lab_usage_error("watch", "--out needs a file");
 	return 0;
 }
 

@@ -14,16 +14,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <net/if.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -32,203 +27,13 @@
 #include "engine/filter.h"
 #include "engine/garp.h"
 #include "engine/probe.h"
+#include "helpers/netns_fixture.h"
 
 #define PUBLIC_IP	"192.0.2.10"
 #define PEER_PUB	"192.0.2.1"
 #define NOBODY		"192.0.2.2"
 
-/* In the child, a failed check ends the child: cmocka lives in the parent. */
-#define CHECK(c) do {							\
-	if (!(c)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s\n",		\
-		    __FILE__, __LINE__, #c);				\
-		_exit(1);						\
-	}								\
-} while (0)
-
-#define CHECK_RC(call) do {						\
-	if ((call) != 0) {						\
-		fprintf(stderr, "%s:%d: %s failed: %s\n",		\
-		    __FILE__, __LINE__, #call, err);			\
-		_exit(1);						\
-	}								\
-} while (0)
-
-static int ns_node = -1, ns_peer = -1;
-static char err[512];
-
-/* Run a command given as one line of words; its exit status. */
-static int
-run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int
-run(const char *fmt, ...)
-{
-	char line[512], *argv[32], *save = NULL, *w;
-	va_list ap;
-	int argc = 0;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	for (w = strtok_r(line, " ", &save); w != NULL && argc < 31;
-	    w = strtok_r(NULL, " ", &save))
-		argv[argc++] = w;
-	argv[argc] = NULL;
-	return run_argv(argv, 1);
-}
-
-#define RUN(...) do {							\
-	if (run(__VA_ARGS__) != 0) {					\
-		fprintf(stderr, "%s:%d: command failed: ", __FILE__,	\
-		    __LINE__);						\
-		fprintf(stderr, __VA_ARGS__);				\
-		fprintf(stderr, "\n");					\
-		_exit(1);						\
-	}								\
-} while (0)
-
-static void
-enter(int ns)
-{
-	CHECK(setns(ns, CLONE_NEWNET) == 0);
-}
-
-static void
-set_sysctl(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	CHECK(fd >= 0);
-	CHECK(write(fd, value, strlen(value)) == (ssize_t)strlen(value));
-	close(fd);
-}
-
-/*
- * The namespace the caller is in now, made quiet: no IPv6 (so no
- * link-local chatter leaves the documentation ranges) and loopback up.
- */
-static int
-prepare_ns(void)
-{
-	int fd = open("/proc/self/ns/net", O_RDONLY);
-
-	CHECK(fd >= 0);
-	set_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-	set_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-	RUN("ip link set lo up");
-	return fd;
-}
-
-/*
- * Run body in a child inside fresh namespaces: the node's (entered at the
- * start) and the peer's. Skipped without root or without namespaces.
- */
-static void
-isolated(void (*body)(void))
-{
-	int status;
-	pid_t pid;
-
-	if (geteuid() != 0) {
-		print_message("skipped: needs root for network namespaces\n");
-		skip();
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		alarm(60);
-		if (unshare(CLONE_NEWNET) < 0)
-			_exit(77);
-		ns_node = prepare_ns();
-		CHECK(unshare(CLONE_NEWNET) == 0);
-		ns_peer = prepare_ns();
-		enter(ns_node);
-		body();
-		exit(0);		/* exit, not _exit: leak checks run */
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-		print_message("skipped: cannot create a network namespace\n");
-		skip();
-	}
-	if (WIFSIGNALED(status))
-		fail_msg("test child killed by signal %d", WTERMSIG(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/*
- * Wait, at most 3 s, until ifname of the current namespace is
- * operationally up: until the kernel's link watch has seen the carrier, a
- * new veth still has the no-op queue that drops every frame sent.
- */
-static void
-wait_running(const char *ifname)
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int i;
-
-	CHECK(fd >= 0);
-	for (i = 0; i < 300; i++) {
-		memset(&ifr, 0, sizeof(ifr));
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-		CHECK(ioctl(fd, SIOCGIFFLAGS, &ifr) == 0);
-		if (ifr.ifr_flags & IFF_RUNNING)
-			break;
-		usleep(10000);
-	}
-	close(fd);
-	CHECK(i < 300);
-}
-
-/*
- * A veth pair: node_if in the node's namespace, peer_if in the peer's,
- * each with its address (ADDRESS/PREFIX or NULL), both up and running.
- * Ends in the node's namespace.
- */
-static void
-veth(const char *node_if, const char *node_addr, const char *peer_if,
-    const char *peer_addr)
-{
-	enter(ns_node);
-	RUN("ip link add %s type veth peer name %s netns /proc/self/fd/%d",
-	    node_if, peer_if, ns_peer);
-	if (node_addr != NULL)
-		RUN("ip addr add %s dev %s", node_addr, node_if);
-	RUN("ip link set %s up", node_if);
-	enter(ns_peer);
-	if (peer_addr != NULL)
-		RUN("ip addr add %s dev %s", peer_addr, peer_if);
-	RUN("ip link set %s up", peer_if);
-	wait_running(peer_if);
-	enter(ns_node);
-	wait_running(node_if);
-}
-
-static struct ipaddr
-addr(const char *s)
-{
-	struct ipaddr a;
-
-	CHECK(parse_ipaddr(s, 0, &a) == 0);
-	return a;
-}
-
-static void
-mac_of(const char *ifname, uint8_t mac[6])
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	CHECK(fd >= 0);
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	CHECK(ioctl(fd, SIOCGIFHWADDR, &ifr) == 0);
-	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	close(fd);
-}
+static char err[512];		/* what a failed call said; CHECK_RC prints it */
 
 /*
  * Run the loop until a callback breaks it or limit_ms passes; returns the

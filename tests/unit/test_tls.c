@@ -33,6 +33,7 @@
 #include "common/config.h"
 #include "common/tls.h"
 #include "common/util.h"
+#include "helpers/tmpdir.h"
 
 static const char conf_fmt[] =
     "[cluster]\n"
@@ -67,24 +68,6 @@ static const char tertiary[] =
 
 /* Two clusters both named demo, each from its own init: A and B. */
 static char *dir_a, *dir_b;
-
-static char *
-tmpdir(void)
-{
-	char tmpl[] = "/tmp/lifeline-test-tls-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return xstrdup(d);
-}
-
-static void
-rm_rf(const char *dir)
-{
-	char *argv[] = { "rm", "-rf", (char *)dir, NULL };
-
-	assert_int_equal(run_argv(argv, 1), 0);
-}
 
 /* A scratch copy of a cluster's tls_dir, to break one file at a time. */
 static char *

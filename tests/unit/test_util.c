@@ -13,24 +13,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-
-static char *
-tmpdir(void)
-{
-	char tmpl[] = "/tmp/lifeline-test-util-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return xstrdup(d);
-}
-
-static void
-rm_rf(const char *dir)
-{
-	char *argv[] = { "rm", "-rf", (char *)dir, NULL };
-
-	assert_int_equal(run_argv(argv, 1), 0);
-}
+#include "helpers/tmpdir.h"
 
 static void
 test_write_then_read(void **state)
