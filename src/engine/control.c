@@ -17,17 +17,34 @@
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* A connected CLI; tracked so that control_free can close what is open. */
+struct client {
+	struct control       *c;
+	struct bufferevent   *bev;
+	LIST_ENTRY(client)    entry;
+};
 
 struct control {
 	struct engine                *e;
 	const struct control_command *table;
 	struct evconnlistener        *listener;
 	char                         *path;
+	LIST_HEAD(, client)           clients;
 };
+
+static void
+client_free(struct client *cl)
+{
+	LIST_REMOVE(cl, entry);
+	bufferevent_free(cl->bev);
+	free(cl);
+}
 
 json_t *
 control_dispatch(struct engine *e, const struct control_command *table,
@@ -86,13 +103,14 @@ send_answer(struct bufferevent *bev, json_t *answer)
 static void
 on_client_drained(struct bufferevent *bev, void *arg)
 {
-	bufferevent_free(bev);
+	client_free(arg);
 }
 
 static void
 on_client_read(struct bufferevent *bev, void *arg)
 {
-	struct control *c = arg;
+	struct client *cl = arg;
+	struct control *c = cl->c;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len;
 	char *line;
@@ -107,7 +125,7 @@ on_client_read(struct bufferevent *bev, void *arg)
 		    CTL_MAX_LINE));
 		/* Answer, then close once the answer is out. */
 		bufferevent_disable(bev, EV_READ);
-		bufferevent_setcb(bev, NULL, on_client_drained, NULL, NULL);
+		bufferevent_setcb(bev, NULL, on_client_drained, NULL, cl);
 	}
 }
 
@@ -115,7 +133,7 @@ static void
 on_client_event(struct bufferevent *bev, short what, void *arg)
 {
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		bufferevent_free(bev);
+		client_free(arg);
 }
 
 static void
@@ -124,13 +142,18 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct control *c = arg;
 	struct bufferevent *bev;
+	struct client *cl;
 
 	bev = bufferevent_socket_new(c->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
 		return;
 	}
-	bufferevent_setcb(bev, on_client_read, NULL, on_client_event, c);
+	cl = xcalloc(1, sizeof(*cl));
+	cl->c = c;
+	cl->bev = bev;
+	LIST_INSERT_HEAD(&c->clients, cl, entry);
+	bufferevent_setcb(bev, on_client_read, NULL, on_client_event, cl);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -191,6 +214,7 @@ control_new(struct engine *e, const char *path, const struct control_command *ta
 	c->e = e;
 	c->table = table;
 	c->path = xstrdup(path);
+	LIST_INIT(&c->clients);
 	c->listener = evconnlistener_new(e->base, on_accept, c,
 	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (c->listener == NULL)
@@ -204,6 +228,8 @@ control_free(struct control *c)
 {
 	if (c == NULL)
 		return;
+	while (!LIST_EMPTY(&c->clients))
+		client_free(LIST_FIRST(&c->clients));
 	evconnlistener_free(c->listener);
 	unlink(c->path);
 	free(c->path);
