@@ -51,6 +51,7 @@ struct conn {
 	int                 peer;          /* from the certificate, -1 before */
 	bool                hello_rx;
 	bool                dead;          /* closed; freed by on_reap, not in a callback */
+	bool                flushing;      /* dead, but a last message (REFUSE) is going out */
 	struct event       *deadline;      /* hello must come before it fires */
 	LIST_ENTRY(conn)    entry;
 };
@@ -97,6 +98,9 @@ struct membership {
 };
 
 static void conn_close(struct conn *c, const char *why);
+static void on_flushed(struct bufferevent *bev, void *arg);
+static void on_flush_event(struct bufferevent *bev, short what, void *arg);
+static void on_flush_timeout(evutil_socket_t fd, short what, void *arg);
 static void channel_dial(struct channel *ch);
 
 static uint64_t
@@ -524,10 +528,49 @@ conn_close(struct conn *c, const char *why)
 			log_debug("%s", msg);
 		xstrlcpy(c->m->last_refusal, msg, sizeof(c->m->last_refusal));
 	}
+	event_del(c->deadline);
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		/* Let a REFUSE reach the peer, so it can say why; bounded. */
+		struct timeval tv = { 1, 0 };
+
+		c->flushing = true;
+		bufferevent_setcb(c->bev, NULL, on_flushed, on_flush_event, c);
+		event_assign(c->deadline, c->m->e->base, -1, 0, on_flush_timeout, c);
+		evtimer_add(c->deadline, &tv);
+		return;
+	}
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	event_active(c->m->reap, 0, 0);
+}
+
+static void
+flush_done(struct conn *c)
+{
+	c->flushing = false;
+	event_del(c->deadline);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-	event_del(c->deadline);
 	event_active(c->m->reap, 0, 0);
+}
+
+static void
+on_flushed(struct bufferevent *bev, void *arg)
+{
+	flush_done(arg);
+}
+
+static void
+on_flush_event(struct bufferevent *bev, short what, void *arg)
+{
+	flush_done(arg);
+}
+
+static void
+on_flush_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	flush_done(arg);
 }
 
 static void
@@ -538,7 +581,7 @@ on_reap(evutil_socket_t fd, short what, void *arg)
 
 	for (c = LIST_FIRST(&m->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
-		if (!c->dead)
+		if (!c->dead || c->flushing)
 			continue;
 		LIST_REMOVE(c, entry);
 		event_free(c->deadline);
@@ -756,8 +799,10 @@ membership_free(struct membership *m)
 		return;
 	for (size_t i = 0; i < m->nch; i++)
 		m->ch[i].dialer = false;                /* no redial while tearing down */
-	LIST_FOREACH(c, &m->conns, entry)
+	LIST_FOREACH(c, &m->conns, entry) {
 		conn_close(c, "engine stopping");
+		c->flushing = false;            /* no waiting for a flush at exit */
+	}
 	on_reap(-1, 0, m);
 	event_free(m->reap);
 	for (size_t i = 0; i < m->nch; i++)
