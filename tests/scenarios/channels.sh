@@ -3,9 +3,10 @@
 # cluster's certificate or another node's certificate refused and logged.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 18
+plan 19
 
-ok "lab up (ha)" lab up --mode ha
+ok "lab up (ha, sample)" lab up --mode ha --app sample
+watch_start
 channels_up() { peer_field "$1" "$2" '[.channels[] | select(.up) | .remote] | join(" ")'; }
 
 if wait_for '[ "$(channels_up primary secondary)" = "203.0.113.2 203.0.113.26" ]' 10; then
@@ -55,6 +56,8 @@ if wait_for '[ "$(peer_field primary secondary .reachable)" = "true" ]' 10; then
 else
 	fail "and finds it again"
 fi
+
+watch_verdict "one node answered at a time while channels were cut and healed"
 
 # The secondary gets the primary's certificate: right CA, wrong identity.
 tls="$LAB_DIR/secondary/etc/tls"
