@@ -265,7 +265,8 @@ cmd_switchover(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *to = NULL;
 	int wait = 0, rc = 1;
-	json_t *req, *answer, *st;
+	json_t *req, *answer, *st, *reply;
+	json_int_t seq0;
 	char target[16];
 	uint64_t deadline;
 
@@ -291,6 +292,7 @@ cmd_switchover(struct cli_ctx *ctx, int argc, char **argv)
 	if (answer == NULL)
 		return 1;
 	xstrlcpy(target, str(answer, "target"), sizeof(target));
+	seq0 = json_integer_value(json_object_get(answer, "reply_seq"));
 	json_decref(answer);
 	printf("switchover to %s started\n", target);
 	if (!wait)
@@ -303,6 +305,14 @@ cmd_switchover(struct cli_ctx *ctx, int argc, char **argv)
 		if ((answer = call_engine(ctx, "status")) == NULL)
 			return 1;
 		st = json_object_get(answer, "status");
+		reply = json_object_get(st, "switchover_reply");
+		if (json_integer_value(json_object_get(reply, "seq")) > seq0 &&
+		    !json_is_true(json_object_get(reply, "started"))) {
+			fprintf(stderr, "lifeline: switchover refused by the active: %s\n",
+			    str(reply, "reason"));
+			json_decref(answer);
+			return 1;
+		}
 		if (target_serves(st, target)) {
 			printf("%s is active in epoch %lld\n", target,
 			    (long long)json_integer_value(json_object_get(st, "epoch")));

@@ -137,6 +137,41 @@ wire_decode_engine_stop(const uint8_t *p, size_t len, char *why, size_t whylen)
 }
 
 size_t
+wire_encode_switchover_reply(uint8_t *buf, uint64_t epoch, int started, int target,
+    const char *why)
+{
+	size_t n = strlen(why) > 255 ? 255 : strlen(why);
+	uint8_t *p = put_hdr(buf, WIRE_SWITCHOVER_REPLY, (uint32_t)(WIRE_SWITCHOVER_REPLY_MIN + n), epoch);
+
+	memset(p, 0, WIRE_SWITCHOVER_REPLY_MIN);
+	p[0] = (uint8_t)(started != 0);
+	p[1] = (uint8_t)target;
+	memcpy(p + WIRE_SWITCHOVER_REPLY_MIN, why, n);
+	return WIRE_HDR_SIZE + WIRE_SWITCHOVER_REPLY_MIN + n;
+}
+
+int
+wire_decode_switchover_reply(const uint8_t *p, size_t len, int *started, int *target,
+    char *reason, size_t reasonlen, char *why, size_t whylen)
+{
+	if (len < WIRE_SWITCHOVER_REPLY_MIN || len > WIRE_SWITCHOVER_REPLY_MIN + 255) {
+		snprintf(why, whylen, "switchover reply of %zu bytes, expected %d to %d", len,
+		    WIRE_SWITCHOVER_REPLY_MIN, WIRE_SWITCHOVER_REPLY_MIN + 255);
+		return -1;
+	}
+	if (p[0] > 1 || p[1] >= NODE_COUNT) {
+		snprintf(why, whylen, "switchover reply with started %u and node %u, expected 0 or 1 "
+		    "and a node", p[0], p[1]);
+		return -1;
+	}
+	*started = p[0];
+	*target = p[1];
+	wire_decode_refuse(p + WIRE_SWITCHOVER_REPLY_MIN, len - WIRE_SWITCHOVER_REPLY_MIN,
+	    reason, reasonlen);
+	return 0;
+}
+
+size_t
 wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
 {
 	size_t n = strlen(why);

@@ -22,7 +22,11 @@ enum wire_type {
 	WIRE_REFUSE    = 3,   /* why the other side closes: text payload */
 	WIRE_SWITCHOVER = 4,  /* to the active: hand the role to a node */
 	WIRE_ENGINE_STOP = 5, /* lifeline engine stop --cluster: stop your engine */
+	WIRE_SWITCHOVER_REPLY = 6, /* from the active: a forwarded switchover started or refused */
 };
+
+/* SWITCHOVER_REPLY: u8 started, u8 target, 6 reserved, then the reason (text). */
+#define WIRE_SWITCHOVER_REPLY_MIN 8
 
 /* ENGINE_STOP: one byte, whether the applications stay up. */
 #define WIRE_STOP_APPS       0
@@ -93,6 +97,12 @@ size_t wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *
 size_t wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb);
 size_t wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchover *s);
 size_t wire_encode_engine_stop(uint8_t *buf, uint64_t epoch, int apps);
+/* buf holds WIRE_HDR_SIZE + 8 + 255; the reason is cut at 255 bytes. */
+size_t wire_encode_switchover_reply(uint8_t *buf, uint64_t epoch, int started, int target,
+    const char *why);
+/* Returns 0 with *started, *target and a printable reason, or -1 with why. */
+int wire_decode_switchover_reply(const uint8_t *p, size_t len, int *started, int *target,
+    char *reason, size_t reasonlen, char *why, size_t whylen);
 /* Returns WIRE_STOP_APPS or WIRE_LEAVE_APPS, or -1 with why. */
 int wire_decode_engine_stop(const uint8_t *p, size_t len, char *why, size_t whylen);
 /* A REFUSE carries a reason of at most 255 bytes (longer is cut). */

@@ -37,6 +37,12 @@ struct engine {
 	struct roles      *roles;
 	char               alone[600];   /* why membership could not start, or "" */
 	bool               leave_apps;   /* stopping with the applications left running */
+	struct {                         /* the active's answer to our last forwarded switchover */
+		uint64_t   seq;          /* 0 = none yet */
+		bool       started;
+		int        target;
+		char       reason[256];
+	} switch_reply;
 };
 
 const char *role_name(enum role role);

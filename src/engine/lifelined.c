@@ -167,6 +167,7 @@ cmd_switchover(struct engine *e, json_t *req)
 		return ctl_error("switchover refused: %s", err);
 	}
 	answer = ctl_ok();
+	json_object_set_new(answer, "reply_seq", json_integer((json_int_t)e->switch_reply.seq));
 	json_object_set_new(answer, "target", json_string(node_name(resolved)));
 	json_object_set_new(answer, "forwarded", json_boolean(e->role != ROLE_ACTIVE));
 	return answer;
@@ -310,10 +311,26 @@ on_peer_switchover(struct engine *e, enum node_id from, enum node_id target)
 
 	event(e, EV_INFO, "role", "switchover to %s requested by %s", node_name(target), node_name(from));
 	if (e->role != ROLE_ACTIVE)
-		event(e, EV_WARNING, "refusal", "switchover request from %s ignored: this node is not active",
-		    node_name(from));
-	else if (roles_switchover(e->roles, target, &resolved, err, sizeof(err)) < 0)
-		event(e, EV_WARNING, "refusal", "switchover requested by %s refused: %s", node_name(from), err);
+		snprintf(err, sizeof(err), "%s is not active", node_name(e->self));
+	else if (roles_switchover(e->roles, target, &resolved, err, sizeof(err)) == 0) {
+		membership_send_switchover_reply(e->membership, from, 1, target, "started");
+		return;
+	}
+	event(e, EV_WARNING, "refusal", "switchover requested by %s refused: %s", node_name(from), err);
+	membership_send_switchover_reply(e->membership, from, 0, target, err);
+}
+
+/* The active answered a switchover this node forwarded. */
+static void
+on_switchover_reply(struct engine *e, enum node_id from, int started, int target, const char *reason)
+{
+	e->switch_reply.seq++;
+	e->switch_reply.started = started;
+	e->switch_reply.target = target;
+	xstrlcpy(e->switch_reply.reason, reason, sizeof(e->switch_reply.reason));
+	if (!started)
+		event(e, EV_WARNING, "refusal", "switchover to %s refused by %s: %s", node_name(target),
+		    node_name(from), reason);
 }
 
 static void
@@ -464,6 +481,7 @@ main(int argc, char *argv[])
 		} else {
 			membership_on_switchover(e.membership, on_peer_switchover);
 			membership_on_engine_stop(e.membership, on_peer_engine_stop);
+			membership_on_switchover_reply(e.membership, on_switchover_reply);
 		}
 	}
 	event(&e, EV_INFO, "engine", "lifelined %s: cluster %s, mode %s, node %s, epoch %llu, %s",

@@ -95,6 +95,7 @@ struct membership {
 	char                    last_refusal[160]; /* of an incoming connection, logged once */
 	membership_switchover_fn *on_switchover;
 	membership_stop_fn     *on_engine_stop;
+	membership_switch_reply_fn *on_switch_reply;
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -388,6 +389,19 @@ on_read(struct bufferevent *bev, void *arg)
 				    node_name(c->peer), node_name(sw.requester));
 			if (c->m->on_switchover != NULL)
 				c->m->on_switchover(c->m->e, c->peer, sw.target);
+			break;
+		}
+		case WIRE_SWITCHOVER_REPLY: {
+			char reason[256];
+			int started, target;
+
+			if (wire_decode_switchover_reply(payload, h.length, &started, &target,
+			    reason, sizeof(reason), why, sizeof(why)) < 0) {
+				free(payload);
+				return conn_close(c, why);
+			}
+			if (c->m->on_switch_reply != NULL)
+				c->m->on_switch_reply(c->m->e, c->peer, started, target, reason);
 			break;
 		}
 		case WIRE_ENGINE_STOP: {
@@ -876,23 +890,52 @@ membership_on_switchover(struct membership *m, membership_switchover_fn *fn)
 	m->on_switchover = fn;
 }
 
-int
-membership_send_switchover(struct membership *m, enum node_id peer, enum node_id target)
+/* A live connection to peer (hello done, heard within the timeout), or NULL. */
+static struct conn *
+live_conn(struct membership *m, enum node_id peer)
 {
-	struct wire_switchover sw = { .target = (uint8_t)target, .requester = (uint8_t)m->e->self };
-	uint8_t buf[WIRE_HDR_SIZE + WIRE_SWITCHOVER_SIZE];
 	uint64_t now = now_mono_ms();
 
 	for (size_t i = 0; i < m->nch; i++) {
 		struct channel *ch = &m->ch[i];
 
-		if (ch->peer != peer || ch->conn == NULL || !ch->conn->hello_rx ||
-		    now - ch->last_rx_ms >= m->e->conf->timeout_ms)
-			continue;
-		send_msg(ch->conn, buf, wire_encode_switchover(buf, m->e->state.epoch, &sw));
-		return 0;
+		if (ch->peer == peer && ch->conn != NULL && ch->conn->hello_rx &&
+		    now - ch->last_rx_ms < m->e->conf->timeout_ms)
+			return ch->conn;
 	}
-	return -1;
+	return NULL;
+}
+
+int
+membership_send_switchover(struct membership *m, enum node_id peer, enum node_id target)
+{
+	struct wire_switchover sw = { .target = (uint8_t)target, .requester = (uint8_t)m->e->self };
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_SWITCHOVER_SIZE];
+	struct conn *c = live_conn(m, peer);
+
+	if (c == NULL)
+		return -1;
+	send_msg(c, buf, wire_encode_switchover(buf, m->e->state.epoch, &sw));
+	return 0;
+}
+
+void
+membership_on_switchover_reply(struct membership *m, membership_switch_reply_fn *fn)
+{
+	m->on_switch_reply = fn;
+}
+
+int
+membership_send_switchover_reply(struct membership *m, enum node_id peer, int started,
+    int target, const char *why)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_SWITCHOVER_REPLY_MIN + 255];
+	struct conn *c = live_conn(m, peer);
+
+	if (c == NULL)
+		return -1;
+	send_msg(c, buf, wire_encode_switchover_reply(buf, m->e->state.epoch, started, target, why));
+	return 0;
 }
 
 void
@@ -905,18 +948,14 @@ int
 membership_broadcast_stop(struct membership *m, int apps)
 {
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_ENGINE_STOP_SIZE];
-	uint64_t now = now_mono_ms();
-	bool sent[NODE_COUNT] = { false };
 	int n = 0;
 
-	for (size_t i = 0; i < m->nch; i++) {
-		struct channel *ch = &m->ch[i];
+	for (int peer = 0; peer < NODE_COUNT; peer++) {
+		struct conn *c = live_conn(m, peer);
 
-		if (sent[ch->peer] || ch->conn == NULL || !ch->conn->hello_rx ||
-		    now - ch->last_rx_ms >= m->e->conf->timeout_ms)
+		if (c == NULL)
 			continue;
-		send_msg(ch->conn, buf, wire_encode_engine_stop(buf, m->e->state.epoch, apps));
-		sent[ch->peer] = true;
+		send_msg(c, buf, wire_encode_engine_stop(buf, m->e->state.epoch, apps));
 		n++;
 	}
 	return n;

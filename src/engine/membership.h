@@ -45,6 +45,15 @@ void membership_peer(const struct membership *m, enum node_id peer, struct peer_
 typedef void membership_switchover_fn(struct engine *e, enum node_id from, enum node_id target);
 void membership_on_switchover(struct membership *m, membership_switchover_fn *fn);
 
+/* Who handles the active's answer to a switchover this node forwarded. */
+typedef void membership_switch_reply_fn(struct engine *e, enum node_id from, int started,
+    int target, const char *reason);
+void membership_on_switchover_reply(struct membership *m, membership_switch_reply_fn *fn);
+
+/* Answer a forwarded switchover: started, or refused with why. 0 or -1. */
+int membership_send_switchover_reply(struct membership *m, enum node_id peer, int started,
+    int target, const char *why);
+
 /* Who handles an ENGINE_STOP from a peer (apps: WIRE_STOP_APPS or WIRE_LEAVE_APPS). */
 typedef void membership_stop_fn(struct engine *e, enum node_id from, int apps);
 void membership_on_engine_stop(struct membership *m, membership_stop_fn *fn);

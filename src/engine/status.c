@@ -104,7 +104,7 @@ status_json(const struct engine *e)
 
 	addr_only(&me->public_addr, pub, sizeof(pub));
 	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
-	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o, s:o}",
+	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o, s:o, s:o}",
 	    "cluster", conf->name,
 	    "mode", mode_name(conf->mode),
 	    "epoch", (json_int_t)e->state.epoch,
@@ -120,5 +120,9 @@ status_json(const struct engine *e)
 	    "replication", "mode", repl_mode_name(conf->repl_mode),
 	    "state", "disconnected", "queue_bytes", 0, "lag_ms", "last_seq", 0, "acked_seq", 0,
 	    "services", services_json(e->services),
-	    "decision", e->roles != NULL ? roles_json(e->roles) : json_null());
+	    "decision", e->roles != NULL ? roles_json(e->roles) : json_null(),
+	    "switchover_reply", e->switch_reply.seq == 0 ? json_null() :
+	    json_pack("{s:I, s:b, s:s, s:s}", "seq", (json_int_t)e->switch_reply.seq,
+	    "started", e->switch_reply.started, "target", node_name(e->switch_reply.target),
+	    "reason", e->switch_reply.reason));
 }

@@ -2,11 +2,22 @@
 # becomes active by itself, not even when both HA nodes are lost.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 15
+plan 20
 
 ok "lab up (ha+dr, sample)" lab up --mode ha+dr --app sample
 wait_for "peer_in_sync primary tertiary && peer_in_sync primary secondary" 15 &&
 	pass "the primary hears both stand-bys in sync" || fail "the primary hears both stand-bys in sync"
+# A switchover given on a passive and refused by the active comes back to
+# the command with the active's reason, at once.
+ok "cut the tertiary's channels" lab cut tertiary channel
+wait_for '[ "$(peer_field secondary tertiary .reachable)" = false ] && [ "$(peer_field primary tertiary .reachable)" = false ]' 10 &&
+	pass "nobody hears the tertiary" || fail "nobody hears the tertiary"
+out=$(timeout 20 "$LIFELINE_BIN/lifeline" lab --dir "$LAB_DIR" exec secondary -- lifeline switchover --to tertiary --wait 2>&1)
+like "$out" "switchover refused by the active: tertiary is not reachable on any channel" \
+	"a forwarded switchover refused by the active says why"
+ok "heal" lab heal
+wait_for "peer_in_sync primary tertiary" 15 && pass "the tertiary is back in sync" ||
+	fail "the tertiary is back in sync"
 out=$(lab exec tertiary -- lifeline make-active --force 2>&1)
 like "$out" "primary is active and reachable; use lifeline switchover" \
 	"make-active --force is refused while the active is reachable"

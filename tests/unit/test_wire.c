@@ -203,6 +203,30 @@ test_engine_stop(void **state)
 	assert_non_null(strstr(why, "mode 2"));
 }
 
+static void
+test_switchover_reply(void **state)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_SWITCHOVER_REPLY_MIN + 255];
+	char reason[300], why[128];
+	int started, target;
+	struct wire_hdr h;
+	size_t n;
+
+	n = wire_encode_switchover_reply(buf, 2, 0, NODE_SECONDARY, "secondary is not in sync");
+	assert_int_equal(wire_decode_hdr(buf, n, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_SWITCHOVER_REPLY);
+	assert_int_equal(wire_decode_switchover_reply(buf + WIRE_HDR_SIZE, h.length, &started, &target,
+	    reason, sizeof(reason), why, sizeof(why)), 0);
+	assert_int_equal(started, 0);
+	assert_int_equal(target, NODE_SECONDARY);
+	assert_string_equal(reason, "secondary is not in sync");
+	buf[WIRE_HDR_SIZE + 1] = 9;
+	assert_int_equal(wire_decode_switchover_reply(buf + WIRE_HDR_SIZE, h.length, &started, &target,
+	    reason, sizeof(reason), why, sizeof(why)), -1);
+	assert_int_equal(wire_decode_switchover_reply(buf + WIRE_HDR_SIZE, 3, &started, &target,
+	    reason, sizeof(reason), why, sizeof(why)), -1);
+}
+
 int
 main(void)
 {
@@ -216,6 +240,7 @@ main(void)
 		cmocka_unit_test(test_refuse_text),
 		cmocka_unit_test(test_switchover),
 		cmocka_unit_test(test_engine_stop),
+		cmocka_unit_test(test_switchover_reply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
