@@ -132,7 +132,7 @@ static const struct keydef keys[] = {
 
 	{ SECT_FAILOVER, "heartbeat", 0, "100ms", NULL,
 	    set_duration, show_duration, CL(heartbeat_ms), 10, NULL },
-	{ SECT_FAILOVER, "timeout", 0, "1s", NULL,
+	{ SECT_FAILOVER, "timeout", 0, "800ms", NULL,
 	    set_duration, show_duration, CL(timeout_ms), 1, NULL },
 	{ SECT_FAILOVER, "ping", 0, "gateway", NULL,
 	    set_ping, show_ping, 0, 0, NULL },

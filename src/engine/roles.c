@@ -27,6 +27,10 @@
 #include <string.h>
 
 #define PING_ROUND_MS     500     /* a ping round's timeout */
+#define PING_EVERY_MS     200     /* how often the ping targets are probed */
+#define MGMT_PING_EVERY_MS 100    /* a silent active's management address, as often */
+#define TICK_MS           20      /* decide() this often: a failover lands within
+				     TICK_MS of the timeout, not within a heartbeat */
 #define PROBE_FRESH_MS    500     /* an ARP or management answer counts this long */
 #define GARP_BURSTS       3       /* announcements after a promotion, 500 ms apart */
 #define FOREIGN_GARP_MS   3000    /* a claim by another MAC counts this long */
@@ -40,10 +44,12 @@ struct roles {
 	size_t              ntargets;
 	struct probe_ping  *ping;
 	uint64_t            ping_ok_ms;       /* last answer from any target */
+	uint64_t            ping_next_ms;     /* next round due */
 	/* a passive's look at a silent active */
 	struct probe_ping  *mgmt_ping;
 	int                 mgmt_node;        /* whose management IP mgmt_ping pings */
 	uint64_t            mgmt_ok_ms;
+	uint64_t            mgmt_next_ms;
 	struct probe_arp   *arp;
 	uint64_t            arp_ok_ms;
 	/* another MAC claiming the public IP */
@@ -168,8 +174,10 @@ probe_silent_active(struct roles *r, const struct peer_view *active, int active_
 		if (r->mgmt_ping == NULL)
 			log_warnx("cannot ping the active's management address: %s", err);
 	}
-	if (r->mgmt_ping != NULL && !probe_ping_busy(r->mgmt_ping))
+	if (r->mgmt_ping != NULL && !probe_ping_busy(r->mgmt_ping) && now_mono_ms() >= r->mgmt_next_ms) {
+		r->mgmt_next_ms = now_mono_ms() + MGMT_PING_EVERY_MS;
 		probe_ping_send(r->mgmt_ping, PROBE_FRESH_MS / 2, err, sizeof(err));
+	}
 }
 
 static void
@@ -596,9 +604,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct decision d;
 	char err[256];
 
-	if (r->ping != NULL && !probe_ping_busy(r->ping) &&
-	    probe_ping_send(r->ping, PING_ROUND_MS, err, sizeof(err)) < 0)
-		log_debug("ping round: %s", err);
+	if (r->ping != NULL && !probe_ping_busy(r->ping) && now_mono_ms() >= r->ping_next_ms) {
+		r->ping_next_ms = now_mono_ms() + PING_EVERY_MS;
+		if (probe_ping_send(r->ping, PING_ROUND_MS, err, sizeof(err)) < 0)
+			log_debug("ping round: %s", err);
+	}
 	follow_active(r);
 	fill_observations(r, &st, &obs);
 	/* Persisted before the in-sync flag goes out in a heartbeat. */
@@ -623,8 +633,8 @@ roles_new(struct engine *e, bool resume_active, char *err, size_t errlen)
 {
 	const struct node_conf *me = &e->conf->nodes[e->self];
 	struct roles *r = xcalloc(1, sizeof(*r));
-	struct timeval tv = { (time_t)(e->conf->heartbeat_ms / 1000),
-	    (suseconds_t)(e->conf->heartbeat_ms % 1000) * 1000 };
+	uint64_t tick = e->conf->heartbeat_ms < TICK_MS ? e->conf->heartbeat_ms : TICK_MS;
+	struct timeval tv = { 0, (suseconds_t)tick * 1000 };
 	char perr[256];
 
 	r->e = e;

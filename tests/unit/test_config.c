@@ -135,7 +135,7 @@ test_defaults(void **state)
 	assert_string_equal(c->state_dir, "/var/lib/lifeline");
 	assert_string_equal(c->tls_dir, "/etc/lifeline/tls");
 	assert_int_equal(c->heartbeat_ms, 100);
-	assert_int_equal(c->timeout_ms, 1000);
+	assert_int_equal(c->timeout_ms, 800);
 	assert_int_equal(c->nping, 0);
 	assert_true(c->auto_failover);
 	assert_int_equal(c->repl_mode, REPL_ASYNC);
@@ -446,11 +446,11 @@ static const struct {
 
 	/* timings */
 	{ "", "\n[failover]\nheartbeat = 400ms\n", NULL, NULL,
-	    "t.conf:23: [failover] timeout 1s is less than 3 times heartbeat 400ms, expected at least 1200ms" },
+	    "t.conf:23: [failover] timeout 800ms is less than 3 times heartbeat 400ms, expected at least 1200ms" },
 	{ "", "\n[failover]\ntimeout = 299ms\n", NULL, NULL,
 	    "t.conf:23: [failover] timeout 299ms is less than 3 times heartbeat 100ms, expected at least 300ms" },
 	{ "", "\n[failover]\nheartbeat = 6148914691236517206ms\n", NULL, NULL,
-	    "t.conf:23: [failover] timeout 1s is less than 3 times heartbeat 6148914691236517206ms, expected at least 18446744073709551615ms" },
+	    "t.conf:23: [failover] timeout 800ms is less than 3 times heartbeat 6148914691236517206ms, expected at least 18446744073709551615ms" },
 	{ "", "check_timeout = 2s\n", NULL, NULL,
 	    "t.conf:21: [service app] check_timeout 2s is not shorter than check_interval 2s, expected a timeout below the interval" },
 	{ "", "check_interval = 500ms\n", NULL, NULL,
@@ -633,7 +633,7 @@ test_hash(void **state)
 	/* Same configuration, written differently: same hash. */
 	char *same = edit(base, "", "; defaults spelt out\n"
 	    "stop = signal SIGTERM\nwindow = 600s\n\n[failover]\n"
-	    "timeout=1000ms\nauto = true\n\n[replication]\nqueue = 1024MiB\n");
+	    "timeout=0.8s\nauto = true\n\n[replication]\nqueue = 1024MiB\n");
 	/* One value changed: another hash. */
 	char *other = edit(base, "", "\n[failover]\nheartbeat = 200ms\n");
 
