@@ -4,6 +4,7 @@
  * every decoder checks sizes and values before anything is used.
  */
 #include "common/wire.h"
+#include "common/bytes.h"
 #include "common/config.h"
 
 #include <stdio.h>
@@ -15,46 +16,6 @@ _Static_assert(WIRE_NAME_SIZE + 4 * 1 + 2 * 2 + sizeof(((struct wire_hello *)0)-
     == WIRE_HELLO_SIZE, "hello layout");
 _Static_assert(4 * 8 + 4 + 3 * 1 + sizeof(((struct wire_heartbeat *)0)->reserved)
     == WIRE_HEARTBEAT_SIZE, "heartbeat layout");
-
-static uint8_t *
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-	return p + 2;
-}
-
-static uint8_t *
-put32(uint8_t *p, uint32_t v)
-{
-	p = put16(p, (uint16_t)(v >> 16));
-	return put16(p, (uint16_t)v);
-}
-
-static uint8_t *
-put64(uint8_t *p, uint64_t v)
-{
-	p = put32(p, (uint32_t)(v >> 32));
-	return put32(p, (uint32_t)v);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 static uint8_t *
 put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch)

@@ -4,6 +4,7 @@
  * carry the interface's own MAC and bypass the node's packet filter.
  */
 #include "engine/garp.h"
+#include "common/bytes.h"
 #include "common/util.h"
 #include "common/values.h"
 
@@ -105,14 +106,6 @@ garp_open(const char *ifname, struct garp_link *link, char *err, size_t errlen)
 }
 
 static uint8_t *
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-	return p + 2;
-}
-
-static uint8_t *
 put(uint8_t *p, const void *src, size_t n)
 {
 	memcpy(p, src, n);
@@ -140,12 +133,6 @@ garp_arp_build(uint8_t *buf, size_t len, const struct arp_msg *m)
 	p = put(p, m->tha, 6);
 	put(p, &m->tpa, 4);
 	return ETH_MIN;
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 bool
