@@ -464,6 +464,25 @@ follow_active(struct roles *r)
 			}
 			continue;
 		}
+		/*
+		 * A passive peer ahead of us tells who is active in its epoch:
+		 * learn it too, or this node would vote on a stale active (the
+		 * tertiary's "active lost" in a trio) if the new active dies
+		 * before we hear it.
+		 */
+		if (v.alive && v.role == ROLE_PASSIVE && v.epoch > e->state.epoch &&
+		    v.active >= 0 && v.active != (int)e->self) {
+			struct node_state next = e->state;
+
+			next.epoch = v.epoch;
+			next.active = v.active;
+			if (state_save(e->conf->state_dir, &next) == 0) {
+				event(e, EV_INFO, "role", "learned from %s: %s is active in epoch %llu",
+				    node_name(id), node_name(v.active), (unsigned long long)v.epoch);
+				e->state = next;
+			}
+			continue;
+		}
 		if (!v.alive || v.role != ROLE_ACTIVE)
 			continue;
 		if (v.epoch > e->state.epoch || (v.epoch == e->state.epoch && e->state.active != id)) {

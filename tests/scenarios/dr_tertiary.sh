@@ -2,7 +2,7 @@
 # becomes active by itself, not even when both HA nodes are lost.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 20
+plan 23
 
 ok "lab up (ha+dr, sample)" lab up --mode ha+dr --app sample
 wait_for "peer_in_sync primary tertiary && peer_in_sync primary secondary" 15 &&
@@ -31,6 +31,15 @@ ok "switch back to the primary" lab exec tertiary -- lifeline switchover --to pr
 wait_for "served_by primary" 5 &&
 	pass "the primary serves again" || fail "the primary serves again"
 
+# A switchover in the HA pair, and the new active lost right away: the
+# tertiary must already know who is active to vote, or the primary waits.
+ok "switchover to the secondary, then power it off at once" sh -c \
+	"'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' exec primary -- lifeline switchover --to secondary --wait &&
+	 '$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' kill secondary"
+wait_for "served_by primary" 15 && pass "the primary takes over with the tertiary's vote" ||
+	fail "the primary takes over with the tertiary's vote"
+ok "power the secondary on again" lab boot secondary
+
 # Lose the whole HA site: the tertiary must not take over by itself.
 ok "power off the primary and the secondary" sh -c \
 	"'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' kill primary && '$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' kill secondary"
@@ -48,7 +57,7 @@ is "$stable" "1" "the tertiary stays passive"
 
 # The administrator declares the HA site lost.
 ok "make-active --force on the tertiary" lab exec tertiary -- lifeline make-active --force
-is "$(role_of tertiary)" "active 4" "the tertiary is active in a new epoch"
+is "$(role_of tertiary)" "active 6" "the tertiary is active in a new epoch"
 wait_for "served_by tertiary 198.18.0.10" 5 &&
 	pass "the client reaches the tertiary" || fail "the client reaches the tertiary"
 watch_verdict "one node answered at a time throughout"
