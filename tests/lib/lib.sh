@@ -202,6 +202,16 @@ peer_in_sync() {
 	[ "$(peer_field "$1" "$2" .in_sync)" = true ]
 }
 
+# stays_passive NODE SECONDS: NODE reports itself passive at every look
+# (every 100 ms) for SECONDS; fails at the first look that says otherwise.
+stays_passive() {
+	local i
+	for i in $(seq 1 $(($2 * 10))); do
+		case "$(role_of "$1")" in passive*) ;; *) return 1 ;; esac
+		sleep 0.1
+	done
+}
+
 # served_by NODE [IP]: the sample app on the public IP (or IP) answers from NODE.
 served_by() {
 	[ "$(lab exec client -- lifeline-sample ask "${2:-$PUBLIC_IP}:$SAMPLE_PORT" GET --timeout 200 \
