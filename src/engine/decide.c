@@ -101,8 +101,9 @@ none_met(const struct decide_state *st, const struct observations *obs)
 /*
  * Whether the heard peers are enough to know the highest epoch (rule 8).
  * In a pair, the one peer. In a trio the tertiary sees every change of the
- * active (an HA failover needs its vote, and a switchover to it or a forced
- * make-active on it happens there), so its word is enough for an HA node;
+ * active (an HA failover needs its vote, the new active announces its epoch
+ * the moment it is on disk, and a switchover to it or a forced make-active
+ * on it happens there), so its word is enough for an HA node;
  * the tertiary itself needs both HA nodes, since either might have been
  * forced active while it was down. Sets *missing to a node not heard.
  */

@@ -700,6 +700,24 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * A new epoch or role goes out at once on every live channel rather than
+ * with the next tick: a peer that vouches for the epoch (the tertiary of a
+ * trio) must not be left a heartbeat interval behind a failover.
+ */
+void
+membership_announce(struct membership *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->nch; i++) {
+		struct channel *ch = &m->ch[i];
+
+		if (ch->conn != NULL && ch->conn->hello_rx && !ch->conn->dead)
+			send_heartbeat(ch);
+	}
+}
+
 static int
 listen_on(struct membership *m, const struct ipaddr *addr, char *err, size_t errlen)
 {

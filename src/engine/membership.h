@@ -67,6 +67,9 @@ int membership_broadcast_stop(struct membership *m, int apps);
  */
 int membership_send_switchover(struct membership *m, enum node_id peer, enum node_id target);
 
+/* Send a heartbeat now on every live channel: the epoch or role changed. */
+void membership_announce(struct membership *m);
+
 /* [{"peer","local","remote","up","rtt_ms"}] for the channels to peer. */
 json_t *membership_channels_json(const struct membership *m, enum node_id peer);
 

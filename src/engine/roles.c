@@ -254,6 +254,7 @@ promote(struct roles *r, const char *why)
 	e->waiting[0] = '\0';
 	r->foreign_garp_ms = 0;
 	event(e, EV_INFO, "role", "active in epoch %llu: %s", (unsigned long long)e->state.epoch, why);
+	membership_announce(e->membership);
 	if (filter_unhide(err, sizeof(err)) < 0)
 		log_warnx("cannot lift the filter: %s", err);
 	else
@@ -286,6 +287,7 @@ demote(struct roles *r, const char *why, void (*done)(void *))
 
 	e->role = ROLE_PASSIVE;
 	event(e, EV_WARNING, "role", "passive: %s", why);
+	membership_announce(e->membership);
 	if (filter_hide(&me->public_addr, me->public_if, err, sizeof(err)) < 0)
 		log_warnx("cannot raise the filter: %s", err);
 	else
@@ -318,6 +320,7 @@ on_switch_stopped(void *arg)
 		r->heard_active = true;
 		event(e, EV_INFO, "role", "switchover: handed epoch %llu to %s", (unsigned long long)next.epoch,
 		    node_name(next.active));
+		membership_announce(e->membership);
 	}
 	r->switching_to = -1;
 }

@@ -2,7 +2,7 @@
 # becomes active by itself, not even when both HA nodes are lost.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 23
+plan 24
 
 ok "lab up (ha+dr, sample)" lab up --mode ha+dr --app sample
 wait_for "peer_in_sync primary tertiary && peer_in_sync primary secondary" 15 &&
@@ -39,6 +39,9 @@ ok "switchover to the secondary, then power it off at once" sh -c \
 wait_for "served_by primary" 15 && pass "the primary takes over with the tertiary's vote" ||
 	fail "the primary takes over with the tertiary's vote"
 ok "power the secondary on again" lab boot secondary
+wait_for '[ "$(role_of secondary)" = "passive 5" ]' 10 &&
+	pass "the old active comes back passive in the newer epoch" ||
+	fail "the old active comes back passive in the newer epoch"
 
 # Lose the whole HA site: the tertiary must not take over by itself.
 ok "power off the primary and the secondary" sh -c \
