@@ -1,0 +1,72 @@
+/*
+ * The applier: redoes journal records on a passive node's copy of the
+ * protected directories, in order, and nothing else writes there. Every path
+ * is opened beneath its directory (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS, invariant 6). Where it stands is persisted so a
+ * crash at any point resumes without harm (invariant 8).
+ */
+#ifndef LIFELINE_APPLY_H
+#define LIFELINE_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "repl/op.h"
+#include "repl/record.h"
+
+struct applier;
+
+/* Where the applier stands: the last record applied. */
+struct apply_pos {
+	uint64_t	epoch;
+	uint64_t	seq;
+};
+
+enum apply_result {
+	APPLY_OK,         /* applied (or found already applied on the replay after a crash) */
+	APPLY_DIVERGED,   /* the copy does not match the record (e.g. the file is missing):
+	                     the path is out of sync and needs a check; position moves on */
+	APPLY_REFUSED,    /* the record names a place outside its root, an unknown root,
+	                     or comes from a lower epoch than the position: not applied,
+	                     position unchanged, the caller logs and stops the stream */
+	APPLY_FAILED,     /* this node's own disk failed (EIO, ENOSPC): not applied,
+	                     position unchanged; retry later */
+};
+
+/*
+ * Open the applier over the copies of the protected directories (in the
+ * order of [protect] data: record root index i names roots[i]) and its
+ * position file pos_path (created if missing: nothing applied). Each root
+ * is opened once as a directory descriptor. NULL with err on failure.
+ */
+struct applier	*applier_open(const char *const *roots, size_t nroots, const char *pos_path,
+		    char *err, size_t errlen);
+void		 applier_close(struct applier *a);
+
+/* The last record applied, as persisted or since. */
+struct apply_pos applier_pos(const struct applier *a);
+
+/*
+ * Apply one decoded record. Records must come in seq order, each after the
+ * position (a record at or before it is skipped as APPLY_OK: replay). A
+ * record that is not state-setting (record_is_state_setting) has its
+ * position made durable before this returns; state-setting ones are made
+ * durable in batches by applier_sync. why says what went wrong, naming the
+ * record's type, seq and path.
+ */
+enum apply_result applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op,
+		    char *why, size_t whylen);
+
+/* Make the position durable (fsync of the files written, then the position). 0 or -1. */
+int		 applier_sync(struct applier *a, char *err, size_t errlen);
+
+/*
+ * Open a path of a root beneath it, for the check and the quarantine:
+ * openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS (and, for the last
+ * component, O_NOFOLLOW unless flags say otherwise). -1 with errno.
+ */
+int		 applier_openat(const struct applier *a, unsigned root, const char *path, int flags,
+		    mode_t mode);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * One change to protected data, as the payload of a journal record: what
+ * the capture saw, what the applier redoes. A fixed 64-byte big-endian head,
+ * then path, path2 and name each followed by a NUL, then the data.
+ */
+#ifndef LIFELINE_OP_H
+#define LIFELINE_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OP_HEAD_SIZE   64
+#define OP_PATH_MAX    4095          /* bytes of a relative path, without the NUL */
+#define OP_NAME_MAX    255           /* bytes of an xattr name */
+#define OP_MAX_DATA    (1u << 20)    /* data bytes in one record: writes are split */
+
+/*
+ * Sentinels of op.atime/op.mtime nsec, as on disk. They differ from the
+ * kernel's UTIME_NOW/UTIME_OMIT so the wire never depends on libc values:
+ * op_decode translates.
+ */
+#define OP_TIME_OMIT   0xfffffffeu
+#define OP_TIME_NOW    0xffffffffu
+
+/* op.flags of CREATE. */
+#define OP_CREATE_EXCL   0x1         /* O_EXCL: the file did not exist */
+#define OP_CREATE_TRUNC  0x2         /* O_TRUNC: an existing file was emptied */
+
+/* op.flags of FSYNC_BARRIER. */
+#define OP_FSYNC_DATA    0x1         /* fdatasync */
+
+/*
+ * The decoded op. Pointers point into the record's payload (op_decode) or
+ * into the caller's memory (op_encode); nothing here is owned.
+ *
+ * Fields by type (others are zero on encode and ignored on decode):
+ *   WRITE          root path offset data
+ *   TRUNCATE       root path size
+ *   CREATE         root path mode uid gid flags(OP_CREATE_*)
+ *   MKDIR          root path mode uid gid
+ *   UNLINK, RMDIR  root path
+ *   RENAME         root path path2 flags(RENAME_NOREPLACE|RENAME_EXCHANGE)
+ *   LINK           root path(existing) path2(new name)
+ *   SYMLINK        root path(new link) path2(target text, any bytes) uid gid
+ *   CHMOD          root path mode
+ *   CHOWN          root path uid gid (UINT32_MAX = leave as is)
+ *   UTIMENS        root path atime mtime
+ *   SETXATTR       root path name data flags(XATTR_CREATE|XATTR_REPLACE)
+ *   REMOVEXATTR    root path name
+ *   FALLOCATE      root path offset size flags(FALLOC_FL_* mode)
+ *   FSYNC_BARRIER  root path flags(OP_FSYNC_*)
+ *   VERIFY         root path offset size(file size) mode uid gid mtime
+ *                  data(one XXH3-64 per 64 KiB block from offset, 8 bytes each)
+ *   DATA           root path offset size(file size) data(the block's bytes)
+ *
+ * path is relative to the protected directory number root ("" names that
+ * directory itself), made of components that are neither empty, ".", nor
+ * "..", with no leading or trailing '/' and no NUL: op_decode refuses any
+ * other, so a record can name nothing outside its directory even before
+ * the applier's openat2(RESOLVE_BENEATH) refuses it again.
+ */
+struct op {
+	uint16_t	 type;        /* enum record_type */
+	uint16_t	 root;        /* index in [protect] data */
+	uint32_t	 mode;
+	uint32_t	 uid;
+	uint32_t	 gid;
+	uint32_t	 flags;
+	uint64_t	 offset;
+	uint64_t	 size;
+	int64_t		 atime_sec;
+	uint32_t	 atime_nsec;  /* or OP_TIME_OMIT / OP_TIME_NOW */
+	int64_t		 mtime_sec;
+	uint32_t	 mtime_nsec;
+	const char	*path;        /* NUL-terminated, length path_len */
+	uint16_t	 path_len;
+	const char	*path2;       /* RENAME/LINK: a path as above; SYMLINK: the target */
+	uint16_t	 path2_len;
+	const char	*name;        /* xattr name */
+	uint16_t	 name_len;
+	const uint8_t	*data;
+	uint32_t	 data_len;
+};
+
+/* Bytes op_encode writes for op. */
+size_t	op_size(const struct op *op);
+
+/*
+ * Encode op into buf (at least op_size bytes). Paths are taken as they are
+ * (the capture builds them); returns the bytes written, or 0 when buflen is
+ * too small or a length is over its limit.
+ */
+size_t	op_encode(uint8_t *buf, size_t buflen, const struct op *op);
+
+/*
+ * Decode a payload of a record of the given type. Every length is checked
+ * against the payload, every path against the rules above. On the wire each
+ * string is followed by a NUL (its length does not count it), so the op's
+ * strings point into the payload itself. 0, or -1 with why.
+ */
+int	op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op,
+	    char *why, size_t whylen);
+
+/* Whether path follows the rules above (path_len bytes, no NUL inside). */
+bool	op_path_valid(const char *path, size_t path_len);
+
+#endif
