@@ -17,8 +17,8 @@ _Static_assert(WIRE_NAME_SIZE + 4 * 1 + 2 * 2 + sizeof(((struct wire_hello *)0)-
 _Static_assert(4 * 8 + 4 + 3 * 1 + sizeof(((struct wire_heartbeat *)0)->reserved)
     == WIRE_HEARTBEAT_SIZE, "heartbeat layout");
 
-static uint8_t *
-put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch)
+uint8_t *
+wire_put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch)
 {
 	p = put32(p, WIRE_MAGIC);
 	p = put16(p, WIRE_VERSION);
@@ -31,7 +31,7 @@ put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch)
 size_t
 wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h)
 {
-	uint8_t *p = put_hdr(buf, WIRE_HELLO, WIRE_HELLO_SIZE, epoch);
+	uint8_t *p = wire_put_hdr(buf, WIRE_HELLO, WIRE_HELLO_SIZE, epoch);
 
 	memset(p, 0, WIRE_HELLO_SIZE);
 	memcpy(p, h->cluster, strnlen(h->cluster, WIRE_NAME_SIZE));
@@ -48,7 +48,7 @@ wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h)
 size_t
 wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb)
 {
-	uint8_t *p = put_hdr(buf, WIRE_HEARTBEAT, WIRE_HEARTBEAT_SIZE, epoch);
+	uint8_t *p = wire_put_hdr(buf, WIRE_HEARTBEAT, WIRE_HEARTBEAT_SIZE, epoch);
 
 	p = put64(p, hb->seq);
 	p = put64(p, hb->sent_ns);
@@ -65,7 +65,7 @@ wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat 
 size_t
 wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchover *sw)
 {
-	uint8_t *p = put_hdr(buf, WIRE_SWITCHOVER, WIRE_SWITCHOVER_SIZE, epoch);
+	uint8_t *p = wire_put_hdr(buf, WIRE_SWITCHOVER, WIRE_SWITCHOVER_SIZE, epoch);
 
 	memset(p, 0, WIRE_SWITCHOVER_SIZE);
 	p[0] = sw->target;
@@ -76,7 +76,7 @@ wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchove
 size_t
 wire_encode_engine_stop(uint8_t *buf, uint64_t epoch, int apps)
 {
-	uint8_t *p = put_hdr(buf, WIRE_ENGINE_STOP, WIRE_ENGINE_STOP_SIZE, epoch);
+	uint8_t *p = wire_put_hdr(buf, WIRE_ENGINE_STOP, WIRE_ENGINE_STOP_SIZE, epoch);
 
 	memset(p, 0, WIRE_ENGINE_STOP_SIZE);
 	p[0] = (uint8_t)apps;
@@ -102,7 +102,7 @@ wire_encode_switchover_reply(uint8_t *buf, uint64_t epoch, int started, int targ
     const char *why)
 {
 	size_t n = strlen(why) > 255 ? 255 : strlen(why);
-	uint8_t *p = put_hdr(buf, WIRE_SWITCHOVER_REPLY, (uint32_t)(WIRE_SWITCHOVER_REPLY_MIN + n), epoch);
+	uint8_t *p = wire_put_hdr(buf, WIRE_SWITCHOVER_REPLY, (uint32_t)(WIRE_SWITCHOVER_REPLY_MIN + n), epoch);
 
 	memset(p, 0, WIRE_SWITCHOVER_REPLY_MIN);
 	p[0] = (uint8_t)(started != 0);
@@ -143,12 +143,19 @@ wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
 		return 0;
 	if (n > buflen - WIRE_HDR_SIZE)
 		n = buflen - WIRE_HDR_SIZE;
-	memcpy(put_hdr(buf, WIRE_REFUSE, (uint32_t)n, epoch), why, n);
+	memcpy(wire_put_hdr(buf, WIRE_REFUSE, (uint32_t)n, epoch), why, n);
 	return WIRE_HDR_SIZE + n;
 }
 
 int
 wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h, char *why, size_t whylen)
+{
+	return wire_decode_hdr_max(buf, len, WIRE_MAX_PAYLOAD, h, why, whylen);
+}
+
+int
+wire_decode_hdr_max(const uint8_t *buf, size_t len, uint32_t max_payload, struct wire_hdr *h,
+    char *why, size_t whylen)
 {
 	if (len < WIRE_HDR_SIZE)
 		return 1;
@@ -167,9 +174,9 @@ wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h, char *why, s
 		snprintf(why, whylen, "protocol version 0, expected 1 or later");
 		return -1;
 	}
-	if (h->length > WIRE_MAX_PAYLOAD) {
+	if (h->length > max_payload) {
 		snprintf(why, whylen, "message of %u bytes, expected at most %u",
-		    h->length, WIRE_MAX_PAYLOAD);
+		    h->length, max_payload);
 		return -1;
 	}
 	return 0;

@@ -23,7 +23,17 @@ enum wire_type {
 	WIRE_SWITCHOVER = 4,  /* to the active: hand the role to a node */
 	WIRE_ENGINE_STOP = 5, /* lifeline engine stop --cluster: stop your engine */
 	WIRE_SWITCHOVER_REPLY = 6, /* from the active: a forwarded switchover started or refused */
+	/* On a journal stream connection (repl/streamwire.h). */
+	WIRE_STREAM_POS     = 7,  /* receiver: where its journal stands */
+	WIRE_STREAM_RECORDS = 8,  /* sender: a batch of records, maybe compressed */
+	WIRE_STREAM_ACK     = 9,  /* receiver: durable and applied up to */
+	WIRE_STREAM_CUT     = 10, /* sender: your records after a seq are a divergent tail */
+	WIRE_STREAM_SKIP    = 11, /* sender: records you lack are gone here; check instead */
 };
+
+/* HELLO kind: what the connection carries. */
+#define WIRE_KIND_BEATS   1
+#define WIRE_KIND_STREAM  2
 
 /* SWITCHOVER_REPLY: u8 started, u8 target, 6 reserved, then the reason (text). */
 #define WIRE_SWITCHOVER_REPLY_MIN 8
@@ -58,7 +68,7 @@ struct wire_hello {
 	uint8_t  identity;    /* enum node_id */
 	uint8_t  role;        /* enum role */
 	uint8_t  channel;     /* index of the sender's channel address */
-	uint8_t  kind;        /* 1 = heartbeat connection (data comes later) */
+	uint8_t  kind;        /* WIRE_KIND_BEATS or WIRE_KIND_STREAM */
 	uint16_t min_version;
 	uint16_t max_version;
 	uint8_t  reserved[8];
@@ -91,6 +101,9 @@ struct wire_heartbeat {
 };
 #define WIRE_HEARTBEAT_SIZE 40
 
+/* Write a header of WIRE_HDR_SIZE bytes at p; returns p past it. */
+uint8_t *wire_put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch);
+
 /* Encoders write the whole message (header and payload) into buf and
  * return its size; buf must hold WIRE_HDR_SIZE + the payload size. */
 size_t wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h);
@@ -117,6 +130,9 @@ size_t wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const cha
  */
 int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h,
     char *why, size_t whylen);
+/* The same with another limit on the payload (the journal stream's). */
+int wire_decode_hdr_max(const uint8_t *buf, size_t len, uint32_t max_payload,
+    struct wire_hdr *h, char *why, size_t whylen);
 
 /* Payload decoders: -1 with why when the size or a field is wrong. */
 int wire_decode_hello(const uint8_t *p, size_t len, struct wire_hello *h,

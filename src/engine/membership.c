@@ -178,7 +178,7 @@ send_hello(struct conn *c, int channel_index)
 	struct engine *e = c->m->e;
 	struct wire_hello h = {
 		.identity = (uint8_t)e->self, .role = (uint8_t)e->role,
-		.channel = (uint8_t)channel_index, .kind = 1,
+		.channel = (uint8_t)channel_index, .kind = WIRE_KIND_BEATS,
 		.min_version = WIRE_VERSION, .max_version = WIRE_VERSION,
 	};
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];

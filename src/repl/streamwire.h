@@ -1,0 +1,101 @@
+/*
+ * The messages of the journal stream, after the HELLO of kind
+ * WIRE_KIND_STREAM: the common 24-byte channel header (common/wire.h, with
+ * the sender's epoch) and these payloads, big-endian, field by field.
+ *
+ *   POS      receiver -> sender   where the receiver's journal stands, and its
+ *                                 epoch history, so the sender finds the
+ *                                 shared prefix
+ *   RECORDS  sender -> receiver   records back to back, from first_seq, maybe
+ *                                 zstd-compressed (the DR hop)
+ *   ACK      receiver -> sender   durable (and applied) up to
+ *   CUT      sender -> receiver   your records after keep_seq are not in the
+ *                                 cluster's journal: set them aside
+ *   SKIP     sender -> receiver   the records you lack are gone here (quota):
+ *                                 go on from next_seq, the files need a check
+ */
+#ifndef LIFELINE_STREAMWIRE_H
+#define LIFELINE_STREAMWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repl/history.h"
+
+#define STREAM_PORT          9729                 /* journal streams on channel addresses */
+#define STREAM_MAX_RAW       (8u * 1024 * 1024)   /* record bytes in one RECORDS */
+#define STREAM_MAX_PAYLOAD   (STREAM_MAX_RAW + 1024)
+
+#define STREAM_POS_SIZE      48                   /* before the history */
+#define STREAM_RECORDS_HEAD  24
+#define STREAM_ACK_SIZE      16
+#define STREAM_CUT_SIZE      16                   /* before the history */
+#define STREAM_SKIP_SIZE     8
+
+/* POS flags. */
+#define STREAM_POS_NEEDS_CHECK  0x1   /* the receiver's copy is known to differ */
+
+enum stream_codec {
+	STREAM_CODEC_NONE = 0,
+	STREAM_CODEC_ZSTD = 1,
+};
+
+struct stream_pos {
+	uint64_t	first_seq;      /* oldest record in its journal, 0 if empty */
+	uint64_t	last_seq;       /* newest record, 0 if empty */
+	uint64_t	durable_seq;
+	uint64_t	applied_seq;
+	uint64_t	last_epoch;     /* epoch of the newest record */
+	uint32_t	flags;
+	struct history	history;
+};
+
+struct stream_ack {
+	uint64_t	durable_seq;
+	uint64_t	applied_seq;
+};
+
+struct stream_cut {
+	uint64_t	keep_seq;
+	uint64_t	sender_last_seq;
+	struct history	history;        /* the sender's, for the receiver's own check */
+};
+
+/*
+ * Encoders return the bytes of the whole message (header and payload)
+ * written to buf, 0 when buflen is too small.
+ */
+size_t	stream_encode_pos(uint8_t *buf, size_t buflen, uint64_t epoch, const struct stream_pos *p);
+size_t	stream_encode_ack(uint8_t *buf, size_t buflen, uint64_t epoch, const struct stream_ack *a);
+size_t	stream_encode_cut(uint8_t *buf, size_t buflen, uint64_t epoch, const struct stream_cut *c);
+size_t	stream_encode_skip(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t next_seq);
+
+/*
+ * A RECORDS message from count encoded records (raw, back to back, raw_len
+ * bytes, the first of seq first_seq). With STREAM_CODEC_ZSTD the body is
+ * compressed at level (1..19) when that makes it smaller; the message says
+ * which. buf must hold WIRE_HDR_SIZE + STREAM_RECORDS_HEAD + the
+ * compressBound of raw_len. 0 on error.
+ */
+size_t	stream_encode_records(uint8_t *buf, size_t buflen, uint64_t epoch, enum stream_codec codec,
+	    int level, uint64_t first_seq, uint32_t count, const uint8_t *raw, size_t raw_len);
+
+/* Payload decoders: 0, or -1 with why naming the field and what was expected. */
+int	stream_decode_pos(const uint8_t *p, size_t len, struct stream_pos *pos, char *why,
+	    size_t whylen);
+int	stream_decode_ack(const uint8_t *p, size_t len, struct stream_ack *a, char *why,
+	    size_t whylen);
+int	stream_decode_cut(const uint8_t *p, size_t len, struct stream_cut *c, char *why,
+	    size_t whylen);
+int	stream_decode_skip(const uint8_t *p, size_t len, uint64_t *next_seq, char *why,
+	    size_t whylen);
+
+/*
+ * Decode a RECORDS payload into out (at least STREAM_MAX_RAW bytes): the
+ * raw records, checked to be exactly count whole records with seqs rising
+ * by one from first_seq. Returns the raw length, or -1 with why.
+ */
+long	stream_decode_records(const uint8_t *p, size_t len, uint8_t *out, uint64_t *first_seq,
+	    uint32_t *count, char *why, size_t whylen);
+
+#endif
