@@ -1947,3 +1947,27 @@ config_peek_state_dir(const char *path)
 	ini_parse(path, on_peek_key, &dir);
 	return dir != NULL ? dir : xstrdup(STATE_DIR_DEFAULT);
 }
+
+size_t
+config_channel_pairs(const struct config *conf, enum node_id self, enum node_id peer,
+    struct channel_pair *out, size_t max)
+{
+	const struct node_conf *me = &conf->nodes[self], *p = &conf->nodes[peer];
+	size_t n = 0;
+
+	if (self == peer || !config_mode_has(conf->mode, self) || !config_mode_has(conf->mode, peer))
+		return 0;
+	for (size_t i = 0; i < me->nchannels; i++) {
+		for (size_t j = 0; j < p->nchannels && n < max; j++) {
+			const struct ipaddr *x = &me->channels[i], *y = &p->channels[j];
+
+			if (!((x->prefix >= 0 && ipaddr_in_subnet(y, x)) ||
+			    (y->prefix >= 0 && ipaddr_in_subnet(x, y))))
+				continue;
+			out[n].local = *x;
+			out[n].remote = *y;
+			n++;
+		}
+	}
+	return n;
+}

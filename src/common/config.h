@@ -129,6 +129,17 @@ void config_print(FILE *out, const struct config *conf);
 /* Which nodes the mode requires: ha and dr a pair, ha+dr all three. */
 bool config_mode_has(enum cluster_mode mode, enum node_id node);
 
+/*
+ * The channels between self and peer: each pair of their channel addresses
+ * in one subnet, in the order of self's list, then peer's. Returns how many
+ * (at most max) went to out.
+ */
+struct channel_pair {
+	struct ipaddr local, remote;
+};
+size_t config_channel_pairs(const struct config *conf, enum node_id self, enum node_id peer,
+    struct channel_pair *out, size_t max);
+
 const char *node_name(enum node_id id);
 int         node_from_name(const char *name);           /* -1 if unknown */
 const char *mode_name(enum cluster_mode mode);

@@ -427,3 +427,23 @@ format_size(uint64_t bytes, char *buf, size_t len)
 		    best->suffix);
 	return buf;
 }
+
+socklen_t
+ipaddr_sockaddr(const struct ipaddr *a, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr = a->v4;
+		sin->sin_port = htons(port);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = a->v6;
+	sin6->sin6_port = htons(port);
+	return sizeof(*sin6);
+}

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 struct ipaddr {
 	int             family;            /* AF_INET or AF_INET6 */
@@ -39,6 +40,8 @@ const char *ipaddr_str(const struct ipaddr *a, char *buf, size_t len);
 bool ipaddr_equal(const struct ipaddr *a, const struct ipaddr *b);         /* address only */
 /* Is a inside the subnet net/prefix? (same family; net must have a prefix) */
 bool ipaddr_in_subnet(const struct ipaddr *a, const struct ipaddr *net);
+/* a and port as a socket address; returns its length. */
+socklen_t ipaddr_sockaddr(const struct ipaddr *a, uint16_t port, struct sockaddr_storage *ss);
 
 /*
  * Split "a, b ,c" on commas, trimming blanks, and append the items to out

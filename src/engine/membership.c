@@ -113,26 +113,6 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static socklen_t
-to_sockaddr(const struct ipaddr *a, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr = a->v4;
-		sin->sin_port = htons(port);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_addr = a->v6;
-	sin6->sin6_port = htons(port);
-	return sizeof(*sin6);
-}
-
 static bool
 sockaddr_is(const struct sockaddr_storage *ss, const struct ipaddr *a)
 {
@@ -623,8 +603,8 @@ channel_dial(struct channel *ch)
 
 	if (ch->conn != NULL)
 		return;
-	llen = to_sockaddr(&ch->local, 0, &local);
-	rlen = to_sockaddr(&ch->remote, CHANNEL_BEAT_PORT, &remote);
+	llen = ipaddr_sockaddr(&ch->local, 0, &local);
+	rlen = ipaddr_sockaddr(&ch->remote, CHANNEL_BEAT_PORT, &remote);
 	fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto retry;
@@ -722,7 +702,7 @@ static int
 listen_on(struct membership *m, const struct ipaddr *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = to_sockaddr(addr, CHANNEL_BEAT_PORT, &ss);
+	socklen_t len = ipaddr_sockaddr(addr, CHANNEL_BEAT_PORT, &ss);
 	int fd, one = 1;
 	char a[64];
 
@@ -754,30 +734,22 @@ static void
 build_channels(struct membership *m)
 {
 	const struct config *conf = m->e->conf;
-	const struct node_conf *me = &conf->nodes[m->e->self];
 
 	for (int peer = 0; peer < NODE_COUNT; peer++) {
-		const struct node_conf *p = &conf->nodes[peer];
+		struct channel_pair pairs[CONFIG_MAX_CHANNELS * CONFIG_MAX_CHANNELS];
+		size_t n = config_channel_pairs(conf, m->e->self, peer, pairs, nitems(pairs));
 
-		if (peer == (int)m->e->self || !config_mode_has(conf->mode, peer))
-			continue;
-		for (size_t i = 0; i < me->nchannels; i++) {
-			for (size_t j = 0; j < p->nchannels; j++) {
-				const struct ipaddr *x = &me->channels[i], *y = &p->channels[j];
-				struct channel *ch;
+		for (size_t i = 0; i < n; i++) {
+			struct channel *ch;
 
-				if (!((x->prefix >= 0 && ipaddr_in_subnet(y, x)) ||
-				    (y->prefix >= 0 && ipaddr_in_subnet(x, y))))
-					continue;
-				m->ch = xrealloc(m->ch, (m->nch + 1) * sizeof(*m->ch));
-				ch = &m->ch[m->nch++];
-				memset(ch, 0, sizeof(*ch));
-				ch->peer = peer;
-				ch->local = *x;
-				ch->remote = *y;
-				ch->dialer = (int)m->e->self < peer;
-				ch->rtt_ms = -1;
-			}
+			m->ch = xrealloc(m->ch, (m->nch + 1) * sizeof(*m->ch));
+			ch = &m->ch[m->nch++];
+			memset(ch, 0, sizeof(*ch));
+			ch->peer = peer;
+			ch->local = pairs[i].local;
+			ch->remote = pairs[i].remote;
+			ch->dialer = (int)m->e->self < peer;
+			ch->rtt_ms = -1;
 		}
 	}
 	for (size_t i = 0; i < m->nch; i++) {
