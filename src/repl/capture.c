@@ -1091,16 +1091,64 @@ mount_fuse(struct capture *c, dev_t under, char *err, size_t errlen)
 	return 0;
 }
 
-/* Release what capture_start set up: threads, FUSE object, descriptor. */
+/*
+ * Make sure the connection is over once the threads are gone, so that files
+ * still open through a detached mount fail instead of hanging, and tell
+ * whether fuse_unmount may be called: it only closes the device when that
+ * polls as an error (a dead connection), else it unmounts the path, where
+ * nothing of ours is left. A live connection is ended by putting a pipe
+ * without reader in place of the device descriptor, its last reference;
+ * such a pipe polls as an error too. (fusectl's abort file would do, but it
+ * is not mounted everywhere.)
+ */
+static bool
+end_connection(struct capture *c)
+{
+	int fd = fuse_session_fd(fuse_get_session(c->fuse)), p[2];
+	struct pollfd pfd = { .fd = fd };
+
+	if (fd == -1)
+		return false;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+		return true;
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("capture %s: cannot end the connection", c->dir);
+		return false;
+	}
+	close(p[0]);
+	if (dup3(p[1], fd, O_CLOEXEC) == -1) {
+		log_warn("capture %s: cannot end the connection", c->dir);
+		close(p[1]);
+		return false;
+	}
+	close(p[1]);
+	return true;
+}
+
+/*
+ * Stop serving: join the threads (giving open files grace_ms), end the
+ * connection and destroy the FUSE object. libfuse unlinks the files it hid
+ * (open when unlinked) from inside fuse_destroy, through our unlink, which
+ * emits that to the sink as usual.
+ */
+static void
+fuse_teardown(struct capture *c, unsigned grace_ms)
+{
+	stop_workers(c, grace_ms);
+	if (end_connection(c))
+		fuse_unmount(c->fuse);
+	destroying = c;
+	fuse_destroy(c->fuse);
+	destroying = NULL;
+	c->fuse = NULL;
+}
+
+/* Release what capture_start set up. */
 static void
 capture_free(struct capture *c)
 {
-	if (c->fuse != NULL) {
-		stop_workers(c, 0);
-		destroying = c;
-		fuse_destroy(c->fuse);
-		destroying = NULL;
-	}
+	if (c->fuse != NULL)
+		fuse_teardown(c, 0);
 	if (c->dfd != -1)
 		close(c->dfd);
 	free(c->dir);
@@ -1143,9 +1191,9 @@ fail:
 }
 
 /*
- * Unmount, wait for the threads (a busy mount is detached and gets the
- * grace period), then destroy the FUSE object: closing its device aborts
- * the connection, so files still open through it fail from then on.
+ * Unmount, wait for the threads (a busy mount is detached and open files
+ * get the grace period), then end the connection: files still open through
+ * it fail from then on.
  */
 void
 capture_stop(struct capture *c)
@@ -1155,11 +1203,7 @@ capture_stop(struct capture *c)
 	if (c == NULL)
 		return;
 	busy = unmount_ours(c);
-	stop_workers(c, CAPTURE_GRACE_MS);
-	destroying = c;
-	fuse_destroy(c->fuse);
-	destroying = NULL;
-	c->fuse = NULL;
+	fuse_teardown(c, CAPTURE_GRACE_MS);
 	log_info("capture %s: stopped%s", c->dir, busy ? " (was busy)" : "");
 	capture_free(c);
 }

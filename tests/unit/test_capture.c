@@ -351,6 +351,16 @@ expect(struct fixture *f, uint16_t type, const char *path, const char *path2)
 	return x;
 }
 
+/* Wait (at most 5 s) for an op emitted after the syscall returned: a release. */
+static void
+wait_op(struct fixture *f)
+{
+	int i;
+
+	for (i = 0; i < 500 && nrecs(f) <= f->next; i++)
+		usleep(10000);
+}
+
 static void
 expect_none(struct fixture *f)
 {
@@ -381,7 +391,7 @@ big_write(struct fixture *f, int fd, uint8_t *buf, size_t big)
 		got += x->op.data_len;
 		nops++;
 	}
-	assert_true(nops >= 4);
+	assert_true(nops >= 4 && nops <= 5);    /* 1 MiB requests: max_write took */
 	assert_int_equal(pread(fd, back, big, 5), (ssize_t)big);
 	assert_memory_equal(back, buf, big);
 	free(back);
@@ -455,7 +465,7 @@ test_names(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec *x;
-	char got[64];
+	char got[64], hidden[PATH_MAX];
 	int fd;
 
 	start(f, false);
@@ -496,8 +506,31 @@ test_names(void **state)
 	x = expect(f, RECORD_RENAME, "d/b", "old");
 	assert_int_equal(x->op.flags, RENAME_EXCHANGE);
 
+	fd = open(P(f, "d"), O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(fsync(fd), 0);
+	expect(f, RECORD_FSYNC_BARRIER, "d", NULL);
+	assert_int_equal(close(fd), 0);
+	fd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(fsync(fd), 0);
+	expect(f, RECORD_FSYNC_BARRIER, "", NULL);     /* the directory itself */
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(atomic_load(&f->r.barriers), 2);
+
+	/* Unlinked while open: hidden, written, removed at the last close. */
+	fd = open(P(f, "d/h"), O_WRONLY);
+	assert_true(fd >= 0);
 	assert_int_equal(unlink(P(f, "d/h")), 0);
-	expect(f, RECORD_UNLINK, "d/h", NULL);
+	x = expect(f, RECORD_RENAME, "d/h", NULL);
+	assert_true(strncmp(x->path2, "d/.fuse_hidden", 14) == 0);
+	xstrlcpy(hidden, x->path2, sizeof(hidden));
+	assert_int_equal(access(P(f, "d/h"), F_OK), -1);
+	assert_int_equal(write(fd, "hh", 2), 2);
+	expect(f, RECORD_WRITE, hidden, NULL);
+	assert_int_equal(close(fd), 0);
+	wait_op(f);                                    /* release is asynchronous */
+	expect(f, RECORD_UNLINK, hidden, NULL);
 	assert_int_equal(unlink(P(f, "d/s")), 0);
 	expect(f, RECORD_UNLINK, "d/s", NULL);
 	assert_int_equal(rmdir(P(f, "d")), -1);
@@ -536,6 +569,9 @@ test_attributes(void **state)
 	x = expect(f, RECORD_CHOWN, "old", NULL);
 	assert_int_equal(x->op.uid, 1234);
 	assert_int_equal(x->op.gid, 1234);
+	assert_int_equal(chmod(f->dir, 0711), 0);
+	x = expect(f, RECORD_CHMOD, "", NULL);         /* the directory itself */
+	assert_int_equal(x->op.mode, 0711);
 	assert_int_equal(symlink("old", P(f, "s")), 0);
 	expect(f, RECORD_SYMLINK, "s", "old");
 	assert_int_equal(lchown(P(f, "s"), 1234, (gid_t)-1), 0);
@@ -601,6 +637,8 @@ test_attributes(void **state)
 	assert_int_equal(lstat(P(f, "s"), &st), 0);
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 0);
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0711);
 }
 
 /* Ownership: a node made through the mount belongs to its maker. */
@@ -884,6 +922,7 @@ test_stop_busy(void **state)
 	expect(f, RECORD_UNLINK, hidden, NULL);
 	expect_none(f);
 	assert_int_equal(write(fd, "x", 1), -1);
+	assert_int_equal(errno, ENOTCONN);        /* the connection was ended */
 	close(fd);
 	close(fd2);
 	d = opendir(f->dir);
@@ -899,7 +938,7 @@ test_writeback(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t want[65536], seen[65536], got[65536];
-	size_t covered = 0;
+	size_t covered = 0, writes = 0;
 	int fd, i;
 
 	start(f, true);
@@ -921,9 +960,11 @@ test_writeback(void **state)
 		assert_true(x->op.offset + x->op.data_len <= sizeof(seen));
 		memcpy(seen + x->op.offset, x->data, x->op.data_len);
 		covered += x->op.data_len;
+		writes++;
 	}
 	expect(f, RECORD_FSYNC_BARRIER, "w", NULL);
 	assert_true(covered >= sizeof(want));
+	assert_true(writes < 16);          /* the cache gathered the 4 KiB writes */
 	assert_memory_equal(seen, want, sizeof(want));
 	assert_int_equal(close(fd), 0);
 	stop(f);
