@@ -27,7 +27,8 @@ struct capture;
  * (op is the FSYNC_BARRIER, already emitted): it returns when the mode says
  * the fsync may return (async: at once; fsync/sync: acknowledged by the
  * passive), 0 or -errno. after_write, when not NULL, runs without the lock
- * after each write is emitted (sync mode waits there).
+ * after each write is emitted (sync mode waits there): 0, or -errno, which
+ * the write then returns (its data stays written and journaled).
  */
 struct capture_sink {
 	void	*arg;
@@ -54,9 +55,14 @@ struct capture_opts {
 struct capture	*capture_start(const struct capture_opts *o, char *err, size_t errlen);
 
 /*
- * Unmount (lazily if busy: open files keep working on the directory
- * underneath, uncaptured, which the caller must treat as a reason for a
- * targeted check) and stop the threads. NULL is ignored.
+ * Unmount and stop the threads. When files are still open through the
+ * mount it is detached: new opens reach the directory underneath,
+ * uncaptured, while the open files are still served and captured for a
+ * grace period (2 s), then fail with ENOTCONN; the caller should treat a
+ * busy stop as a reason for a targeted check. The sink is called until
+ * this returns (files unlinked while open are removed at the end, an
+ * UNLINK op), and its barrier and after_write must return for it to
+ * finish. NULL is ignored.
  */
 void		 capture_stop(struct capture *c);
 

@@ -1,0 +1,1016 @@
+/*
+ * Unit tests of repl/capture: a real FUSE mount over a scratch directory,
+ * every operation through it, the ops the sink receives (types, paths,
+ * fields, order), the files underneath, threads, failures, and stop.
+ * Skipped without root or /dev/fuse.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "helpers/tmpdir.h"
+#include "repl/capture.h"
+#include "repl/record.h"
+
+#define ROOT      7       /* the root index every op must carry */
+#define WATCHDOG  60      /* seconds a test may take before it is stopped */
+
+/* An op as the sink saw it, with copies of its strings and data. */
+struct rec {
+	struct op	 op;
+	char		*path;
+	char		*path2;
+	char		*name;
+	uint8_t		*data;
+};
+
+/*
+ * The sink of the tests. Its callbacks run on FUSE threads, where cmocka
+ * must not be used: they count what is wrong and the test asserts it.
+ */
+struct recorder {
+	pthread_mutex_t	 mu;
+	atomic_ulong	 owner;       /* thread holding mu through lock(), or 0 */
+	atomic_uint	 locks;
+	atomic_uint	 in_emit;
+	atomic_uint	 violations;  /* emit without the lock, overlap, wait with it */
+	atomic_uint	 barriers;
+	atomic_uint	 after_writes;
+	atomic_uint	 fail;        /* emits still to refuse */
+	struct rec	*recs;
+	size_t		 n;
+	size_t		 cap;
+};
+
+struct fixture {
+	char		*tmp;
+	char		*dir;
+	struct recorder	 r;
+	struct capture	*c;
+	size_t		 next;        /* first op not yet checked */
+	bool		 xattr_ok;
+	char		 paths[4][PATH_MAX];
+	int		 pathi;
+};
+
+static char watched[PATH_MAX];   /* the mount point, for the watchdog */
+
+static bool
+held_by_me(struct recorder *r)
+{
+	return atomic_load(&r->owner) == (unsigned long)pthread_self();
+}
+
+static void
+rec_lock(void *arg)
+{
+	struct recorder *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	atomic_store(&r->owner, (unsigned long)pthread_self());
+	atomic_fetch_add(&r->locks, 1);
+}
+
+static void
+rec_unlock(void *arg)
+{
+	struct recorder *r = arg;
+
+	atomic_store(&r->owner, 0);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static char *
+copy_str(const char *s, size_t len)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	p = xmalloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+static int
+rec_emit(void *arg, const struct op *op)
+{
+	struct recorder *r = arg;
+	struct rec *x;
+
+	if (!held_by_me(r) || atomic_fetch_add(&r->in_emit, 1) != 0)
+		atomic_fetch_add(&r->violations, 1);
+	usleep(50);   /* widen the window in which an overlap would show */
+	atomic_fetch_sub(&r->in_emit, 1);
+	if (atomic_load(&r->fail) > 0) {
+		atomic_fetch_sub(&r->fail, 1);
+		return -1;
+	}
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 64;
+		r->recs = xrealloc(r->recs, r->cap * sizeof(*r->recs));
+	}
+	x = &r->recs[r->n++];
+	x->op = *op;
+	x->path = copy_str(op->path, op->path_len);
+	x->path2 = copy_str(op->path2, op->path2_len);
+	x->name = copy_str(op->name, op->name_len);
+	x->data = op->data_len ? xmalloc(op->data_len) : NULL;
+	if (op->data_len)
+		memcpy(x->data, op->data, op->data_len);
+	return 0;
+}
+
+static int
+rec_barrier(void *arg, const struct op *op)
+{
+	struct recorder *r = arg;
+
+	if (held_by_me(r) || op->type != RECORD_FSYNC_BARRIER)
+		atomic_fetch_add(&r->violations, 1);
+	atomic_fetch_add(&r->barriers, 1);
+	return 0;
+}
+
+static int
+rec_after_write(void *arg, const struct op *op)
+{
+	struct recorder *r = arg;
+
+	if (held_by_me(r) || op->type != RECORD_WRITE)
+		atomic_fetch_add(&r->violations, 1);
+	atomic_fetch_add(&r->after_writes, 1);
+	return 0;
+}
+
+/* The watchdog: a test stuck in the mount is ended, the mount detached. */
+static void
+on_alarm(int sig)
+{
+	static const char msg[] = "test_capture: watchdog fired, detaching the mount\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	if (watched[0] != '\0')
+		umount2(watched, MNT_DETACH);
+	_exit(1);
+}
+
+/* Whether /proc/self/mountinfo lists a mount at dir. */
+static bool
+mounted(const char *dir)
+{
+	FILE *fp = fopen("/proc/self/mountinfo", "r");
+	char line[4096], mp[PATH_MAX];
+	bool found = false;
+
+	assert_non_null(fp);
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 &&
+		    strcmp(mp, dir) == 0;
+	fclose(fp);
+	return found;
+}
+
+/* A path in the mount; four at a time stay valid. */
+static const char *
+P(struct fixture *f, const char *name)
+{
+	char *p = f->paths[f->pathi++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", f->dir, name);
+	return p;
+}
+
+/* A path in the scratch folder, beside the mount. */
+static char *
+scratch(struct fixture *f, const char *name)
+{
+	return xasprintf("%s/%s", f->tmp, name);
+}
+
+static void
+put_file(const char *path, const char *data)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	assert_int_equal(close(fd), 0);
+}
+
+/* Whole file into buf (at most len bytes); returns its size. */
+static size_t
+get_file(const char *path, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, len);
+	assert_true(n >= 0);
+	close(fd);
+	return (size_t)n;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	pthread_mutex_init(&f->r.mu, NULL);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	size_t i;
+
+	if (f->c != NULL)
+		capture_stop(f->c);
+	if (f->dir != NULL && mounted(f->dir))
+		umount2(f->dir, MNT_DETACH);
+	alarm(0);
+	watched[0] = '\0';
+	if (f->tmp != NULL)
+		rm_rf(f->tmp);
+	for (i = 0; i < f->r.n; i++) {
+		free(f->r.recs[i].path);
+		free(f->r.recs[i].path2);
+		free(f->r.recs[i].name);
+		free(f->r.recs[i].data);
+	}
+	free(f->r.recs);
+	pthread_mutex_destroy(&f->r.mu);
+	free(f->tmp);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+/*
+ * Skip without root or FUSE; else make the scratch folder with "data" in
+ * it (and "old" in that), arm the watchdog and mount the capture.
+ */
+static void
+start(struct fixture *f, bool writeback)
+{
+	struct capture_opts o = { .root = ROOT, .writeback = writeback };
+	char err[256] = "", *probe;
+
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
+		skip();
+	umask(022);
+	f->tmp = tmpdir();
+	f->dir = scratch(f, "data");
+	assert_int_equal(mkdir(f->dir, 0755), 0);
+	put_file(P(f, "old"), "0123456789");
+	probe = scratch(f, "probe");
+	put_file(probe, "");
+	f->xattr_ok = setxattr(probe, "user.probe", "1", 1, 0) == 0;
+	if (!f->xattr_ok)
+		print_message("user xattrs refused under %s (%s): xattr part skipped\n",
+		    f->tmp, strerror(errno));
+	free(probe);
+	xstrlcpy(watched, f->dir, sizeof(watched));
+	signal(SIGALRM, on_alarm);
+	alarm(WATCHDOG);
+	o.dir = f->dir;
+	o.sink = (struct capture_sink){ .arg = &f->r, .lock = rec_lock,
+	    .unlock = rec_unlock, .emit = rec_emit, .barrier = rec_barrier,
+	    .after_write = rec_after_write };
+	f->c = capture_start(&o, err, sizeof(err));
+	if (f->c == NULL)
+		fail_msg("capture_start: %s", err);
+	assert_true(mounted(f->dir));
+}
+
+static void
+stop(struct fixture *f)
+{
+	capture_stop(f->c);
+	f->c = NULL;
+	assert_false(mounted(f->dir));
+}
+
+static size_t
+nrecs(struct fixture *f)
+{
+	size_t n;
+
+	pthread_mutex_lock(&f->r.mu);
+	n = f->r.n;
+	pthread_mutex_unlock(&f->r.mu);
+	return n;
+}
+
+/* The next op, which must be of type on path (and path2 when not NULL). */
+static const struct rec *
+expect(struct fixture *f, uint16_t type, const char *path, const char *path2)
+{
+	const struct rec *x;
+
+	if (f->next >= nrecs(f))
+		fail_msg("expected %s %s, got no op", record_type_name(type), path);
+	x = &f->r.recs[f->next++];
+	if (x->op.type != type || strcmp(x->path, path) != 0)
+		fail_msg("op %zu: expected %s %s, got %s %s", f->next - 1,
+		    record_type_name(type), path, record_type_name(x->op.type), x->path);
+	if (path2 != NULL && (x->path2 == NULL || strcmp(x->path2, path2) != 0))
+		fail_msg("op %zu: %s %s: path2 %s, expected %s", f->next - 1,
+		    record_type_name(type), path, x->path2 ? x->path2 : "(none)", path2);
+	assert_int_equal(x->op.root, ROOT);
+	assert_int_equal(x->op.path_len, strlen(x->path));
+	return x;
+}
+
+/* Wait (at most 5 s) for an op emitted after the syscall returned: a release. */
+static void
+wait_op(struct fixture *f)
+{
+	int i;
+
+	for (i = 0; i < 500 && nrecs(f) <= f->next; i++)
+		usleep(10000);
+}
+
+static void
+expect_none(struct fixture *f)
+{
+	size_t n = nrecs(f);
+
+	if (n != f->next)
+		fail_msg("unexpected op %zu: %s %s", f->next,
+		    record_type_name(f->r.recs[f->next].op.type), f->r.recs[f->next].path);
+}
+
+/* Write big bytes at offset 5 of a and check they came as WRITE ops in order. */
+static void
+big_write(struct fixture *f, int fd, uint8_t *buf, size_t big)
+{
+	uint8_t *back = xmalloc(big);
+	size_t i, got = 0, nops = 0;
+
+	for (i = 0; i < big; i++)
+		buf[i] = (uint8_t)(i * 7 + i / 4096);
+	assert_int_equal(pwrite(fd, buf, big, 5), (ssize_t)big);
+	while (got < big) {
+		const struct rec *x = expect(f, RECORD_WRITE, "a", NULL);
+
+		assert_int_equal(x->op.offset, 5 + got);
+		assert_true(x->op.data_len > 0 && x->op.data_len <= OP_MAX_DATA);
+		assert_true(got + x->op.data_len <= big);
+		assert_memory_equal(x->data, buf + got, x->op.data_len);
+		got += x->op.data_len;
+		nops++;
+	}
+	assert_true(nops >= 4 && nops <= 5);    /* 1 MiB requests: max_write took */
+	assert_int_equal(pread(fd, back, big, 5), (ssize_t)big);
+	assert_memory_equal(back, buf, big);
+	free(back);
+}
+
+/* Creates, writes and truncates, as the ops and as the files. */
+static void
+test_files(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = 3 * OP_MAX_DATA + 100;
+	uint8_t *buf = xmalloc(big), got[2048];
+	const struct rec *x;
+	struct stat st;
+	int fd;
+
+	start(f, false);
+	fd = open(P(f, "a"), O_CREAT | O_EXCL | O_RDWR, 0640);
+	assert_true(fd >= 0);
+	x = expect(f, RECORD_CREATE, "a", NULL);
+	assert_int_equal(x->op.flags, OP_CREATE_EXCL);
+	assert_int_equal(x->op.mode, S_IFREG | 0640);
+	assert_int_equal(x->op.uid, 0);
+	assert_int_equal(x->op.gid, 0);
+	assert_int_equal(write(fd, "hello", 5), 5);
+	x = expect(f, RECORD_WRITE, "a", NULL);
+	assert_int_equal(x->op.offset, 0);
+	assert_int_equal(x->op.data_len, 5);
+	assert_memory_equal(x->data, "hello", 5);
+	big_write(f, fd, buf, big);
+	assert_true(atomic_load(&f->r.after_writes) >= 5);
+	assert_int_equal(close(fd), 0);
+	expect_none(f);
+
+	fd = open(P(f, "old"), O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	x = expect(f, RECORD_TRUNCATE, "old", NULL);
+	assert_int_equal(x->op.size, 0);
+	assert_int_equal(close(fd), 0);
+
+	fd = open(P(f, "b"), O_CREAT | O_WRONLY | O_TRUNC, 0666);
+	assert_true(fd >= 0);
+	x = expect(f, RECORD_CREATE, "b", NULL);
+	assert_int_equal(x->op.flags, OP_CREATE_TRUNC);
+	assert_int_equal(x->op.mode, S_IFREG | 0644);      /* umask 022 */
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(open(P(f, "b"), O_CREAT | O_EXCL | O_WRONLY, 0600), -1);
+	assert_int_equal(errno, EEXIST);
+
+	assert_int_equal(truncate(P(f, "a"), 1000), 0);
+	x = expect(f, RECORD_TRUNCATE, "a", NULL);
+	assert_int_equal(x->op.size, 1000);
+	expect_none(f);
+
+	stop(f);
+	assert_int_equal(stat(P(f, "a"), &st), 0);
+	assert_int_equal(st.st_size, 1000);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(get_file(P(f, "a"), got, sizeof(got)), 1000);
+	assert_memory_equal(got, "hello", 5);
+	assert_memory_equal(got + 5, buf, 995);
+	assert_int_equal(get_file(P(f, "old"), got, sizeof(got)), 0);
+	assert_int_equal(stat(P(f, "b"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	free(buf);
+}
+
+/* Names: mkdir, symlink, link, the renames, unlink, rmdir. */
+static void
+test_names(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec *x;
+	char got[64], hidden[PATH_MAX];
+	int fd;
+
+	start(f, false);
+	assert_int_equal(mkdir(P(f, "d"), 0750), 0);
+	x = expect(f, RECORD_MKDIR, "d", NULL);
+	assert_int_equal(x->op.mode, 0750);
+	assert_int_equal(symlink("../old", P(f, "d/s")), 0);
+	x = expect(f, RECORD_SYMLINK, "d/s", "../old");
+	assert_int_equal(x->op.uid, 0);
+	assert_int_equal(link(P(f, "old"), P(f, "d/h")), 0);
+	expect(f, RECORD_LINK, "old", "d/h");
+
+	fd = open(P(f, "b"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "bb", 2), 2);
+	assert_int_equal(close(fd), 0);
+	expect(f, RECORD_CREATE, "b", NULL);
+	expect(f, RECORD_WRITE, "b", NULL);
+	assert_int_equal(rename(P(f, "b"), P(f, "d/b")), 0);
+	x = expect(f, RECORD_RENAME, "b", "d/b");
+	assert_int_equal(x->op.flags, 0);
+
+	fd = open(P(f, "c"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "cc", 2), 2);
+	assert_int_equal(close(fd), 0);
+	expect(f, RECORD_CREATE, "c", NULL);
+	expect(f, RECORD_WRITE, "c", NULL);
+	assert_int_equal(rename(P(f, "c"), P(f, "d/b")), 0);      /* over b */
+	expect(f, RECORD_RENAME, "c", "d/b");
+
+	assert_int_equal(renameat2(AT_FDCWD, P(f, "d/b"), AT_FDCWD, P(f, "old"),
+	    RENAME_NOREPLACE), -1);
+	assert_int_equal(errno, EEXIST);
+	expect_none(f);
+	assert_int_equal(renameat2(AT_FDCWD, P(f, "d/b"), AT_FDCWD, P(f, "old"),
+	    RENAME_EXCHANGE), 0);
+	x = expect(f, RECORD_RENAME, "d/b", "old");
+	assert_int_equal(x->op.flags, RENAME_EXCHANGE);
+
+	fd = open(P(f, "d"), O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(fsync(fd), 0);
+	expect(f, RECORD_FSYNC_BARRIER, "d", NULL);
+	assert_int_equal(close(fd), 0);
+	fd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(fsync(fd), 0);
+	expect(f, RECORD_FSYNC_BARRIER, "", NULL);     /* the directory itself */
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(atomic_load(&f->r.barriers), 2);
+
+	/* Unlinked while open: hidden, written, removed at the last close. */
+	fd = open(P(f, "d/h"), O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(unlink(P(f, "d/h")), 0);
+	x = expect(f, RECORD_RENAME, "d/h", NULL);
+	assert_true(strncmp(x->path2, "d/.fuse_hidden", 14) == 0);
+	xstrlcpy(hidden, x->path2, sizeof(hidden));
+	assert_int_equal(access(P(f, "d/h"), F_OK), -1);
+	assert_int_equal(write(fd, "hh", 2), 2);
+	expect(f, RECORD_WRITE, hidden, NULL);
+	assert_int_equal(close(fd), 0);
+	wait_op(f);                                    /* release is asynchronous */
+	expect(f, RECORD_UNLINK, hidden, NULL);
+	assert_int_equal(unlink(P(f, "d/s")), 0);
+	expect(f, RECORD_UNLINK, "d/s", NULL);
+	assert_int_equal(rmdir(P(f, "d")), -1);
+	assert_int_equal(errno, ENOTEMPTY);
+	expect_none(f);
+	assert_int_equal(unlink(P(f, "d/b")), 0);
+	expect(f, RECORD_UNLINK, "d/b", NULL);
+	assert_int_equal(rmdir(P(f, "d")), 0);
+	expect(f, RECORD_RMDIR, "d", NULL);
+	expect_none(f);
+
+	stop(f);
+	assert_int_equal(get_file(P(f, "old"), got, sizeof(got)), 2);
+	assert_memory_equal(got, "cc", 2);
+	assert_int_equal(access(P(f, "d"), F_OK), -1);
+	assert_int_equal(access(P(f, "b"), F_OK), -1);
+}
+
+/* Attributes: chmod, chown, utimens, xattrs, fallocate; fsync barriers. */
+static void
+test_attributes(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ts[2] = { { 1000, 5 }, { 0, UTIME_OMIT } };
+	const struct rec *x;
+	struct stat st;
+	char val[16];
+	time_t now;
+	int fd;
+
+	start(f, false);
+	assert_int_equal(chmod(P(f, "old"), 0600), 0);
+	x = expect(f, RECORD_CHMOD, "old", NULL);
+	assert_int_equal(x->op.mode, 0600);
+	assert_int_equal(chown(P(f, "old"), 1234, 1234), 0);
+	x = expect(f, RECORD_CHOWN, "old", NULL);
+	assert_int_equal(x->op.uid, 1234);
+	assert_int_equal(x->op.gid, 1234);
+	assert_int_equal(chmod(f->dir, 0711), 0);
+	x = expect(f, RECORD_CHMOD, "", NULL);         /* the directory itself */
+	assert_int_equal(x->op.mode, 0711);
+	assert_int_equal(symlink("old", P(f, "s")), 0);
+	expect(f, RECORD_SYMLINK, "s", "old");
+	assert_int_equal(lchown(P(f, "s"), 1234, (gid_t)-1), 0);
+	x = expect(f, RECORD_CHOWN, "s", NULL);
+	assert_int_equal(x->op.uid, 1234);
+	assert_int_equal(x->op.gid, UINT32_MAX);
+
+	assert_int_equal(utimensat(AT_FDCWD, P(f, "old"), ts, 0), 0);
+	x = expect(f, RECORD_UTIMENS, "old", NULL);
+	assert_int_equal(x->op.atime_sec, 1000);
+	assert_int_equal(x->op.atime_nsec, 5);
+	assert_int_equal(x->op.mtime_nsec, OP_TIME_OMIT);
+	now = time(NULL);
+	assert_int_equal(utimensat(AT_FDCWD, P(f, "old"), NULL, 0), 0);
+	x = expect(f, RECORD_UTIMENS, "old", NULL);
+	assert_true(x->op.atime_nsec < 1000000000 && x->op.mtime_nsec < 1000000000);
+	assert_true(x->op.atime_sec >= now - 1 && x->op.atime_sec <= now + 5);
+	assert_true(x->op.mtime_sec >= now - 1 && x->op.mtime_sec <= now + 5);
+
+	if (f->xattr_ok) {
+		assert_int_equal(setxattr(P(f, "old"), "user.k", "v1", 2, XATTR_CREATE), 0);
+		x = expect(f, RECORD_SETXATTR, "old", NULL);
+		assert_string_equal(x->name, "user.k");
+		assert_int_equal(x->op.name_len, 6);
+		assert_int_equal(x->op.data_len, 2);
+		assert_memory_equal(x->data, "v1", 2);
+		assert_int_equal(x->op.flags, XATTR_CREATE);
+		assert_int_equal(setxattr(P(f, "old"), "user.k", "v2", 2, XATTR_CREATE), -1);
+		assert_int_equal(errno, EEXIST);
+		assert_int_equal(getxattr(P(f, "old"), "user.k", val, sizeof(val)), 2);
+		assert_memory_equal(val, "v1", 2);
+		assert_int_equal(removexattr(P(f, "old"), "user.k"), 0);
+		x = expect(f, RECORD_REMOVEXATTR, "old", NULL);
+		assert_string_equal(x->name, "user.k");
+		assert_int_equal(getxattr(P(f, "old"), "user.k", val, sizeof(val)), -1);
+	}
+	expect_none(f);
+
+	fd = open(P(f, "old"), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
+	x = expect(f, RECORD_FALLOCATE, "old", NULL);
+	assert_int_equal(x->op.offset, 0);
+	assert_int_equal(x->op.size, 65536);
+	assert_int_equal(x->op.flags, FALLOC_FL_KEEP_SIZE);
+	assert_int_equal(fsync(fd), 0);
+	x = expect(f, RECORD_FSYNC_BARRIER, "old", NULL);
+	assert_int_equal(x->op.flags, 0);
+	assert_int_equal(atomic_load(&f->r.barriers), 1);
+	assert_int_equal(fdatasync(fd), 0);
+	x = expect(f, RECORD_FSYNC_BARRIER, "old", NULL);
+	assert_int_equal(x->op.flags, OP_FSYNC_DATA);
+	assert_int_equal(atomic_load(&f->r.barriers), 2);
+	assert_int_equal(close(fd), 0);
+	expect_none(f);
+
+	stop(f);
+	assert_int_equal(lstat(P(f, "old"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, 1234);
+	assert_int_equal(st.st_size, 10);
+	assert_true(st.st_blocks * 512 >= 65536);
+	assert_int_equal(lstat(P(f, "s"), &st), 0);
+	assert_int_equal(st.st_uid, 1234);
+	assert_int_equal(st.st_gid, 0);
+	assert_int_equal(stat(f->dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0711);
+}
+
+/* Ownership: a node made through the mount belongs to its maker. */
+static void
+test_owner(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec *x;
+	struct stat st;
+
+	start(f, false);
+	assert_int_equal(mkdir(P(f, "g"), 0755), 0);
+	expect(f, RECORD_MKDIR, "g", NULL);
+	assert_int_equal(chown(P(f, "g"), 0, 1234), 0);
+	expect(f, RECORD_CHOWN, "g", NULL);
+	assert_int_equal(chmod(P(f, "g"), 02775), 0);
+	expect(f, RECORD_CHMOD, "g", NULL);
+	assert_int_equal(mkfifo(P(f, "g/fifo"), 0640), 0);
+	x = expect(f, RECORD_CREATE, "g/fifo", NULL);
+	assert_int_equal(x->op.mode, S_IFIFO | 0640);
+	assert_int_equal(x->op.gid, 1234);          /* from the set-group-ID dir */
+	assert_int_equal(mkdir(P(f, "g/sub"), 0700), 0);
+	x = expect(f, RECORD_MKDIR, "g/sub", NULL);
+	assert_int_equal(x->op.mode, S_ISGID | 0700);
+	assert_int_equal(x->op.gid, 1234);
+	expect_none(f);
+	stop(f);
+	assert_int_equal(lstat(P(f, "g/fifo"), &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(st.st_gid, 1234);
+	assert_int_equal(lstat(P(f, "g/sub"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, S_ISGID | 0700);
+}
+
+/* A shared writable mapping: its pages come back as writes, msync as a barrier. */
+static void
+test_mmap(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec *x;
+	char got[8192];
+	bool seen = false;
+	char *p;
+	int fd;
+
+	start(f, false);
+	fd = open(P(f, "m"), O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "m", NULL);
+	assert_int_equal(ftruncate(fd, 8192), 0);
+	x = expect(f, RECORD_TRUNCATE, "m", NULL);
+	assert_int_equal(x->op.size, 8192);
+	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	memcpy(p + 4096, "mmapdata", 8);
+	assert_int_equal(msync(p, 8192, MS_SYNC), 0);
+	while (f->next < nrecs(f) && f->r.recs[f->next].op.type == RECORD_WRITE) {
+		x = expect(f, RECORD_WRITE, "m", NULL);
+		if (x->op.offset <= 4096 && x->op.offset + x->op.data_len >= 4096 + 8 &&
+		    memcmp(x->data + (4096 - x->op.offset), "mmapdata", 8) == 0)
+			seen = true;
+	}
+	assert_true(seen);
+	expect(f, RECORD_FSYNC_BARRIER, "m", NULL);
+	assert_int_equal(munmap(p, 8192), 0);
+	assert_int_equal(close(fd), 0);
+	stop(f);
+	assert_int_equal(get_file(P(f, "m"), got, sizeof(got)), 8192);
+	assert_memory_equal(got + 4096, "mmapdata", 8);
+}
+
+/* Reading, listing and looking up take no lock and emit nothing. */
+static void
+test_reads_no_lock(void **state)
+{
+	struct fixture *f = *state;
+	char buf[64];
+	struct statvfs sv;
+	struct stat st;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+	int fd;
+
+	start(f, false);
+	assert_int_equal(symlink("old", P(f, "s")), 0);
+	expect(f, RECORD_SYMLINK, "s", "old");
+	atomic_store(&f->r.locks, 0);
+
+	assert_int_equal(stat(P(f, "old"), &st), 0);
+	assert_int_equal(st.st_size, 10);
+	fd = open(P(f, "old"), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_int_equal(pread(fd, buf, 4, 6), 4);
+	assert_memory_equal(buf, "6789", 4);
+	assert_int_equal(lseek(fd, 0, SEEK_DATA), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(readlink(P(f, "s"), buf, sizeof(buf)), 3);
+	assert_int_equal(statvfs(f->dir, &sv), 0);
+	assert_true(sv.f_blocks > 0);
+	assert_int_equal(access(P(f, "old"), R_OK), 0);
+	assert_int_equal(stat(P(f, "nothing"), &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(listxattr(P(f, "old"), buf, sizeof(buf)) >= 0, 1);
+	d = opendir(f->dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		found |= strcmp(de->d_name, "old") == 0 && de->d_type == DT_REG;
+	closedir(d);
+	assert_true(found);
+
+	assert_int_equal(atomic_load(&f->r.locks), 0);
+	expect_none(f);
+	stop(f);
+}
+
+struct writer {
+	char		 path[PATH_MAX];
+	int		 id;
+	int		 err;
+};
+
+#define WRITERS  4
+#define CHUNKS   64
+#define CHUNK    4096
+
+static void
+fill_chunk(uint8_t *b, int id, int i)
+{
+	memset(b, id * CHUNKS + i, CHUNK);
+	b[0] = (uint8_t)id;
+	b[1] = (uint8_t)i;
+}
+
+/* One thread: its own file, CHUNKS writes; errors are reported, not asserted. */
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t b[CHUNK];
+	int fd, i;
+
+	fd = open(w->path, O_CREAT | O_WRONLY, 0644);
+	if (fd == -1) {
+		w->err = errno;
+		return NULL;
+	}
+	for (i = 0; i < CHUNKS && w->err == 0; i++) {
+		fill_chunk(b, w->id, i);
+		if (write(fd, b, CHUNK) != CHUNK)
+			w->err = errno ? errno : EIO;
+	}
+	if (close(fd) != 0 && w->err == 0)
+		w->err = errno;
+	return NULL;
+}
+
+/* Writers at once: each write emitted once, in order per file, never overlapping. */
+static void
+test_threads(void **state)
+{
+	struct fixture *f = *state;
+	struct writer w[WRITERS];
+	pthread_t t[WRITERS];
+	int next[WRITERS] = { 0 }, creates = 0, i;
+	uint8_t want[CHUNK];
+	size_t k, n;
+
+	start(f, false);
+	for (i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer){ .id = i };
+		snprintf(w[i].path, sizeof(w[i].path), "%s/t%d", f->dir, i);
+	}
+	for (i = 0; i < WRITERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
+	for (i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].err, 0);
+	}
+	n = nrecs(f);
+	assert_int_equal(n, WRITERS * (1 + CHUNKS));
+	for (k = 0; k < n; k++) {
+		const struct rec *x = &f->r.recs[k];
+
+		assert_true(x->path[0] == 't' && x->path[1] >= '0' && x->path[1] < '0' + WRITERS);
+		i = x->path[1] - '0';
+		if (x->op.type == RECORD_CREATE) {
+			assert_int_equal(next[i], 0);
+			creates++;
+			continue;
+		}
+		assert_int_equal(x->op.type, RECORD_WRITE);
+		assert_int_equal(x->op.offset, (uint64_t)next[i] * CHUNK);
+		assert_int_equal(x->op.data_len, CHUNK);
+		fill_chunk(want, i, next[i]);
+		assert_memory_equal(x->data, want, CHUNK);
+		next[i]++;
+	}
+	assert_int_equal(creates, WRITERS);
+	for (i = 0; i < WRITERS; i++)
+		assert_int_equal(next[i], CHUNKS);
+	assert_int_equal(atomic_load(&f->r.violations), 0);
+	f->next = n;
+	stop(f);
+}
+
+/* A refused emit fails the operation with EIO and takes back a new name. */
+static void
+test_emit_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_stats st;
+	struct stat sb;
+	int fd;
+
+	start(f, false);
+	atomic_store(&f->r.fail, 1);
+	assert_int_equal(mkdir(P(f, "x"), 0755), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(stat(P(f, "x"), &sb), -1);
+	atomic_store(&f->r.fail, 1);
+	assert_int_equal(open(P(f, "y"), O_CREAT | O_WRONLY, 0644), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(stat(P(f, "y"), &sb), -1);
+	fd = open(P(f, "z"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "z", NULL);
+	atomic_store(&f->r.fail, 1);
+	assert_int_equal(write(fd, "zzz", 3), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(close(fd), 0);
+	expect_none(f);
+	capture_stats(f->c, &st);
+	assert_int_equal(st.emit_errors, 3);
+	assert_int_equal(st.emitted, 1);
+	assert_true(st.ops > st.emitted);
+	stop(f);
+	assert_int_equal(access(P(f, "x"), F_OK), -1);
+	assert_int_equal(access(P(f, "y"), F_OK), -1);
+	assert_int_equal(stat(P(f, "z"), &sb), 0);
+	assert_int_equal(sb.st_size, 3);       /* the write itself stays */
+}
+
+/*
+ * Stop with files open: the mount goes at once, within the grace period;
+ * an unlinked open file (hidden, as hard_remove is off) is removed at stop
+ * and both steps reach the sink; the open descriptor fails afterwards.
+ */
+static void
+test_stop_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec t0, t1;
+	const struct rec *x;
+	char hidden[PATH_MAX];
+	struct dirent *de;
+	int fd, fd2;
+	DIR *d;
+
+	start(f, false);
+	fd = open(P(f, "open"), O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "open", NULL);
+	fd2 = open(P(f, "gone"), O_CREAT | O_RDWR, 0644);
+	assert_true(fd2 >= 0);
+	expect(f, RECORD_CREATE, "gone", NULL);
+	assert_int_equal(unlink(P(f, "gone")), 0);
+	x = expect(f, RECORD_RENAME, "gone", NULL);
+	assert_true(strncmp(x->path2, ".fuse_hidden", 12) == 0);
+	xstrlcpy(hidden, x->path2, sizeof(hidden));
+	assert_int_equal(write(fd2, "still", 5), 5);
+	expect(f, RECORD_WRITE, hidden, NULL);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	stop(f);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 10);
+	expect(f, RECORD_UNLINK, hidden, NULL);
+	expect_none(f);
+	assert_int_equal(write(fd, "x", 1), -1);
+	assert_int_equal(errno, ENOTCONN);        /* the connection was ended */
+	close(fd);
+	close(fd2);
+	d = opendir(f->dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		assert_true(strncmp(de->d_name, ".fuse_hidden", 12) != 0);
+	closedir(d);
+}
+
+/* With the writeback cache the data still arrives whole, before the barrier. */
+static void
+test_writeback(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t want[65536], seen[65536], got[65536];
+	size_t covered = 0, writes = 0;
+	int fd, i;
+
+	start(f, true);
+	for (i = 0; i < (int)sizeof(want); i++)
+		want[i] = (uint8_t)(i * 13);
+	memset(seen, 0, sizeof(seen));
+	fd = open(P(f, "w"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "w", NULL);
+	for (i = 0; i < 16; i++)
+		assert_int_equal(write(fd, want + i * 4096, 4096), 4096);
+	assert_int_equal(fsync(fd), 0);
+	while (f->next < nrecs(f) && f->r.recs[f->next].op.type != RECORD_FSYNC_BARRIER) {
+		const struct rec *x = &f->r.recs[f->next++];
+
+		assert_string_equal(x->path, "w");
+		if (x->op.type != RECORD_WRITE)
+			continue;
+		assert_true(x->op.offset + x->op.data_len <= sizeof(seen));
+		memcpy(seen + x->op.offset, x->data, x->op.data_len);
+		covered += x->op.data_len;
+		writes++;
+	}
+	expect(f, RECORD_FSYNC_BARRIER, "w", NULL);
+	assert_true(covered >= sizeof(want));
+	assert_true(writes < 16);          /* the cache gathered the 4 KiB writes */
+	assert_memory_equal(seen, want, sizeof(want));
+	assert_int_equal(close(fd), 0);
+	stop(f);
+	assert_int_equal(get_file(P(f, "w"), got, sizeof(got)), sizeof(got));
+	assert_memory_equal(got, want, sizeof(want));
+}
+
+/* What capture_start refuses. */
+static void
+test_start_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_opts o = { .dir = "/nonexistent/lifeline-capture" };
+	char err[256] = "";
+
+	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
+		skip();
+	o.sink = (struct capture_sink){ .arg = &f->r, .lock = rec_lock,
+	    .unlock = rec_unlock, .emit = rec_emit, .barrier = rec_barrier };
+	assert_null(capture_start(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/lifeline-capture"));
+	o.dir = "/tmp";
+	o.sink.emit = NULL;
+	err[0] = '\0';
+	assert_null(capture_start(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "sink"));
+	assert_false(mounted("/tmp"));
+	capture_stop(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_no_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emit_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writeback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
