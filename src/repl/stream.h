@@ -1,0 +1,84 @@
+/*
+ * Journal streams between nodes, over TLS on the channel addresses (port
+ * STREAM_PORT, never the heartbeat connections): a sender per downstream
+ * node reads this node's journal and ships it; the receiver takes the
+ * stream of the one upstream node, appends it to this node's journal,
+ * makes it durable and only then acknowledges it (invariant 4).
+ *
+ * Everything runs on the owner's libevent loop but the receiver's fsyncs,
+ * which a thread of its own does so acks never wait on the loop.
+ * The loop's base must have been made after evthread_use_pthreads().
+ */
+#ifndef LIFELINE_STREAM_H
+#define LIFELINE_STREAM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "common/config.h"
+#include "repl/history.h"
+#include "repl/journal.h"
+#include "repl/streamwire.h"
+
+/* What senders and the receiver share with their owner. */
+struct stream_env {
+	struct event_base	*base;
+	const struct config	*conf;
+	enum node_id		 self;
+	SSL_CTX			*server_ctx, *client_ctx;
+	struct journal		*journal;
+	struct history		*history;        /* this journal's; the receiver extends it */
+	const char		*history_path;
+	const char		*quarantine_dir; /* STATE_DIR/quarantine */
+	_Atomic uint64_t	 epoch;          /* the node's persisted epoch, kept current by the owner */
+	_Atomic uint64_t	 applied_seq;    /* the applier's position, for POS and ACK */
+	_Atomic bool		 needs_check;    /* this copy is known to differ somewhere */
+	/* Called on the loop when the receiver made records durable (a relay wakes its sender). */
+	void			(*on_durable)(void *arg, uint64_t durable_seq);
+	void			*arg;
+};
+
+struct sender;
+struct receiver;
+
+/*
+ * Start shipping to peer: dial its channel addresses in order until one
+ * answers, find where its journal stands (POS), cut its divergent tail if
+ * it has one (CUT), then send records from there, consumer being the
+ * journal consumer that tracks what peer acknowledged. codec is the DR
+ * hop's choice; bandwidth (bytes/s, 0 = unlimited) limits it.
+ */
+struct sender	*sender_new(struct stream_env *env, enum node_id peer, int consumer,
+		    enum stream_codec codec, uint64_t bandwidth);
+void		 sender_free(struct sender *s);
+
+/* Records were appended: ship them. Safe from any thread. */
+void		 sender_wake(struct sender *s);
+
+struct stream_status {
+	bool		connected;
+	char		state[24];       /* "connecting", "handshake", "streaming", "refused" */
+	uint64_t	sent_seq;        /* last seq written to the connection */
+	uint64_t	durable_seq;     /* peer's: acknowledged */
+	uint64_t	applied_seq;     /* peer's */
+	uint64_t	raw_bytes, wire_bytes;
+	uint64_t	last_ack_ms;     /* monotonic */
+	char		last_error[192];
+};
+void		 sender_status(const struct sender *s, struct stream_status *st);
+
+/*
+ * Listen on this node's channel addresses and accept the stream of the
+ * upstream node only (receiver_set_upstream; -1 accepts none). NULL with
+ * err when no address can be listened on.
+ */
+struct receiver	*receiver_new(struct stream_env *env, char *err, size_t errlen);
+void		 receiver_free(struct receiver *r);
+void		 receiver_set_upstream(struct receiver *r, int upstream);
+void		 receiver_status(const struct receiver *r, struct stream_status *st);
+
+#endif
