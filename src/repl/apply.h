@@ -2,8 +2,10 @@
  * The applier: redoes journal records on a passive node's copy of the
  * protected directories, in order, and nothing else writes there. Every path
  * is opened beneath its directory (openat2 RESOLVE_BENEATH |
- * RESOLVE_NO_MAGICLINKS, invariant 6). Where it stands is persisted so a
- * crash at any point resumes without harm (invariant 8).
+ * RESOLVE_NO_MAGICLINKS, invariant 6, and RESOLVE_NO_SYMLINKS: records name
+ * real paths, so a symlink on the way means the copy diverged). The last
+ * name is never followed. Where it stands is persisted so a crash at any
+ * point resumes without harm (invariant 8).
  */
 #ifndef LIFELINE_APPLY_H
 #define LIFELINE_APPLY_H
@@ -38,7 +40,8 @@ enum apply_result {
  * Open the applier over the copies of the protected directories (in the
  * order of [protect] data: record root index i names roots[i]) and its
  * position file pos_path (created if missing: nothing applied). Each root
- * is opened once as a directory descriptor. NULL with err on failure.
+ * is opened once as a directory descriptor. An op that a crash left half
+ * done is finished here, before this returns. NULL with err on failure.
  */
 struct applier	*applier_open(const char *const *roots, size_t nroots, const char *pos_path,
 		    char *err, size_t errlen);
@@ -49,22 +52,33 @@ struct apply_pos applier_pos(const struct applier *a);
 
 /*
  * Apply one decoded record. Records must come in seq order, each after the
- * position (a record at or before it is skipped as APPLY_OK: replay). A
- * record that is not state-setting (record_is_state_setting) has its
+ * position (a record at or before it is skipped as APPLY_OK: replay; a gap
+ * is refused; the first record after an empty position may have any seq).
+ * A record that is not state-setting (record_is_state_setting) has its
  * position made durable before this returns; state-setting ones are made
- * durable in batches by applier_sync. why says what went wrong, naming the
- * record's type, seq and path.
+ * durable in batches by applier_sync. VERIFY changes nothing here (the
+ * caller checks it first) and FSYNC_BARRIER only moves the position (the
+ * journal already made the data durable on this node). After APPLY_FAILED
+ * the caller resumes from applier_pos() + 1, which may be earlier than the
+ * record that failed. why says what went wrong, naming the record's type,
+ * seq and path.
  */
 enum apply_result applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op,
 		    char *why, size_t whylen);
 
-/* Make the position durable (fsync of the files written, then the position). 0 or -1. */
+/*
+ * Make the position durable (fsync of the files written, then the
+ * position). 0, or -1 with err; then the position falls back to the last
+ * durable one and the caller resumes from applier_pos() + 1.
+ */
 int		 applier_sync(struct applier *a, char *err, size_t errlen);
 
 /*
  * Open a path of a root beneath it, for the check and the quarantine:
- * openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS (and, for the last
- * component, O_NOFOLLOW unless flags say otherwise). -1 with errno.
+ * openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS
+ * and O_NOFOLLOW, so a symlink anywhere fails with ELOOP (O_PATH opens a
+ * last-component symlink itself). path follows the rules of op.h ("" is
+ * the root itself), else EINVAL. -1 with errno.
  */
 int		 applier_openat(const struct applier *a, unsigned root, const char *path, int flags,
 		    mode_t mode);

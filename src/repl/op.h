@@ -1,7 +1,8 @@
 /*
  * One change to protected data, as the payload of a journal record: what
  * the capture saw, what the applier redoes. A fixed 64-byte big-endian head,
- * then path, path2 and name each followed by a NUL, then the data.
+ * then path, path2 and name each followed by a NUL, then the data, which is
+ * the rest of the payload (its length is not in the head).
  */
 #ifndef LIFELINE_OP_H
 #define LIFELINE_OP_H
@@ -18,7 +19,8 @@
 /*
  * Sentinels of op.atime/op.mtime nsec, as on disk. They differ from the
  * kernel's UTIME_NOW/UTIME_OMIT so the wire never depends on libc values:
- * op_decode translates.
+ * op_encode also takes UTIME_NOW/UTIME_OMIT and writes these, op_decode
+ * gives these, and the applier translates them back.
  */
 #define OP_TIME_OMIT   0xfffffffeu
 #define OP_TIME_NOW    0xffffffffu
@@ -34,7 +36,8 @@
  * The decoded op. Pointers point into the record's payload (op_decode) or
  * into the caller's memory (op_encode); nothing here is owned.
  *
- * Fields by type (others are zero on encode and ignored on decode):
+ * Fields by type (others are written as zero by op_encode, and op_decode
+ * refuses them unless zero, so a payload has one encoding):
  *   WRITE          root path offset data
  *   TRUNCATE       root path size
  *   CREATE         root path mode uid gid flags(OP_CREATE_*)
@@ -53,6 +56,12 @@
  *   VERIFY         root path offset size(file size) mode uid gid mtime
  *                  data(one XXH3-64 per 64 KiB block from offset, 8 bytes each)
  *   DATA           root path offset size(file size) data(the block's bytes)
+ *
+ * mode of CREATE, MKDIR and CHMOD is the permission bits (07777); the file
+ * type bits may come along as FUSE gives them (S_IFREG for CREATE, S_IFDIR
+ * for MKDIR, any for CHMOD) and are ignored. VERIFY's mode is the st_mode.
+ * Entry types (all but CHMOD, CHOWN, UTIMENS, the xattrs, FSYNC_BARRIER and
+ * VERIFY) need a non-empty path.
  *
  * path is relative to the protected directory number root ("" names that
  * directory itself), made of components that are neither empty, ".", nor

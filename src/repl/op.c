@@ -1,0 +1,541 @@
+/*
+ * The op payload codec: lays one change to protected data out as the
+ * payload of a journal record, and checks a received payload field by field
+ * so the applier only ever sees paths that stay inside their directory.
+ */
+#include "repl/op.h"
+#include "repl/record.h"
+#include "common/bytes.h"
+
+#include <sys/stat.h>
+
+#include <linux/falloc.h>
+#include <linux/fs.h>             /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <linux/xattr.h>          /* XATTR_CREATE, XATTR_REPLACE */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * Offsets of the fields in the 64-byte head. The layout does not depend on
+ * the type. There is no data length: the data is the tail of the payload,
+ * whatever the three strings leave (the record header's length and checksum
+ * frame the payload), which is what lets every field fit in 64 bytes.
+ */
+#define H_ROOT         0
+#define H_PATH_LEN     2
+#define H_PATH2_LEN    4
+#define H_NAME_LEN     6
+#define H_MODE         8
+#define H_UID          12
+#define H_GID          16
+#define H_FLAGS        20
+#define H_OFFSET       24
+#define H_SIZE         32
+#define H_ATIME_SEC    40
+#define H_MTIME_SEC    48
+#define H_ATIME_NSEC   56
+#define H_MTIME_NSEC   60
+
+_Static_assert(2 + 2 + 2 + 2 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 == OP_HEAD_SIZE,
+    "op head layout");
+_Static_assert(H_MTIME_NSEC + 4 == OP_HEAD_SIZE, "mtime nsec ends the head");
+_Static_assert(OP_PATH_MAX <= UINT16_MAX && OP_NAME_MAX <= UINT16_MAX,
+    "string lengths fit their u16 fields");
+_Static_assert(OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA <= RECORD_MAX_PAYLOAD,
+    "the largest op fits in one record");
+
+#define NSEC_PER_SEC    1000000000u
+
+/* What a type carries, beyond root and path (which every type has). */
+#define F_MODE      0x0001
+#define F_OWNER     0x0002    /* uid and gid */
+#define F_FLAGS     0x0004
+#define F_OFFSET    0x0008
+#define F_SIZE      0x0010
+#define F_ATIME     0x0020
+#define F_MTIME     0x0040
+#define F_NAME      0x0080    /* an xattr name, never empty */
+#define F_DATA      0x0100    /* data, possibly empty */
+#define F_DATA_REQ  0x0200    /* data, never empty */
+#define F_HASHES    0x0400    /* data of 8-byte hashes */
+#define F_PATH_REQ  0x0800    /* path names an entry: never "" (the directory itself) */
+#define F_PATH2     0x1000    /* path2 is a path under the rules */
+#define F_TARGET    0x2000    /* path2 is a symlink target: any bytes but NUL, not empty */
+
+#define FALLOC_MODES (FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | \
+    FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)
+
+/*
+ * One row per type: which fields it carries, which flag bits it may set,
+ * and the file type its mode may name. A field a type does not carry is
+ * written as zero and must be zero when read, so every payload has exactly
+ * one encoding and a decoded op encodes back to the same bytes.
+ */
+static const struct {
+	unsigned	fields;
+	uint32_t	flags;      /* allowed bits of op.flags */
+	uint32_t	ifmt;       /* file type bits mode may hold besides 0; 0: any */
+} specs[RECORD_TYPE_MAX + 1] = {
+	[RECORD_WRITE]         = { F_PATH_REQ | F_OFFSET | F_DATA_REQ, 0, 0 },
+	[RECORD_TRUNCATE]      = { F_PATH_REQ | F_SIZE, 0, 0 },
+	[RECORD_CREATE]        = { F_PATH_REQ | F_MODE | F_OWNER | F_FLAGS,
+				   OP_CREATE_EXCL | OP_CREATE_TRUNC, S_IFREG },
+	[RECORD_MKDIR]         = { F_PATH_REQ | F_MODE | F_OWNER, 0, S_IFDIR },
+	[RECORD_UNLINK]        = { F_PATH_REQ, 0, 0 },
+	[RECORD_RMDIR]         = { F_PATH_REQ, 0, 0 },
+	[RECORD_RENAME]        = { F_PATH_REQ | F_PATH2 | F_FLAGS,
+				   RENAME_NOREPLACE | RENAME_EXCHANGE, 0 },
+	[RECORD_LINK]          = { F_PATH_REQ | F_PATH2, 0, 0 },
+	[RECORD_SYMLINK]       = { F_PATH_REQ | F_TARGET | F_OWNER, 0, 0 },
+	[RECORD_CHMOD]         = { F_MODE, 0, 0 },
+	[RECORD_CHOWN]         = { F_OWNER, 0, 0 },
+	[RECORD_UTIMENS]       = { F_ATIME | F_MTIME, 0, 0 },
+	[RECORD_SETXATTR]      = { F_NAME | F_DATA | F_FLAGS, XATTR_CREATE | XATTR_REPLACE, 0 },
+	[RECORD_REMOVEXATTR]   = { F_NAME, 0, 0 },
+	[RECORD_FALLOCATE]     = { F_PATH_REQ | F_OFFSET | F_SIZE | F_FLAGS, FALLOC_MODES, 0 },
+	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
+	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_DATA |
+				   F_HASHES, 0, 0 },
+	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
+};
+
+static void refuse(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+refuse(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * A path fit for a message: at most 64 bytes, anything unprintable as '?',
+ * so a hostile record cannot put a newline or an escape into a log.
+ */
+static const char *
+quote(const char *s, size_t len, char out[68])
+{
+	size_t i, n = len > 64 ? 64 : len;
+
+	for (i = 0; i < n; i++)
+		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	if (len > n) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/*
+ * Why path breaks the rules of op.h, or NULL if it does not. "" is valid
+ * (the directory itself); each type says whether it may name it.
+ */
+static const char *
+path_problem(const char *path, size_t len)
+{
+	size_t i, start = 0;
+
+	if (len > OP_PATH_MAX)
+		return "is longer than 4095 bytes";
+	if (len == 0)
+		return NULL;
+	if (memchr(path, '\0', len) != NULL)
+		return "holds a NUL";
+	if (path[0] == '/')
+		return "is absolute";
+	if (path[len - 1] == '/')
+		return "ends with '/'";
+	for (i = 0; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		if (i == start)
+			return "has an empty component";
+		if (i - start == 1 && path[start] == '.')
+			return "has a \".\" component";
+		if (i - start == 2 && path[start] == '.' && path[start + 1] == '.')
+			return "has a \"..\" component";
+		start = i + 1;
+	}
+	return NULL;
+}
+
+_Static_assert(OP_PATH_MAX == 4095, "path_problem's message names the limit");
+
+bool
+op_path_valid(const char *path, size_t path_len)
+{
+	return path_problem(path, path_len) == NULL;
+}
+
+/* Whether nsec is a time of day's fraction or one of the wire sentinels. */
+static bool
+nsec_valid(uint32_t nsec)
+{
+	return nsec < NSEC_PER_SEC || nsec == OP_TIME_OMIT || nsec == OP_TIME_NOW;
+}
+
+/*
+ * The wire value of a caller's nsec: the kernel's UTIME_NOW and UTIME_OMIT
+ * are taken too (the capture may pass what FUSE gave it) and written as the
+ * op sentinels, so the wire never carries a libc value.
+ */
+static uint32_t
+nsec_wire(uint32_t nsec)
+{
+	if (nsec == (uint32_t)UTIME_NOW)
+		return OP_TIME_NOW;
+	if (nsec == (uint32_t)UTIME_OMIT)
+		return OP_TIME_OMIT;
+	return nsec;
+}
+
+static unsigned
+fields_of(unsigned type)
+{
+	return record_type_valid(type) ? specs[type].fields : 0;
+}
+
+size_t
+op_size(const struct op *op)
+{
+	unsigned f = fields_of(op->type);
+	size_t n = OP_HEAD_SIZE + (size_t)op->path_len + 3;
+
+	if (f & (F_PATH2 | F_TARGET))
+		n += op->path2_len;
+	if (f & F_NAME)
+		n += op->name_len;
+	if (f & (F_DATA | F_DATA_REQ))
+		n += op->data_len;
+	return n;
+}
+
+/* Copy a string and its NUL; returns the byte after it. */
+static uint8_t *
+put_string(uint8_t *p, const char *s, size_t len)
+{
+	if (len > 0)
+		memcpy(p, s, len);
+	p[len] = '\0';
+	return p + len + 1;
+}
+
+/*
+ * Fields the type does not carry are written as zero, whatever the caller
+ * left in them. Refused (0): an unknown type, a length over its limit, a
+ * missing pointer for a non-zero length, an nsec that is not a time or a
+ * sentinel, or a buffer smaller than op_size.
+ */
+size_t
+op_encode(uint8_t *buf, size_t buflen, const struct op *op)
+{
+	unsigned f = fields_of(op->type);
+	uint16_t path2_len = (f & (F_PATH2 | F_TARGET)) ? op->path2_len : 0;
+	uint16_t name_len = (f & F_NAME) ? op->name_len : 0;
+	uint32_t data_len = (f & (F_DATA | F_DATA_REQ)) ? op->data_len : 0;
+	uint32_t atime_nsec = (f & F_ATIME) ? nsec_wire(op->atime_nsec) : 0;
+	uint32_t mtime_nsec = (f & F_MTIME) ? nsec_wire(op->mtime_nsec) : 0;
+	uint8_t *p;
+
+	if (f == 0 || op->path_len > OP_PATH_MAX || path2_len > OP_PATH_MAX ||
+	    name_len > OP_NAME_MAX || data_len > OP_MAX_DATA)
+		return 0;
+	if ((op->path_len > 0 && op->path == NULL) || (path2_len > 0 && op->path2 == NULL) ||
+	    (name_len > 0 && op->name == NULL) || (data_len > 0 && op->data == NULL))
+		return 0;
+	if (!nsec_valid(atime_nsec) || !nsec_valid(mtime_nsec))
+		return 0;
+	if (buflen < op_size(op))
+		return 0;
+	put16(buf + H_ROOT, op->root);
+	put16(buf + H_PATH_LEN, op->path_len);
+	put16(buf + H_PATH2_LEN, path2_len);
+	put16(buf + H_NAME_LEN, name_len);
+	put32(buf + H_MODE, (f & F_MODE) ? op->mode : 0);
+	put32(buf + H_UID, (f & F_OWNER) ? op->uid : 0);
+	put32(buf + H_GID, (f & F_OWNER) ? op->gid : 0);
+	put32(buf + H_FLAGS, (f & F_FLAGS) ? op->flags : 0);
+	put64(buf + H_OFFSET, (f & F_OFFSET) ? op->offset : 0);
+	put64(buf + H_SIZE, (f & F_SIZE) ? op->size : 0);
+	put64(buf + H_ATIME_SEC, (f & F_ATIME) ? (uint64_t)op->atime_sec : 0);
+	put64(buf + H_MTIME_SEC, (f & F_MTIME) ? (uint64_t)op->mtime_sec : 0);
+	put32(buf + H_ATIME_NSEC, atime_nsec);
+	put32(buf + H_MTIME_NSEC, mtime_nsec);
+	p = buf + OP_HEAD_SIZE;
+	p = put_string(p, op->path, op->path_len);
+	p = put_string(p, op->path2, path2_len);
+	p = put_string(p, op->name, name_len);
+	if (data_len > 0)
+		memcpy(p, op->data, data_len);
+	return (size_t)(p - buf) + data_len;
+}
+
+/*
+ * Take one string of the payload at *off: its length is in the head, its
+ * bytes must be in the payload and followed by a NUL, with no NUL inside.
+ */
+static int
+take_string(const uint8_t *payload, size_t len, size_t *off, size_t slen, const char *field,
+    const char **s, char *why, size_t whylen)
+{
+	const uint8_t *nul;
+
+	if (len - *off < slen + 1) {
+		refuse(why, whylen, "%s of %zu bytes and its NUL run past the end of the "
+		    "%zu-byte payload", field, slen, len);
+		return -1;
+	}
+	if ((nul = memchr(payload + *off, '\0', slen)) != NULL) {
+		refuse(why, whylen, "%s holds a NUL at byte %zu of %zu", field,
+		    (size_t)(nul - (payload + *off)), slen);
+		return -1;
+	}
+	if (payload[*off + slen] != '\0') {
+		refuse(why, whylen, "%s not followed by a NUL at payload offset %zu", field,
+		    *off + slen);
+		return -1;
+	}
+	*s = (const char *)payload + *off;
+	*off += slen + 1;
+	return 0;
+}
+
+/*
+ * A field the type does not carry must be zero: a payload has one
+ * encoding. Checked field by field so the reason names the one that is not.
+ */
+static int
+check_absent(const struct op *op, unsigned f, const char *tname, char *why, size_t whylen)
+{
+	static const struct {
+		unsigned	 bit;
+		const char	*name;
+	} zero[] = {
+		{ F_MODE, "mode" }, { F_OWNER, "uid/gid" }, { F_FLAGS, "flags" },
+		{ F_OFFSET, "offset" }, { F_SIZE, "size" }, { F_ATIME, "atime" },
+		{ F_MTIME, "mtime" }, { F_NAME, "name" }, { F_PATH2 | F_TARGET, "path2" },
+		{ F_DATA | F_DATA_REQ, "data" },
+	};
+	size_t i;
+	bool set;
+
+	for (i = 0; i < sizeof(zero) / sizeof(zero[0]); i++) {
+		if (f & zero[i].bit)
+			continue;
+		switch (zero[i].bit) {
+		case F_MODE:    set = op->mode != 0; break;
+		case F_OWNER:   set = op->uid != 0 || op->gid != 0; break;
+		case F_FLAGS:   set = op->flags != 0; break;
+		case F_OFFSET:  set = op->offset != 0; break;
+		case F_SIZE:    set = op->size != 0; break;
+		case F_ATIME:   set = op->atime_sec != 0 || op->atime_nsec != 0; break;
+		case F_MTIME:   set = op->mtime_sec != 0 || op->mtime_nsec != 0; break;
+		case F_NAME:    set = op->name_len != 0; break;
+		case F_DATA | F_DATA_REQ: set = op->data_len != 0; break;
+		default:        set = op->path2_len != 0; break;
+		}
+		if (set) {
+			refuse(why, whylen, "%s is set, but %s ops carry none", zero[i].name,
+			    tname);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The checks of the fields a type does carry: the rules of op.h, per type. */
+static int
+check_present(const struct op *op, unsigned f, const char *tname, char *why, size_t whylen)
+{
+	uint32_t ifmt = op->mode & S_IFMT, allowed = specs[op->type].flags;
+	const char *problem;
+	char q[68];
+
+	if ((f & F_PATH_REQ) && op->path_len == 0) {
+		refuse(why, whylen, "empty path for %s, which needs an entry, not the "
+		    "directory itself", tname);
+		return -1;
+	}
+	if ((problem = path_problem(op->path, op->path_len)) != NULL) {
+		refuse(why, whylen, "path \"%s\" %s", quote(op->path, op->path_len, q), problem);
+		return -1;
+	}
+	if ((f & (F_PATH2 | F_TARGET)) && op->path2_len == 0) {
+		refuse(why, whylen, "empty path2 for %s", tname);
+		return -1;
+	}
+	if ((f & F_PATH2) && (problem = path_problem(op->path2, op->path2_len)) != NULL) {
+		refuse(why, whylen, "path2 \"%s\" %s", quote(op->path2, op->path2_len, q),
+		    problem);
+		return -1;
+	}
+	if ((f & F_NAME) && op->name_len == 0) {
+		refuse(why, whylen, "empty xattr name for %s", tname);
+		return -1;
+	}
+	if ((f & F_DATA_REQ) && op->data_len == 0) {
+		refuse(why, whylen, "no data for %s", tname);
+		return -1;
+	}
+	if ((f & F_HASHES) && op->data_len % 8 != 0) {
+		refuse(why, whylen, "data of %u bytes for %s, expected 8 per block", op->data_len,
+		    tname);
+		return -1;
+	}
+	if ((op->flags & ~allowed) != 0) {
+		refuse(why, whylen, "flags 0x%x for %s, expected bits of 0x%x", op->flags,
+		    tname, allowed);
+		return -1;
+	}
+	if ((op->type == RECORD_RENAME && op->flags == (RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    (op->type == RECORD_SETXATTR && op->flags == (XATTR_CREATE | XATTR_REPLACE))) {
+		refuse(why, whylen, "flags 0x%x for %s: the two are exclusive", op->flags, tname);
+		return -1;
+	}
+	if ((f & F_MODE) && ((op->mode & ~(uint32_t)(S_IFMT | 07777)) != 0 ||
+	    (specs[op->type].ifmt != 0 && ifmt != 0 && ifmt != specs[op->type].ifmt))) {
+		refuse(why, whylen, "mode 0%o for %s, expected permission bits%s", op->mode,
+		    tname, specs[op->type].ifmt == S_IFREG ? " (and S_IFREG)" :
+		    specs[op->type].ifmt == S_IFDIR ? " (and S_IFDIR)" : " and a file type");
+		return -1;
+	}
+	if ((f & F_ATIME) && !nsec_valid(op->atime_nsec)) {
+		refuse(why, whylen, "atime nsec %u, expected below 1000000000 or a sentinel",
+		    op->atime_nsec);
+		return -1;
+	}
+	if ((f & F_MTIME) && !nsec_valid(op->mtime_nsec)) {
+		refuse(why, whylen, "mtime nsec %u, expected below 1000000000 or a sentinel",
+		    op->mtime_nsec);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Offsets and sizes become off_t on the applier's side: each must stay at
+ * or below INT64_MAX, with what it adds to, and a range must not be empty.
+ */
+static int
+check_ranges(const struct op *op, const char *tname, char *why, size_t whylen)
+{
+	const uint64_t max = INT64_MAX;
+
+	switch (op->type) {
+	case RECORD_WRITE:
+		if (op->offset > max - op->data_len)
+			goto past;
+		break;
+	case RECORD_TRUNCATE:
+		if (op->size > max)
+			goto past;
+		break;
+	case RECORD_FALLOCATE:
+		if (op->size == 0) {
+			refuse(why, whylen, "size 0 for fallocate, expected a range");
+			return -1;
+		}
+		if (op->offset > max || op->size > max - op->offset)
+			goto past;
+		break;
+	case RECORD_VERIFY:
+		if (op->offset > max || op->size > max)
+			goto past;
+		break;
+	case RECORD_DATA:
+		if (op->size > max || op->offset > op->size ||
+		    op->data_len > op->size - op->offset) {
+			refuse(why, whylen, "data of %u bytes at offset %llu past the file size "
+			    "%llu of a data op", op->data_len, (unsigned long long)op->offset,
+			    (unsigned long long)op->size);
+			return -1;
+		}
+		break;
+	}
+	return 0;
+past:
+	refuse(why, whylen, "offset %llu and size %llu (data %u bytes) for %s reach past "
+	    "2^63 - 1", (unsigned long long)op->offset, (unsigned long long)op->size,
+	    op->data_len, tname);
+	return -1;
+}
+
+/*
+ * Decode and check a payload of the given record type. The head must be
+ * whole, the three strings and their NULs must lie in the payload, the
+ * data is what remains; then each field is judged by the type's row: what
+ * it carries must be valid, what it does not must be zero.
+ */
+int
+op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char *why,
+    size_t whylen)
+{
+	const char *tname = record_type_name(type);
+	struct op o = { 0 };
+	size_t off = OP_HEAD_SIZE;
+	unsigned f;
+
+	if (!record_type_valid(type)) {
+		refuse(why, whylen, "unknown type %u, expected %u to %u", type, RECORD_TYPE_MIN,
+		    RECORD_TYPE_MAX);
+		return -1;
+	}
+	f = specs[type].fields;
+	if (len < OP_HEAD_SIZE) {
+		refuse(why, whylen, "%s payload of %zu bytes, shorter than the %d-byte head", tname,
+		    len, OP_HEAD_SIZE);
+		return -1;
+	}
+	o.type = (uint16_t)type;
+	o.root = get16(payload + H_ROOT);
+	o.path_len = get16(payload + H_PATH_LEN);
+	o.path2_len = get16(payload + H_PATH2_LEN);
+	o.name_len = get16(payload + H_NAME_LEN);
+	o.mode = get32(payload + H_MODE);
+	o.uid = get32(payload + H_UID);
+	o.gid = get32(payload + H_GID);
+	o.flags = get32(payload + H_FLAGS);
+	o.offset = get64(payload + H_OFFSET);
+	o.size = get64(payload + H_SIZE);
+	o.atime_sec = (int64_t)get64(payload + H_ATIME_SEC);
+	o.mtime_sec = (int64_t)get64(payload + H_MTIME_SEC);
+	o.atime_nsec = get32(payload + H_ATIME_NSEC);
+	o.mtime_nsec = get32(payload + H_MTIME_NSEC);
+
+	if (o.path_len > OP_PATH_MAX || o.path2_len > OP_PATH_MAX) {
+		refuse(why, whylen, "%s length %u, expected at most %d",
+		    o.path_len > OP_PATH_MAX ? "path" : "path2",
+		    o.path_len > OP_PATH_MAX ? o.path_len : o.path2_len, OP_PATH_MAX);
+		return -1;
+	}
+	if (o.name_len > OP_NAME_MAX) {
+		refuse(why, whylen, "name length %u, expected at most %d", o.name_len, OP_NAME_MAX);
+		return -1;
+	}
+	if (take_string(payload, len, &off, o.path_len, "path", &o.path, why, whylen) == -1 ||
+	    take_string(payload, len, &off, o.path2_len, "path2", &o.path2, why, whylen) == -1 ||
+	    take_string(payload, len, &off, o.name_len, "name", &o.name, why, whylen) == -1)
+		return -1;
+	if (len - off > OP_MAX_DATA) {
+		refuse(why, whylen, "data of %zu bytes, expected at most %u", len - off, OP_MAX_DATA);
+		return -1;
+	}
+	o.data = payload + off;
+	o.data_len = (uint32_t)(len - off);
+
+	if (check_absent(&o, f, tname, why, whylen) == -1 ||
+	    check_present(&o, f, tname, why, whylen) == -1 ||
+	    check_ranges(&o, tname, why, whylen) == -1)
+		return -1;
+	*op = o;
+	return 0;
+}
