@@ -160,34 +160,18 @@ say_to(char *why, size_t whylen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* At most 64 bytes of a path, unprintable bytes as '?', for a message. */
-static const char *
-quote(const char *s, size_t len, char out[68])
-{
-	size_t i, n = len > 64 ? 64 : len;
-
-	for (i = 0; i < n; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	if (len > n) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 /* why = "TYPE seq N "PATH": what", and the result to return. */
 static enum apply_result
 say(const struct job *j, enum apply_result r, const char *fmt, ...)
 {
-	char msg[320], q[68];
+	char msg[320], q[OP_QUOTE_SIZE];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	say_to(j->why, j->whylen, "%s seq %llu \"%s\": %s", record_type_name(j->op->type),
-	    (unsigned long long)j->seq, quote(j->op->path, j->op->path_len, q), msg);
+	    (unsigned long long)j->seq, op_quote(j->op->path, j->op->path_len, q), msg);
 	return r;
 }
 

@@ -120,8 +120,8 @@ refuse(char *why, size_t whylen, const char *fmt, ...)
  * A path fit for a message: at most 64 bytes, anything unprintable as '?',
  * so a hostile record cannot put a newline or an escape into a log.
  */
-static const char *
-quote(const char *s, size_t len, char out[68])
+const char *
+op_quote(const char *s, size_t len, char out[OP_QUOTE_SIZE])
 {
 	size_t i, n = len > 64 ? 64 : len;
 
@@ -358,7 +358,7 @@ check_present(const struct op *op, unsigned f, const char *tname, char *why, siz
 {
 	uint32_t ifmt = op->mode & S_IFMT, allowed = specs[op->type].flags;
 	const char *problem;
-	char q[68];
+	char q[OP_QUOTE_SIZE];
 
 	if ((f & F_PATH_REQ) && op->path_len == 0) {
 		refuse(why, whylen, "empty path for %s, which needs an entry, not the "
@@ -366,7 +366,7 @@ check_present(const struct op *op, unsigned f, const char *tname, char *why, siz
 		return -1;
 	}
 	if ((problem = path_problem(op->path, op->path_len)) != NULL) {
-		refuse(why, whylen, "path \"%s\" %s", quote(op->path, op->path_len, q), problem);
+		refuse(why, whylen, "path \"%s\" %s", op_quote(op->path, op->path_len, q), problem);
 		return -1;
 	}
 	if ((f & (F_PATH2 | F_TARGET)) && op->path2_len == 0) {
@@ -374,7 +374,7 @@ check_present(const struct op *op, unsigned f, const char *tname, char *why, siz
 		return -1;
 	}
 	if ((f & F_PATH2) && (problem = path_problem(op->path2, op->path2_len)) != NULL) {
-		refuse(why, whylen, "path2 \"%s\" %s", quote(op->path2, op->path2_len, q),
+		refuse(why, whylen, "path2 \"%s\" %s", op_quote(op->path2, op->path2_len, q),
 		    problem);
 		return -1;
 	}

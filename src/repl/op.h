@@ -111,6 +111,10 @@ size_t	op_encode(uint8_t *buf, size_t buflen, const struct op *op);
 int	op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op,
 	    char *why, size_t whylen);
 
+/* A path for a message: at most 64 bytes, unprintable ones as '?'; returns out. */
+#define OP_QUOTE_SIZE  68
+const char *op_quote(const char *s, size_t len, char out[OP_QUOTE_SIZE]);
+
 /* Whether path follows the rules above (path_len bytes, no NUL inside). */
 bool	op_path_valid(const char *path, size_t path_len);
 
