@@ -505,7 +505,8 @@ list_segments(struct journal *j, char *err, size_t errlen)
 	}
 	closedir(d);
 	j->bytes = 0;   /* load_segment counts the bytes it keeps */
-	qsort(j->segs, j->nsegs, sizeof(*j->segs), seg_cmp);
+	if (j->nsegs > 1)
+		qsort(j->segs, j->nsegs, sizeof(*j->segs), seg_cmp);
 	if (removed && fsync(j->dirfd) < 0) {
 		fail(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
 		return -1;

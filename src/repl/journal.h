@@ -54,7 +54,7 @@ struct journal_recovery {
  */
 struct journal	*journal_open(const struct journal_opts *o, struct journal_recovery *rec,
 		    char *err, size_t errlen);
-void		 journal_close(struct journal *j);
+void		 journal_close(struct journal *j);   /* every reader freed first */
 
 /* The ordering lock. journal_append_locked needs it held; the others take it. */
 void		 journal_lock(struct journal *j);
@@ -65,7 +65,9 @@ void		 journal_unlock(struct journal *j);
  * the last record's). Written to the segment file (not yet fsynced); a new
  * segment is started when this one is full. The seq given is returned in
  * *seq. 0, or -1 with err (disk full, I/O error: the record is not in the
- * journal and the caller must fail the operation it journals).
+ * journal and the caller must fail the operation it journals). A write that
+ * fails is cut back; if even that fails, or an fsync ever fails, every later
+ * append and sync fails until the journal is reopened (and rescanned).
  */
 int		 journal_append_locked(struct journal *j, uint64_t epoch, unsigned type,
 		    const void *payload, size_t len, uint64_t *seq, char *err, size_t errlen);
@@ -74,8 +76,9 @@ int		 journal_append(struct journal *j, uint64_t epoch, unsigned type,
 
 /*
  * Append a whole encoded record received from upstream, as it came (its
- * own epoch and seq). It must decode, and its seq must be last_seq + 1 (or
- * anything when the journal is empty): otherwise -1 with err.
+ * own epoch and seq). It must decode, be exactly len bytes, not lower the
+ * epoch, and its seq must be last_seq + 1 (or anything but 0 when the
+ * journal holds no record): otherwise -1 with err.
  */
 int		 journal_append_record(struct journal *j, const uint8_t *rec, size_t len,
 		    char *err, size_t errlen);
@@ -83,11 +86,13 @@ int		 journal_append_record(struct journal *j, const uint8_t *rec, size_t len,
 /*
  * Make every record appended so far durable. Callers that arrive while an
  * fsync runs wait for it and share the next one (group commit). 0, or -1.
+ * Call it without holding journal_lock.
  */
 int		 journal_sync(struct journal *j, char *err, size_t errlen);
 
 uint64_t	 journal_first_seq(struct journal *j);    /* 0 if empty */
-uint64_t	 journal_last_seq(struct journal *j);     /* 0 if empty */
+uint64_t	 journal_last_seq(struct journal *j);     /* 0 if new; after a cut of
+							    every record, the seq kept */
 uint64_t	 journal_last_epoch(struct journal *j);
 uint64_t	 journal_durable_seq(struct journal *j);  /* fsynced up to here */
 uint64_t	 journal_bytes(struct journal *j);        /* on disk, all segments */
@@ -106,7 +111,8 @@ uint64_t	 journal_consumer_seq(struct journal *j, int consumer);
 /*
  * Wait until the consumer is done with seq (fsync mode: an application's
  * fsync returns when the passive acknowledged it). 0 when done, 1 on
- * timeout (timeout_ms < 0: forever), -1 when the consumer was removed.
+ * timeout (timeout_ms < 0: forever), -1 when the consumer was removed or is
+ * overflowed (cut loose by the quota: nothing was acknowledged).
  */
 int		 journal_wait_done(struct journal *j, int consumer, uint64_t seq, int timeout_ms);
 
@@ -116,7 +122,8 @@ int		 journal_wait_done(struct journal *j, int consumer, uint64_t seq, int timeo
  * each record they had not done is handed to fn (to note the files touched,
  * for a targeted check), then the consumer is moved to the last seq and
  * marked overflowed, and segments are deleted. Called by the appender;
- * returns how many consumers were cut.
+ * returns how many consumers were cut. fn runs with the journal lock held
+ * and must not call the journal.
  */
 typedef void journal_overflow_fn(void *arg, int consumer, const struct record_hdr *h,
     const uint8_t *payload);
@@ -128,7 +135,9 @@ void		 journal_consumer_clear_overflow(struct journal *j, int consumer);
 /*
  * Cut the journal after keep_seq (a divergent tail of an old active). The
  * records removed are first copied, as encoded, to save_path (fsynced) when
- * save_path is not NULL. 0, or -1 with err.
+ * save_path is not NULL. 0, or -1 with err. Nothing after keep_seq: 0 and
+ * no file. keep_seq below the oldest record kept - 1: -1. Consumers past
+ * keep_seq are moved back to it; readers past it fail from then on.
  */
 int		 journal_truncate_after(struct journal *j, uint64_t keep_seq, const char *save_path,
 		    char *err, size_t errlen);

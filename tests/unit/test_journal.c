@@ -238,6 +238,21 @@ flip_byte(const char *path, uint64_t off)
 	close(fd);
 }
 
+/* A whole encoded record of seq and epoch, with the payload of its seq. */
+static size_t
+encode(uint8_t *buf, size_t buflen, uint64_t seq, uint64_t epoch, uint32_t len)
+{
+	struct record_hdr h = { .type = RECORD_WRITE, .seq = seq, .epoch = epoch, .length = len };
+	uint8_t *p = xmalloc(len);
+	size_t n;
+
+	fill(p, len, seq);
+	n = record_encode(buf, buflen, &h, p);
+	assert_int_equal(n, RECORD_HDR_SIZE + len);
+	free(p);
+	return n;
+}
+
 static void
 test_round_trip(void **state)
 {
@@ -523,6 +538,45 @@ test_corrupt_earlier_segment(void **state)
 	free(path);
 }
 
+/*
+ * A segment named for seq 1, with a header that says 1, whose records start
+ * at 2: made from the records of a journal that started at 2.
+ */
+static void
+test_first_record_mismatch(void **state)
+{
+	struct fixture *f = *state;
+	char *other = xasprintf("%s/other", f->dir), *a = seg_path(f->jdir, 1),
+	    *b = xasprintf("%s/0000000000000002.seg", other), *abuf, *bbuf, err[512];
+	uint8_t rec[RECORD_HDR_SIZE + 16];
+	struct journal *j;
+	size_t alen, blen, n;
+
+	j = open_j(f->jdir, MIB, 0, NULL);
+	append1(j, 1, 16);
+	journal_close(j);
+	j = open_j(other, MIB, 0, NULL);
+	n = encode(rec, sizeof(rec), 2, 1, 16);
+	assert_int_equal(journal_append_record(j, rec, n, err, sizeof(err)), 0);
+	journal_close(j);
+
+	abuf = read_file(a, MIB, &alen);
+	bbuf = read_file(b, MIB, &blen);
+	assert_non_null(abuf);
+	assert_non_null(bbuf);
+	assert_int_equal(alen, blen);
+	memcpy(abuf + 64, bbuf + 64, blen - 64);
+	assert_int_equal(write_file_atomic(a, abuf, alen, 0600), 0);
+	open_fails(f->jdir, err, sizeof(err));
+	has(err, a);
+	has(err, "first record has seq 2, expected 1");
+	free(abuf);
+	free(bbuf);
+	free(a);
+	free(b);
+	free(other);
+}
+
 static void
 test_seq_gap(void **state)
 {
@@ -537,21 +591,6 @@ test_seq_gap(void **state)
 	has(err, "expected 11");
 	free(third);
 	free(path);
-}
-
-/* A whole encoded record of seq and epoch, with the payload of its seq. */
-static size_t
-encode(uint8_t *buf, size_t buflen, uint64_t seq, uint64_t epoch, uint32_t len)
-{
-	struct record_hdr h = { .type = RECORD_WRITE, .seq = seq, .epoch = epoch, .length = len };
-	uint8_t *p = xmalloc(len);
-	size_t n;
-
-	fill(p, len, seq);
-	n = record_encode(buf, buflen, &h, p);
-	assert_int_equal(n, RECORD_HDR_SIZE + len);
-	free(p);
-	return n;
 }
 
 static void
@@ -872,6 +911,105 @@ test_group_commit(void **state)
 	journal_close(j);
 }
 
+#define CC_RECORDS  300
+
+struct cc_arg {
+	struct journal	*j;
+	bool		 durable_only;
+	uint64_t	 got;         /* records read and checked */
+	char		 err[512];
+};
+
+/* Payload sizes vary so that records straddle readahead and segment ends. */
+static size_t
+cc_len(uint64_t seq)
+{
+	return (size_t)(seq * 7919 % 60000);
+}
+
+static void *
+cc_appender(void *p)
+{
+	struct cc_arg *a = p;
+	uint8_t *buf = xmalloc(60000);
+	uint64_t seq, got;
+
+	for (seq = 1; seq <= CC_RECORDS; seq++) {
+		fill(buf, cc_len(seq), seq);
+		if (journal_append(a->j, 1, RECORD_WRITE, buf, cc_len(seq), &got, a->err,
+		    sizeof(a->err)) != 0 || got != seq ||
+		    (seq % 10 == 0 && journal_sync(a->j, a->err, sizeof(a->err)) != 0))
+			break;
+		a->got = seq;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Read every record as it comes, waiting when there is none yet. */
+static void *
+cc_reader(void *p)
+{
+	struct cc_arg *a = p;
+	struct journal_reader *r;
+	struct record_hdr h;
+	const uint8_t *rec;
+	size_t reclen;
+	int rc;
+
+	r = journal_reader_new(a->j, 0, a->durable_only, a->err, sizeof(a->err));
+	if (r == NULL)
+		return NULL;
+	while (a->got < CC_RECORDS) {
+		rc = journal_reader_next(r, &h, &rec, &reclen, a->err, sizeof(a->err));
+		if (rc < 0)
+			break;
+		if (rc == 0) {
+			journal_wait_append(a->j, a->got, a->durable_only, -1);
+			continue;
+		}
+		if (h.seq != a->got + 1 || h.length != cc_len(h.seq) ||
+		    !payload_ok(rec + RECORD_HDR_SIZE, h.length, h.seq)) {
+			snprintf(a->err, sizeof(a->err), "record %" PRIu64 " after %" PRIu64
+			    ": wrong seq, length or payload", h.seq, a->got);
+			break;
+		}
+		a->got = h.seq;
+	}
+	journal_reader_free(r);
+	return NULL;
+}
+
+/* Readers in other threads see only whole records while the writer rolls over. */
+static void
+test_readers_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	struct cc_arg w = { 0 }, rs[2] = { 0 };
+	uint64_t firsts[32];
+	pthread_t tw, tr[2];
+	struct journal *j;
+	int i;
+
+	j = open_j(f->jdir, MIB, 0, NULL);
+	w.j = rs[0].j = rs[1].j = j;
+	rs[1].durable_only = true;
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&tr[i], NULL, cc_reader, &rs[i]), 0);
+	assert_int_equal(pthread_create(&tw, NULL, cc_appender, &w), 0);
+	pthread_join(tw, NULL);
+	if (w.got != CC_RECORDS)
+		fail_msg("appender stopped after %" PRIu64 ": %s", w.got, w.err);
+	for (i = 0; i < 2; i++) {
+		pthread_join(tr[i], NULL);
+		if (rs[i].got != CC_RECORDS)
+			fail_msg("reader %d stopped after %" PRIu64 ": %s", i, rs[i].got,
+			    rs[i].err);
+	}
+	assert_true(list_segs(f->jdir, firsts, 32, NULL) >= 8);
+	journal_close(j);
+}
+
 struct done_arg {
 	struct journal	*j;
 	int		 consumer;
@@ -1077,7 +1215,11 @@ test_truncate_after(void **state)
 	assert_int_equal(rec.segments, 1);
 	assert_int_equal(journal_last_seq(j), 10);
 	assert_int_equal(journal_last_epoch(j), 1);
-	assert_int_equal(append1(j, 3, 10), 11);
+	/* A record larger than a segment fills the empty one, no new one. */
+	assert_int_equal(append1(j, 3, MIB + 1000), 11);
+	assert_int_equal(list_segs(f->jdir, firsts, 8, &total), 1);
+	assert_int_equal(firsts[0], 11);
+	assert_int_equal(total, 64 + RECORD_HDR_SIZE + MIB + 1000);
 	read_all(j, 11, 11, false);
 	journal_close(j);
 	free(save);
@@ -1093,12 +1235,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_torn_first_of_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_last_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_earlier_segment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_first_record_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_falling_epoch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_readers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readers_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
