@@ -88,7 +88,7 @@ xstrlcpy(char *dst, const char *src, size_t size)
 	return len;
 }
 
-static int
+int
 fsync_parent_dir(const char *path)
 {
 	char *copy = xstrdup(path);

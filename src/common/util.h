@@ -25,6 +25,9 @@ size_t xstrlcpy(char *dst, const char *src, size_t size);
  * Replace path with data durably: write a temporary file beside it, fsync,
  * rename over path, fsync the directory. Returns 0, or -1 with errno set.
  */
+/* fsync the folder that holds path, so a new name in it is durable. 0 or -1. */
+int fsync_parent_dir(const char *path);
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /*

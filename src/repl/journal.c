@@ -1496,21 +1496,6 @@ out:
 	return n;
 }
 
-static int
-fsync_parent(const char *path)
-{
-	char *copy = xstrdup(path);
-	int fd, rc = 0;
-
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		rc = -1;
-	if (fd >= 0)
-		close(fd);
-	free(copy);
-	return rc;
-}
-
 /* Copy the records from seq from on, as encoded, into a new file at path. */
 static int
 save_records(struct journal *j, uint64_t from, const char *path, char *err, size_t errlen)
@@ -1535,7 +1520,7 @@ save_records(struct journal *j, uint64_t from, const char *path, char *err, size
 			break;
 		}
 	reader_fini(&r);
-	if (rc == 0 && (fsync(fd) < 0 || fsync_parent(path) < 0)) {
+	if (rc == 0 && (fsync(fd) < 0 || fsync_parent_dir(path) < 0)) {
 		fail(err, errlen, "%s: fsync: %s", path, strerror(errno));
 		rc = -1;
 	}
