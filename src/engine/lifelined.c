@@ -4,7 +4,6 @@
  * Everything the engine does happens on that one loop.
  */
 #include "engine/engine.h"
-#include "engine/control.h"
 #include "engine/events.h"
 #include "engine/identity.h"
 #include "engine/membership.h"
@@ -13,6 +12,7 @@
 #include "engine/state.h"
 #include "engine/status.h"
 #include "common/config.h"
+#include "common/control.h"
 #include "common/ctl.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -78,11 +78,11 @@ usage_mdoc(FILE *out)
 	}
 }
 
-static json_t *cmd_status(struct engine *e, json_t *req);
-static json_t *cmd_reload(struct engine *e, json_t *req);
-static json_t *cmd_switchover(struct engine *e, json_t *req);
-static json_t *cmd_make_active(struct engine *e, json_t *req);
-static json_t *cmd_stop(struct engine *e, json_t *req);
+static json_t *cmd_status(void *ctx, json_t *req, struct control_later *later);
+static json_t *cmd_reload(void *ctx, json_t *req, struct control_later *later);
+static json_t *cmd_switchover(void *ctx, json_t *req, struct control_later *later);
+static json_t *cmd_make_active(void *ctx, json_t *req, struct control_later *later);
+static json_t *cmd_stop(void *ctx, json_t *req, struct control_later *later);
 
 static const struct control_command control_table[] = {
 	{ "status", cmd_status, "this node and the cluster as this node sees it" },
@@ -94,8 +94,9 @@ static const struct control_command control_table[] = {
 };
 
 static json_t *
-cmd_status(struct engine *e, json_t *req)
+cmd_status(void *ctx, json_t *req, struct control_later *later)
 {
+	struct engine *e = ctx;
 	json_t *answer = ctl_ok();
 
 	json_object_set_new(answer, "status", status_json(e));
@@ -139,8 +140,9 @@ refuse:
 }
 
 static json_t *
-cmd_reload(struct engine *e, json_t *req)
+cmd_reload(void *ctx, json_t *req, struct control_later *later)
 {
+	struct engine *e = ctx;
 	char why[1024];
 	json_t *answer;
 
@@ -154,8 +156,9 @@ cmd_reload(struct engine *e, json_t *req)
 }
 
 static json_t *
-cmd_switchover(struct engine *e, json_t *req)
+cmd_switchover(void *ctx, json_t *req, struct control_later *later)
 {
+	struct engine *e = ctx;
 	json_t *to = json_object_get(req, "to"), *answer;
 	int target = -1, resolved;
 	char err[512];
@@ -174,8 +177,9 @@ cmd_switchover(struct engine *e, json_t *req)
 }
 
 static json_t *
-cmd_make_active(struct engine *e, json_t *req)
+cmd_make_active(void *ctx, json_t *req, struct control_later *later)
 {
+	struct engine *e = ctx;
 	json_t *answer;
 	char err[512];
 
@@ -216,8 +220,9 @@ schedule_stop(struct engine *e, bool leave_apps, uint64_t delay_ms)
 }
 
 static json_t *
-cmd_stop(struct engine *e, json_t *req)
+cmd_stop(void *ctx, json_t *req, struct control_later *later)
 {
+	struct engine *e = ctx;
 	const char *apps = json_string_value(json_object_get(req, "apps"));
 	bool cluster = json_is_true(json_object_get(req, "cluster")), leave;
 	json_t *answer;
@@ -449,7 +454,7 @@ main(int argc, char *argv[])
 		fatalx("cannot create the event loop");
 
 	sockpath = sock ? xstrdup(sock) : xasprintf("%s/%s", e.conf->state_dir, CTL_SOCKET_NAME);
-	if ((e.control = control_new(&e, sockpath, control_table)) == NULL)
+	if ((e.control = control_new(e.base, &e, sockpath, control_table)) == NULL)
 		fatalx("cannot serve the control socket %s", sockpath);
 	ev_term = evsignal_new(e.base, SIGTERM, on_sigterm, &e);
 	ev_int = evsignal_new(e.base, SIGINT, on_sigterm, &e);

@@ -5,12 +5,12 @@
  * with a stand-in command table, as lifelined does with every line.
  */
 #include "common/ctl.c"
-#include "engine/control.h"
+#include "common/control.h"
 
 #include "fuzz.h"
 
 static json_t *
-cmd_stub(struct engine *e, json_t *req)
+cmd_stub(void *ctx, json_t *req, struct control_later *later)
 {
 	return ctl_ok();
 }
@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_decref(req);
 
-	answer = control_dispatch(NULL, table, (const char *)data, size);
+	answer = control_dispatch(NULL, table, (const char *)data, size, NULL);
 	if (!json_is_object(answer) || !json_is_boolean(json_object_get(answer, "ok"))) {
 		fprintf(stderr, "fuzz_ctl: the dispatcher gave no {\"ok\": ...} answer\n");
 		abort();

@@ -22,11 +22,11 @@
 
 #include "common/ctl.h"
 #include "common/util.h"
-#include "engine/control.h"
+#include "common/control.h"
 #include "engine/engine.h"
 
 static json_t *
-cmd_echo(struct engine *e, json_t *req)
+cmd_echo(void *ctx, json_t *req, struct control_later *later)
 {
 	json_t *answer = ctl_ok();
 
@@ -34,8 +34,29 @@ cmd_echo(struct engine *e, json_t *req)
 	return answer;
 }
 
+static _Atomic int later_answered;
+
+static void
+on_later_due(evutil_socket_t fd, short what, void *arg)
+{
+	control_answer(arg, ctl_ok());
+	later_answered++;
+}
+
+/* Answered 50 ms later, from the loop, as lifeline-repl answers "drain". */
+static json_t *
+cmd_later(void *ctx, json_t *req, struct control_later *later)
+{
+	struct engine *e = ctx;
+	struct timeval tv = { 0, 50 * 1000 };
+
+	event_base_once(e->base, -1, EV_TIMEOUT, on_later_due, later, &tv);
+	return NULL;
+}
+
 static const struct control_command table[] = {
 	{ "echo", cmd_echo, "answer with the text" },
+	{ "later", cmd_later, "answer 50 ms later" },
 	{ NULL, NULL, NULL },
 };
 
@@ -54,7 +75,8 @@ test_dispatch_rows(void **state)
 		const char *error;      /* NULL: ok */
 	} rows[] = {
 		{ "{\"cmd\":\"echo\",\"text\":\"hi\"}", NULL },
-		{ "{\"cmd\":\"nope\"}", "unknown command \"nope\", this engine knows: echo" },
+		{ "{\"cmd\":\"nope\"}", "unknown command \"nope\", this engine knows: echo, later" },
+		{ "{\"cmd\":\"later\"}", "\"later\" answers later, and this caller cannot wait" },
 		{ "not json", "not valid JSON" },
 		{ "[1,2]", "not a JSON object" },
 		{ "{\"text\":\"x\"}", "no \"cmd\" string" },
@@ -67,7 +89,7 @@ test_dispatch_rows(void **state)
 	struct engine e = { 0 };
 
 	for (size_t i = 0; i < nitems(rows); i++) {
-		json_t *a = control_dispatch(&e, table, rows[i].line, strlen(rows[i].line));
+		json_t *a = control_dispatch(&e, table, rows[i].line, strlen(rows[i].line), NULL);
 
 		assert_non_null(a);
 		/* Every answer must encode: an unencodable one used to stop the engine. */
@@ -113,7 +135,7 @@ setup_server(void **state)
 	assert_non_null(mkdtemp(s->dir));
 	s->path = xasprintf("%s/%s", s->dir, CTL_SOCKET_NAME);
 	s->e.base = event_base_new();
-	s->c = control_new(&s->e, s->path, table);
+	s->c = control_new(s->e.base, &s->e, s->path, table);
 	assert_non_null(s->c);
 	assert_int_equal(pthread_create(&s->thread, NULL, run_loop, s), 0);
 	*state = s;
@@ -156,6 +178,37 @@ test_round_trip(void **state)
 	json_decref(req);
 }
 
+/*
+ * A request kept for later is answered on its connection; when the client
+ * left first, the answer is dropped and nothing it pointed at is touched.
+ */
+static void
+test_later_answer(void **state)
+{
+	struct server *s = *state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	json_t *req = json_pack("{s:s}", "cmd", "later"), *a;
+	static const char line[] = "{\"cmd\":\"later\"}\n";
+	char err[256];
+	int fd, before;
+
+	a = ctl_call(s->path, req, 2000, err, sizeof(err));
+	assert_non_null(a);
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	json_decref(req);
+
+	before = later_answered;
+	xstrlcpy(sun.sun_path, s->path, sizeof(sun.sun_path));
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(line) - 1);
+	close(fd);
+	for (int i = 0; i < 200 && later_answered == before; i++)
+		usleep(10 * 1000);
+	assert_int_equal(later_answered, before + 1);
+}
+
 static void
 test_second_engine_refused(void **state)
 {
@@ -163,7 +216,7 @@ test_second_engine_refused(void **state)
 	struct engine other = { .base = event_base_new() };
 
 	/* A live engine answers on the path: a second one must not steal it. */
-	assert_null(control_new(&other, s->path, table));
+	assert_null(control_new(other.base, &other, s->path, table));
 	event_base_free(other.base);
 }
 
@@ -212,6 +265,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch_rows),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_later_answer, setup_server, teardown_server),
 		cmocka_unit_test_setup_teardown(test_second_engine_refused, setup_server, teardown_server),
 		cmocka_unit_test(test_no_engine),
 		cmocka_unit_test_setup_teardown(test_oversized_line, setup_server, teardown_server),

@@ -1,11 +1,11 @@
 /*
- * Server side of the control protocol, on the engine's event loop. Each
- * client gets a bufferevent; a complete line is one request, answered at
- * once by a handler from the command table. A client that sends a line
- * longer than CTL_MAX_LINE gets an error and is disconnected.
+ * Server side of the control protocol, on a daemon's event loop. Each
+ * client gets a bufferevent; a complete line is one request, answered by a
+ * handler from the command table, at once or later (control_answer). A
+ * client that sends a line longer than CTL_MAX_LINE gets an error and is
+ * disconnected.
  */
-#include "engine/control.h"
-#include "engine/engine.h"
+#include "common/control.h"
 #include "common/ctl.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -23,15 +23,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* A connected CLI; tracked so that control_free can close what is open. */
+/* A request kept for a later answer; forgets its client when that goes. */
+struct control_later {
+	struct client              *cl;
+	LIST_ENTRY(control_later)   entry;
+};
+
+/* A connected client; tracked so that control_free can close what is open. */
 struct client {
 	struct control       *c;
 	struct bufferevent   *bev;
 	LIST_ENTRY(client)    entry;
+	LIST_HEAD(, control_later) waiting;
 };
 
 struct control {
-	struct engine                *e;
+	struct event_base            *base;
+	void                         *ctx;
 	const struct control_command *table;
 	struct evconnlistener        *listener;
 	char                         *path;
@@ -41,14 +49,20 @@ struct control {
 static void
 client_free(struct client *cl)
 {
+	struct control_later *l;
+
+	while ((l = LIST_FIRST(&cl->waiting)) != NULL) {
+		LIST_REMOVE(l, entry);
+		l->cl = NULL;
+	}
 	LIST_REMOVE(cl, entry);
 	bufferevent_free(cl->bev);
 	free(cl);
 }
 
 json_t *
-control_dispatch(struct engine *e, const struct control_command *table,
-    const char *line, size_t len)
+control_dispatch(void *ctx, const struct control_command *table,
+    const char *line, size_t len, struct control_later *later)
 {
 	char err[256];
 	json_t *req, *answer;
@@ -59,7 +73,9 @@ control_dispatch(struct engine *e, const struct control_command *table,
 	cmd = json_string_value(json_object_get(req, "cmd"));
 	for (const struct control_command *c = table; c->name != NULL; c++) {
 		if (strcmp(c->name, cmd) == 0) {
-			answer = c->fn(e, req);
+			answer = c->fn(ctx, req, later);
+			if (answer == NULL && later == NULL)
+				answer = ctl_error("\"%s\" answers later, and this caller cannot wait", cmd);
 			json_decref(req);
 			return answer;
 		}
@@ -100,6 +116,17 @@ send_answer(struct bufferevent *bev, json_t *answer)
 	json_decref(answer);
 }
 
+void
+control_answer(struct control_later *later, json_t *answer)
+{
+	if (later->cl != NULL) {
+		LIST_REMOVE(later, entry);
+		send_answer(later->cl->bev, answer);
+	} else
+		json_decref(answer);
+	free(later);
+}
+
 static void
 on_client_drained(struct bufferevent *bev, void *arg)
 {
@@ -116,8 +143,15 @@ on_client_read(struct bufferevent *bev, void *arg)
 	char *line;
 
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		send_answer(bev, control_dispatch(c->e, c->table, line, len));
+		struct control_later *later = xcalloc(1, sizeof(*later));
+		json_t *answer;
+
+		later->cl = cl;
+		LIST_INSERT_HEAD(&cl->waiting, later, entry);
+		answer = control_dispatch(c->ctx, c->table, line, len, later);
 		free(line);
+		if (answer != NULL)
+			control_answer(later, answer);
 	}
 	if (evbuffer_get_length(in) > CTL_MAX_LINE) {
 		log_warnx("control: request longer than %d bytes, client dropped", CTL_MAX_LINE);
@@ -144,7 +178,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct bufferevent *bev;
 	struct client *cl;
 
-	bev = bufferevent_socket_new(c->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		close(fd);
 		return;
@@ -152,12 +186,13 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	cl = xcalloc(1, sizeof(*cl));
 	cl->c = c;
 	cl->bev = bev;
+	LIST_INIT(&cl->waiting);
 	LIST_INSERT_HEAD(&c->clients, cl, entry);
 	bufferevent_setcb(bev, on_client_read, NULL, on_client_event, cl);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-/* Is an engine answering on path already? */
+/* Is a daemon answering on path already? */
 static int
 socket_is_live(const char *path)
 {
@@ -173,7 +208,8 @@ socket_is_live(const char *path)
 }
 
 struct control *
-control_new(struct engine *e, const char *path, const struct control_command *table)
+control_new(struct event_base *base, void *ctx, const char *path,
+    const struct control_command *table)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct control *c;
@@ -186,7 +222,7 @@ control_new(struct engine *e, const char *path, const struct control_command *ta
 		return NULL;
 	}
 	if (socket_is_live(path)) {
-		log_warnx("another lifelined already answers on %s", path);
+		log_warnx("another %s already answers on %s", program_invocation_short_name, path);
 		return NULL;
 	}
 	unlink(path);
@@ -211,11 +247,12 @@ control_new(struct engine *e, const char *path, const struct control_command *ta
 		return NULL;
 	}
 	c = xcalloc(1, sizeof(*c));
-	c->e = e;
+	c->base = base;
+	c->ctx = ctx;
 	c->table = table;
 	c->path = xstrdup(path);
 	LIST_INIT(&c->clients);
-	c->listener = evconnlistener_new(e->base, on_accept, c,
+	c->listener = evconnlistener_new(base, on_accept, c,
 	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (c->listener == NULL)
 		fatalx("cannot listen on the control socket");
