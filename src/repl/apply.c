@@ -1216,6 +1216,25 @@ applier_sync(struct applier *a, char *err, size_t errlen)
 	return 0;
 }
 
+int
+applier_set_pos(struct applier *a, struct apply_pos pos, char *err, size_t errlen)
+{
+	if (a->intent) {
+		say_to(err, errlen, "a %s of seq %llu is pending", record_type_name(a->itype),
+		    (unsigned long long)a->ipos.seq);
+		return -1;
+	}
+	if (applier_sync(a, err, errlen) == -1)
+		return -1;
+	if (pos_write(a, pos) == -1) {
+		say_to(err, errlen, "writing the position seq %llu: %s",
+		    (unsigned long long)pos.seq, strerror(errno));
+		return -1;
+	}
+	a->pos = pos;
+	return 0;
+}
+
 struct apply_pos
 applier_pos(const struct applier *a)
 {

@@ -47,6 +47,16 @@ struct applier	*applier_open(const char *const *roots, size_t nroots, const char
 		    char *err, size_t errlen);
 void		 applier_close(struct applier *a);
 
+/*
+ * Move the position to pos, durably, without applying anything: the copy
+ * already holds every record up to pos (this node wrote them itself while
+ * it was active), or the journal was cut back to pos and what the copy
+ * holds past it is left to the check. Whatever was applied is synced
+ * first. 0, or -1 with err (also while an entry op is pending: resolve it
+ * by applying its record again first).
+ */
+int		 applier_set_pos(struct applier *a, struct apply_pos pos, char *err, size_t errlen);
+
 /* The last record applied, as persisted or since. */
 struct apply_pos applier_pos(const struct applier *a);
 

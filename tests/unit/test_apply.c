@@ -786,6 +786,37 @@ test_batched_position(void **state)
 	applier_close(a);
 }
 
+/*
+ * A node that was active wrote its records itself: the position jumps to
+ * its last one, durably, and the next record applied is the one after it.
+ * Moving back (the journal was cut) works the same way.
+ */
+static void
+test_set_position(void **state)
+{
+	struct fx *f = *state;
+	struct applier *a = open_applier(f), *b;
+	char err[256];
+
+	APPLY(a, 1, OP(RECORD_CREATE, "f", .mode = 0600), APPLY_OK, NULL);
+	APPLY(a, 2, OP(RECORD_WRITE, "f", DATA("one")), APPLY_OK, NULL);
+	assert_int_equal(applier_set_pos(a, (struct apply_pos){ 1, 40 }, err, sizeof(err)), 0);
+	b = open_applier(f);
+	assert_true(applier_pos(b).seq == 40 && applier_pos(b).epoch == 1);
+	applier_close(b);
+	/* What came before the jump was synced with it. */
+	assert_string_equal(slurp(at(f->root, "f"), NULL), "one");
+	APPLY(a, 40, OP(RECORD_WRITE, "f", DATA("old")), APPLY_OK, NULL);   /* replay: skipped */
+	assert_string_equal(slurp(at(f->root, "f"), NULL), "one");
+	APPLY(a, 42, OP(RECORD_WRITE, "f", DATA("gap")), APPLY_REFUSED, "records are missing");
+	APPLY(a, 41, OP(RECORD_WRITE, "f", DATA("two")), APPLY_OK, NULL);
+	assert_string_equal(slurp(at(f->root, "f"), NULL), "two");
+	assert_int_equal(applier_set_pos(a, (struct apply_pos){ 1, 30 }, err, sizeof(err)), 0);
+	APPLY(a, 31, OP(RECORD_WRITE, "f", DATA("new")), APPLY_OK, NULL);
+	assert_string_equal(slurp(at(f->root, "f"), NULL), "new");
+	applier_close(a);
+}
+
 /* ---- the same tree as the ops done directly ---- */
 
 /*
@@ -1238,6 +1269,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_confined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batched_position, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_position, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_as_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durability_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_slot, setup, teardown),
