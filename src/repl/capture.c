@@ -1215,3 +1215,68 @@ capture_stats(const struct capture *c, struct capture_stats *st)
 	st->emitted = atomic_load(&c->emitted);
 	st->emit_errors = atomic_load(&c->emit_errors);
 }
+
+/* A mountinfo field with its \ooo escapes (space, tab, newline, backslash) undone. */
+static void
+unescape_field(char *s)
+{
+	char *o = s;
+
+	while (*s != '\0') {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
+}
+
+/* Whether a capture (file system type fuse.lifeline) is mounted at dir now. */
+static bool
+capture_mounted_at(const char *dir)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	bool found = false;
+
+	if (f == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		char *save = NULL, *field, *point = NULL, *dash;
+		int i = 0;
+
+		/* "id parent major:minor root point options [optional...] - fstype source super" */
+		if ((dash = strstr(line, " - ")) == NULL)
+			continue;
+		*dash = '\0';
+		for (field = strtok_r(line, " ", &save); field != NULL; field = strtok_r(NULL, " ", &save))
+			if (i++ == 4)
+				point = field;
+		if (point == NULL || strncmp(dash + 3, "fuse.lifeline ", 14) != 0)
+			continue;
+		unescape_field(point);
+		found = strcmp(point, dir) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+int
+capture_clear_stale(const char *dir)
+{
+	int n = 0;
+
+	/* Bounded: captures are never stacked more than a few deep. */
+	while (n < 8 && capture_mounted_at(dir)) {
+		if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) == -1) {
+			log_warn("capture %s: cannot remove the mount left by a capture that ended", dir);
+			return -1;
+		}
+		log_warnx("capture %s: removed the mount left by a capture that ended without "
+		    "unmounting (a crash); files written through it meanwhile failed", dir);
+		n++;
+	}
+	return n;
+}

@@ -66,6 +66,15 @@ struct capture	*capture_start(const struct capture_opts *o, char *err, size_t er
  */
 void		 capture_stop(struct capture *c);
 
+/*
+ * Remove, detached, a capture mount at dir whose process is gone (a crash
+ * or kill -9 leaves it in place, and every access through it fails with
+ * ENOTCONN), so that the directory underneath is reachable again. Only
+ * mounts of the capture's own type are touched. Returns how many were
+ * removed, or -1 (logged).
+ */
+int		 capture_clear_stale(const char *dir);
+
 /* Operations served and ops emitted since start, for status. */
 struct capture_stats {
 	uint64_t	ops;

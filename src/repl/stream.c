@@ -436,6 +436,8 @@ on_cut(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 		env->needs_check = true;
 		log_warnx("stream from %s: records after seq %" PRIu64 " were never in the cluster's "
 		    "journal: saved in %s", node_name(c->peer), cut->keep_seq, save);
+		if (env->on_cut != NULL)
+			env->on_cut(env->arg, cut->keep_seq);
 	}
 	free(cut);
 	free(dir);

@@ -39,6 +39,8 @@ struct stream_env {
 	_Atomic bool		 needs_check;    /* this copy is known to differ somewhere */
 	/* Called on the loop when the receiver made records durable (a relay wakes its sender). */
 	void			(*on_durable)(void *arg, uint64_t durable_seq);
+	/* Called on the loop when a divergent tail was cut: records after keep_seq are gone. */
+	void			(*on_cut)(void *arg, uint64_t keep_seq);
 	void			*arg;
 };
 

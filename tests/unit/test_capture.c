@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
@@ -972,6 +973,40 @@ test_writeback(void **state)
 	assert_memory_equal(got, want, sizeof(want));
 }
 
+/*
+ * A capture whose process died (kill -9) leaves its mount behind, dead:
+ * capture_clear_stale removes it and the directory underneath is back.
+ */
+static void
+test_stale_mount(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+	int status;
+	pid_t pid;
+
+	start(f, false);
+	stop(f);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct capture_opts o = { .dir = f->dir, .root = ROOT, .sink = {
+		    .arg = &f->r, .lock = rec_lock, .unlock = rec_unlock, .emit = rec_emit,
+		    .barrier = rec_barrier } };
+		char err[256];
+
+		_exit(capture_start(&o, err, sizeof(err)) != NULL ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(stat(P(f, "old"), &st), -1);
+	assert_int_equal(errno, ENOTCONN);
+	assert_int_equal(capture_clear_stale(f->dir), 1);
+	assert_int_equal(stat(P(f, "old"), &st), 0);
+	assert_int_equal(capture_clear_stale(f->dir), 0);
+	assert_int_equal(capture_clear_stale("/tmp"), 0);
+}
+
 /* What capture_start refuses. */
 static void
 test_start_refusals(void **state)
@@ -1009,6 +1044,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_emit_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writeback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
 	};
 
