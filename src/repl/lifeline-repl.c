@@ -1,0 +1,321 @@
+/*
+ * lifeline-repl: the data plane of one node. main() reads the flags and the
+ * configuration, opens the plane and serves lifelined's requests on the
+ * control socket (common/replctl.h). lifelined starts it and says which
+ * role the node has; it keeps running when lifelined stops with the
+ * applications left running.
+ */
+#include "repl/plane.h"
+#include "common/config.h"
+#include "common/control.h"
+#include "common/ctl.h"
+#include "common/log.h"
+#include "common/replctl.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LIFELINE_VERSION
+#define LIFELINE_VERSION "0.1.0"
+#endif
+
+#define DRAIN_DEFAULT_MS 30000
+
+/* The options, as one table: getopt, usage and the man page read it. */
+static const struct option_row {
+	const char *lng;
+	int         shrt;
+	const char *arg;
+	const char *help;
+} option_rows[] = {
+	{ "config",   'f', "FILE", "configuration file (default " CONFIG_DEFAULT_PATH ")" },
+	{ "identity", 'i', "NAME", "this node's identity, instead of " IDENTITY_DEFAULT_PATH },
+	{ "debug",    'd', NULL,   "log to stderr instead of syslog" },
+	{ "verbose",  'v', NULL,   "more logging" },
+	{ "version",  'V', NULL,   "print the version and exit" },
+	{ "help",     'h', NULL,   "print this help and exit" },
+};
+
+struct repl {
+	struct event_base *base;
+	struct config     *conf;
+	enum node_id       self;
+	struct plane      *plane;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: lifeline-repl [-dvV] [-f FILE] [-i NAME]\n");
+	for (size_t i = 0; i < nitems(option_rows); i++) {
+		const struct option_row *o = &option_rows[i];
+		char left[40];
+
+		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->shrt, o->lng,
+		    o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(out, "  %-26s %s\n", left, o->help);
+	}
+}
+
+static void
+usage_mdoc(FILE *out)
+{
+	for (size_t i = 0; i < nitems(option_rows); i++) {
+		const struct option_row *o = &option_rows[i];
+
+		fprintf(out, ".It Fl %c%s%s , Fl -%s%s%s\n%c%s.\n", o->shrt,
+		    o->arg ? " Ar " : "", o->arg ? o->arg : "", o->lng,
+		    o->arg ? " Ar " : "", o->arg ? o->arg : "",
+		    toupper((unsigned char)o->help[0]), o->help + 1);
+	}
+}
+
+/* ---- requests ---- */
+
+/* A node name from a request field; -1 with the reason in err. */
+static int
+node_field(json_t *v, const char *field, char *err, size_t errlen)
+{
+	int id;
+
+	if (!json_is_string(v) || (id = node_from_name(json_string_value(v))) < 0) {
+		snprintf(err, errlen, "\"%s\" must be primary, secondary or tertiary", field);
+		return -1;
+	}
+	return id;
+}
+
+/* "downstream": [NODE...] into down[]; its count, or -1 with err. */
+static int
+downstream_field(const struct repl *r, json_t *req, int *down, char *err, size_t errlen)
+{
+	json_t *list = json_object_get(req, "downstream"), *v;
+	size_t i;
+
+	if (list == NULL)
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) >= NODE_COUNT) {
+		snprintf(err, errlen, "\"downstream\" must be a list of at most %d nodes", NODE_COUNT - 1);
+		return -1;
+	}
+	json_array_foreach(list, i, v) {
+		if ((down[i] = node_field(v, "downstream", err, errlen)) < 0)
+			return -1;
+		if (down[i] == (int)r->self || !config_mode_has(r->conf->mode, down[i])) {
+			snprintf(err, errlen, "downstream %s is not another node of this %s cluster",
+			    node_name(down[i]), mode_name(r->conf->mode));
+			return -1;
+		}
+	}
+	return (int)json_array_size(list);
+}
+
+static json_t *
+cmd_status(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	json_t *answer = ctl_ok();
+
+	json_object_set_new(answer, "replication", plane_status(r->plane));
+	return answer;
+}
+
+static void
+on_role_done(void *arg, int rc, uint64_t last_seq, const char *why)
+{
+	json_t *answer;
+
+	if (rc < 0)
+		answer = ctl_error("%s", why);
+	else {
+		answer = ctl_ok();
+		json_object_set_new(answer, "last_seq", json_integer((json_int_t)last_seq));
+	}
+	control_answer(arg, answer);
+}
+
+static json_t *
+cmd_role(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	const char *role = json_string_value(json_object_get(req, "role"));
+	json_t *epoch = json_object_get(req, "epoch"), *up = json_object_get(req, "upstream");
+	int down[NODE_COUNT], ndown, upstream = -1;
+	char err[256];
+
+	if (role == NULL || (strcmp(role, "active") != 0 && strcmp(role, "passive") != 0))
+		return ctl_error("\"role\" must be \"active\" or \"passive\"");
+	if (!json_is_integer(epoch) || json_integer_value(epoch) < 1)
+		return ctl_error("\"epoch\" must be a positive integer");
+	if ((ndown = downstream_field(r, req, down, err, sizeof(err))) < 0)
+		return ctl_error("%s", err);
+	if (up != NULL && !json_is_null(up) && (upstream = node_field(up, "upstream", err,
+	    sizeof(err))) < 0)
+		return ctl_error("%s", err);
+	if (strcmp(role, "active") == 0) {
+		if (upstream >= 0)
+			return ctl_error("an active node has no upstream");
+		if (later == NULL)
+			return ctl_error("\"role\": \"active\" is answered later");
+		plane_activate(r->plane, (uint64_t)json_integer_value(epoch), down, (size_t)ndown,
+		    on_role_done, later);
+		return NULL;
+	}
+	if (upstream == (int)r->self)
+		return ctl_error("a node is not its own upstream");
+	if (plane_passive(r->plane, (uint64_t)json_integer_value(epoch), upstream, down,
+	    (size_t)ndown, err, sizeof(err)) < 0)
+		return ctl_error("%s", err);
+	return ctl_ok();
+}
+
+static json_t *
+cmd_drain(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	json_t *t = json_object_get(req, "timeout_ms");
+	json_int_t timeout = DRAIN_DEFAULT_MS;
+
+	if (t != NULL && (!json_is_integer(t) || (timeout = json_integer_value(t)) < 0 ||
+	    timeout > 3600 * 1000))
+		return ctl_error("\"timeout_ms\" must be an integer from 0 to 3600000");
+	if (later == NULL)
+		return ctl_error("\"drain\" is answered later");
+	plane_drain(r->plane, (int)timeout, on_role_done, later);
+	return NULL;
+}
+
+static json_t *
+cmd_stop(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	struct timeval soon = { 0, 50 * 1000 };
+
+	log_info("stop requested by lifelined");
+	event_base_loopexit(r->base, &soon);
+	return ctl_ok();
+}
+
+static const struct control_command control_table[] = {
+	{ "status", cmd_status, "replication status of this node" },
+	{ "role", cmd_role, "{\"role\", \"epoch\", \"upstream\", \"downstream\"}: this node's part of the chain" },
+	{ "drain", cmd_drain, "the active's applications stopped: ship every record, {\"timeout_ms\"}" },
+	{ "stop", cmd_stop, "unmount and exit" },
+	{ NULL, NULL, NULL },
+};
+
+/* ---- main ---- */
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct repl *r = arg;
+
+	if (sig == SIGHUP) {
+		log_warnx("SIGHUP: lifeline-repl reads its configuration at start only; "
+		    "it is restarted with lifelined's when replication settings change");
+		return;
+	}
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(r->base, NULL);
+}
+
+static void
+load(struct repl *r, const char *conf_path, const char *identity)
+{
+	char err[1024];
+	int id;
+
+	if ((r->conf = config_load(conf_path, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((id = identity_load(identity, NULL, err, sizeof(err))) < 0)
+		fatalx("%s", err);
+	r->self = id;
+	if (!config_mode_has(r->conf->mode, r->self))
+		fatalx("%s: this node is %s, which mode %s does not use", conf_path,
+		    node_name(r->self), mode_name(r->conf->mode));
+	if (mkdir_p(r->conf->state_dir, 0700) < 0)
+		fatal("cannot create state_dir %s", r->conf->state_dir);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct option longopts[nitems(option_rows) + 1];
+	char shortopts[2 * nitems(option_rows) + 1], *p = shortopts, *sockpath, err[1024];
+	const char *conf_path = CONFIG_DEFAULT_PATH, *identity = NULL;
+	int debug = 0, verbose = 0, ch;
+	struct repl r = { 0 };
+	struct event *sigs[3];
+	static const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+	struct control *control;
+
+	if (argc == 2 && strcmp(argv[1], "--mdoc") == 0) {
+		usage_mdoc(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < nitems(option_rows); i++) {
+		longopts[i] = (struct option){ option_rows[i].lng,
+		    option_rows[i].arg ? required_argument : no_argument, NULL, option_rows[i].shrt };
+		*p++ = (char)option_rows[i].shrt;
+		if (option_rows[i].arg)
+			*p++ = ':';
+	}
+	*p = '\0';
+	memset(&longopts[nitems(option_rows)], 0, sizeof(longopts[0]));
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f': conf_path = optarg; break;
+		case 'i': identity = optarg; break;
+		case 'd': debug = 1; break;
+		case 'v': verbose++; break;
+		case 'V': printf("lifeline-repl %s\n", LIFELINE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "lifeline-repl: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	log_init(debug ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose, "lifeline-repl");
+	signal(SIGPIPE, SIG_IGN);
+	load(&r, conf_path, identity);
+	/* Capture, applier and fsync threads wake the loop's events. */
+	if (evthread_use_pthreads() < 0 || (r.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	/* The socket first: a second lifeline-repl must not touch the journal. */
+	sockpath = xasprintf("%s/%s", r.conf->state_dir, REPLCTL_SOCKET_NAME);
+	if ((control = control_new(r.base, &r, sockpath, control_table)) == NULL)
+		fatalx("cannot serve the control socket %s", sockpath);
+	if ((r.plane = plane_open(r.base, r.conf, r.self, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	for (size_t i = 0; i < nitems(sigs); i++) {
+		sigs[i] = evsignal_new(r.base, signums[i], on_signal, &r);
+		event_add(sigs[i], NULL);
+	}
+	log_info("lifeline-repl %s: cluster %s, node %s, waiting for lifelined to give a role",
+	    LIFELINE_VERSION, r.conf->name, node_name(r.self));
+
+	event_base_dispatch(r.base);
+
+	plane_close(r.plane);
+	control_free(control);
+	for (size_t i = 0; i < nitems(sigs); i++)
+		event_free(sigs[i]);
+	event_base_free(r.base);
+	config_free(r.conf);
+	free(sockpath);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,1198 @@
+/*
+ * The data plane of one node: which parts run in which role, and the
+ * order of a role change. The capture's sink (journal append under the
+ * ordering lock, fsync-mode waits), the applier thread of a passive node
+ * and the status of replication live here; the parts themselves are
+ * journal, capture, stream and apply.
+ */
+#include "repl/plane.h"
+#include "repl/apply.h"
+#include "repl/capture.h"
+#include "repl/history.h"
+#include "repl/journal.h"
+#include "repl/op.h"
+#include "repl/stream.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define POLL_MS            10        /* activation and drain look again after this */
+#define ACTIVATE_MAX_MS    120000    /* the applier must catch up within this */
+#define TICK_MS            100
+#define APPLY_SYNC_MS      50        /* the applier's position goes to disk this often */
+#define APPLY_SYNC_RECORDS 4096
+#define IN_SYNC_LAG_MS     1000      /* older unacknowledged records: "syncing" */
+#define LAG_MARKS          65536
+#define ENC_MAX            (OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA + OP_NAME_MAX + 1)
+
+enum plane_role { PL_IDLE, PL_PASSIVE, PL_ACTIVE };
+static const char *const plane_role_names[] = {
+	[PL_IDLE] = "idle", [PL_PASSIVE] = "passive", [PL_ACTIVE] = "active",
+};
+
+enum pending { PEND_NONE, PEND_ACTIVATE, PEND_DRAIN };
+
+/* A node this one ships its journal to. */
+struct downstream {
+	enum node_id	 peer;
+	int		 consumer;
+	struct sender	*sender;
+	uint64_t	 down_since_ms;  /* loop only: when the stream was last seen down */
+	_Atomic bool	 degraded;       /* down longer than failover.timeout: fsync waits end */
+};
+
+/* When a record was appended (active) or made durable (passive), for the lag. */
+struct lag_mark {
+	uint64_t	seq, ms, bytes;  /* bytes: appended up to and with seq */
+};
+
+struct plane {
+	struct event_base	*base;
+	const struct config	*conf;
+	enum node_id		 self;
+	char			*dir, *history_path, *pos_path, *quarantine, *touched_path;
+	struct journal		*journal;
+	struct history		 history;
+	struct applier		*applier;
+	SSL_CTX			*server_ctx, *client_ctx;
+	struct stream_env	 env;
+	struct receiver		*receiver;
+	enum plane_role		 role;
+	int			 upstream;
+
+	pthread_mutex_t		 down_mu;        /* down[] as the capture threads see it */
+	struct downstream	 down[NODE_COUNT];
+	size_t			 ndown;
+
+	struct capture		**captures;
+	size_t			 ncaptures;
+	_Atomic bool		 capture_ending; /* barriers stop waiting for acks */
+	uint8_t			*enc;            /* under the journal lock */
+	_Atomic uint64_t	 emit_errors;
+	FILE			*touched;        /* under the journal lock (quota callback) */
+	_Atomic uint64_t	 overflows;
+
+	pthread_mutex_t		 ring_mu;
+	struct lag_mark		*ring;
+	size_t			 ring_n;         /* marks written, ever */
+	uint64_t		 appended_bytes;
+
+	/* The applier thread; mu guards what it shares with the loop. */
+	pthread_t		 apply_thread;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	bool			 apply_run, apply_quit, cut_pending;
+	uint64_t		 cut_to;
+	int			 apply_consumer;  /* -1 while active */
+	char			 apply_error[256];
+	uint64_t		 applied_records, diverged, refused;
+
+	enum pending		 pending;
+	uint64_t		 pending_deadline, pending_epoch;
+	int			 pending_down[NODE_COUNT];
+	size_t			 pending_ndown;
+	plane_done_fn		*done;
+	void			*done_arg;
+	struct event		*poll_ev, *tick_ev;
+};
+
+/* The seq of the last op this capture thread emitted, for its barrier. */
+static _Thread_local uint64_t emitted_seq;
+
+static void
+finish_pending(struct plane *p, int rc, uint64_t last, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- lag marks ---- */
+
+static void
+mark(struct plane *p, uint64_t seq, uint64_t bytes)
+{
+	pthread_mutex_lock(&p->ring_mu);
+	p->appended_bytes += bytes;
+	p->ring[p->ring_n++ % LAG_MARKS] = (struct lag_mark){ seq, now_mono_ms(), p->appended_bytes };
+	pthread_mutex_unlock(&p->ring_mu);
+}
+
+/* Forget the marks: seqs start again from another place (a role change, a cut). */
+static void
+marks_reset(struct plane *p)
+{
+	pthread_mutex_lock(&p->ring_mu);
+	p->ring_n = 0;
+	pthread_mutex_unlock(&p->ring_mu);
+}
+
+/*
+ * The first mark after seq still in the ring, or NULL: the oldest record
+ * not yet done, its time and the bytes appended before it.
+ */
+static bool
+mark_after(struct plane *p, uint64_t seq, struct lag_mark *out, uint64_t *bytes_before)
+{
+	size_t n = p->ring_n < LAG_MARKS ? p->ring_n : LAG_MARKS;
+	size_t lo = 0, hi = n, base = p->ring_n - n;
+
+	/* Marks are in seq order: binary search for the first with seq > the one given. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (p->ring[(base + mid) % LAG_MARKS].seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == n)
+		return false;
+	*out = p->ring[(base + lo) % LAG_MARKS];
+	*bytes_before = lo > 0 ? p->ring[(base + lo - 1) % LAG_MARKS].bytes : 0;
+	return true;
+}
+
+/* ---- the capture's sink ---- */
+
+static void
+sink_lock(void *arg)
+{
+	struct plane *p = arg;
+
+	journal_lock(p->journal);
+}
+
+/* Every record a consumer cut by the quota never got: its files, for a targeted check. */
+static void
+on_overflow(void *arg, int consumer, const struct record_hdr *h, const uint8_t *payload)
+{
+	struct plane *p = arg;
+	struct op op;
+	char why[128];
+
+	if (op_decode(h->type, payload, h->length, &op, why, sizeof(why)) < 0)
+		return;
+	if (p->touched == NULL && (p->touched = fopen(p->touched_path, "ae")) == NULL)
+		return;
+	fprintf(p->touched, "%u %s\n", op.root, op.path);
+	if (op.type == RECORD_RENAME || op.type == RECORD_LINK)
+		fprintf(p->touched, "%u %s\n", op.root, op.path2);
+}
+
+static void
+sink_unlock(void *arg)
+{
+	struct plane *p = arg;
+	int cut;
+
+	journal_unlock(p->journal);
+	pthread_mutex_lock(&p->down_mu);
+	for (size_t i = 0; i < p->ndown; i++)
+		sender_wake(p->down[i].sender);
+	pthread_mutex_unlock(&p->down_mu);
+	if (p->conf->queue_bytes == 0 || journal_bytes(p->journal) <= p->conf->queue_bytes)
+		return;
+	if ((cut = journal_enforce_quota(p->journal, -1, on_overflow, p)) > 0) {
+		p->overflows += (uint64_t)cut;
+		if (p->touched != NULL)
+			fflush(p->touched);
+		log_warnx("replication queue over %" PRIu64 " bytes: a node downstream was cut "
+		    "loose; the files it missed are listed in %s for a targeted check",
+		    p->conf->queue_bytes, p->touched_path);
+	}
+}
+
+static int
+sink_emit(void *arg, const struct op *op)
+{
+	struct plane *p = arg;
+	size_t n = op_encode(p->enc, ENC_MAX, op);
+	char err[256];
+	uint64_t seq;
+
+	if (n == 0) {
+		snprintf(err, sizeof(err), "a %s op does not encode", record_type_name(op->type));
+		goto fail;
+	}
+	if (journal_append_locked(p->journal, p->env.epoch, op->type, p->enc, n, &seq, err,
+	    sizeof(err)) < 0)
+		goto fail;
+	emitted_seq = seq;
+	mark(p, seq, RECORD_HDR_SIZE + n);
+	return 0;
+fail:
+	/* Said once, then every thousandth time: the application sees EIO each time. */
+	if (p->emit_errors++ % 1000 == 0)
+		log_warnx("capture: cannot journal a change, the application gets EIO: %s", err);
+	return -1;
+}
+
+/*
+ * fsync and sync modes: wait until the first node downstream (the HA
+ * passive) has made seq durable. Waiting ends early, with the record
+ * only local, when the plane is unmounting or that node's stream has
+ * been down for failover.timeout: then it is out of sync and no failover
+ * goes to it (its heartbeats stop saying in sync), so nothing that an
+ * application was told is durable can be lost by one.
+ */
+static int
+wait_downstream(struct plane *p, uint64_t seq)
+{
+	int consumer;
+
+	pthread_mutex_lock(&p->down_mu);
+	consumer = p->ndown > 0 ? p->down[0].consumer : -1;
+	pthread_mutex_unlock(&p->down_mu);
+	if (consumer < 0)
+		return 0;
+	for (;;) {
+		int rc = journal_wait_done(p->journal, consumer, seq, 50);
+		bool degraded;
+
+		if (rc != 1)
+			return 0;
+		pthread_mutex_lock(&p->down_mu);
+		degraded = p->ndown == 0 || p->down[0].degraded || p->down[0].consumer != consumer;
+		pthread_mutex_unlock(&p->down_mu);
+		if (degraded || p->capture_ending)
+			return 0;
+	}
+}
+
+static int
+sink_barrier(void *arg, const struct op *op)
+{
+	struct plane *p = arg;
+	char err[256];
+
+	if (journal_sync(p->journal, err, sizeof(err)) < 0) {
+		log_warnx("capture: fsync of the journal failed, the application gets EIO: %s", err);
+		return -EIO;
+	}
+	if (p->conf->repl_mode == REPL_ASYNC)
+		return 0;
+	return wait_downstream(p, emitted_seq);
+}
+
+static int
+sink_after_write(void *arg, const struct op *op)
+{
+	struct plane *p = arg;
+
+	if (p->conf->repl_mode != REPL_SYNC)
+		return 0;
+	return sink_barrier(arg, op);
+}
+
+/* ---- captures ---- */
+
+static void
+stop_captures(struct plane *p)
+{
+	p->capture_ending = true;
+	for (size_t i = 0; i < p->ncaptures; i++)
+		capture_stop(p->captures[i]);
+	p->ncaptures = 0;
+	p->capture_ending = false;
+}
+
+static int
+start_captures(struct plane *p, char *err, size_t errlen)
+{
+	const struct strlist *data = &p->conf->protect_data;
+
+	for (size_t i = 0; i < data->n; i++) {
+		struct capture_opts o = {
+			.dir = data->v[i], .root = (uint16_t)i,
+			.writeback = p->conf->repl_mode != REPL_SYNC,
+			.sink = { .arg = p, .lock = sink_lock, .unlock = sink_unlock,
+			    .emit = sink_emit, .barrier = sink_barrier,
+			    .after_write = sink_after_write },
+		};
+
+		if ((p->captures[i] = capture_start(&o, err, errlen)) == NULL) {
+			stop_captures(p);
+			return -1;
+		}
+		p->ncaptures = i + 1;
+	}
+	return 0;
+}
+
+/* ---- the applier thread ---- */
+
+static void
+apply_fail(struct plane *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+apply_fail(struct plane *p, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[sizeof(p->apply_error)];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (strcmp(msg, p->apply_error) != 0)
+		log_warnx("apply: %s", msg);
+	xstrlcpy(p->apply_error, msg, sizeof(p->apply_error));
+}
+
+/* Wait on the thread's condition for ms, mu held. */
+static void
+apply_pause(struct plane *p, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
+/* Skip past seq: its record cannot be applied; its files are left to the check. */
+static void
+apply_skip(struct plane *p, uint64_t seq)
+{
+	struct apply_pos pos = applier_pos(p->applier);
+	char err[256];
+
+	pos.seq = seq;
+	if (applier_set_pos(p->applier, pos, err, sizeof(err)) < 0)
+		apply_fail(p, "cannot move past seq %" PRIu64 ": %s", seq, err);
+	p->env.needs_check = true;
+}
+
+/* Make what was applied durable and say so: ACKs, journal segments, status. */
+static bool
+apply_sync(struct plane *p)
+{
+	char err[256];
+	uint64_t seq;
+
+	if (applier_sync(p->applier, err, sizeof(err)) < 0) {
+		apply_fail(p, "%s", err);
+		return false;
+	}
+	seq = applier_pos(p->applier).seq;
+	p->env.applied_seq = seq;
+	if (p->apply_consumer >= 0)
+		journal_consumer_done(p->journal, p->apply_consumer, seq);
+	return true;
+}
+
+/*
+ * A reader from the applier's position. Records before the journal's
+ * oldest are gone (a quota cut upstream, a new journal): the copy then
+ * needs a check and the applier goes on from what is there.
+ */
+static struct journal_reader *
+apply_reader(struct plane *p)
+{
+	struct apply_pos pos = applier_pos(p->applier);
+	uint64_t first = journal_first_seq(p->journal);
+	struct journal_reader *r;
+	char err[256];
+
+	if (first != 0 && pos.seq + 1 < first) {
+		apply_fail(p, "records %" PRIu64 "..%" PRIu64 " are not in the journal: "
+		    "the copy needs a check", pos.seq + 1, first - 1);
+		apply_skip(p, first - 1);
+		pos = applier_pos(p->applier);
+	}
+	if ((r = journal_reader_new(p->journal, pos.seq, true, err, sizeof(err))) == NULL)
+		apply_fail(p, "%s", err);
+	return r;
+}
+
+/* Apply one record; false when the reader must start again from the position. */
+static bool
+apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
+{
+	struct op op;
+	char why[512];
+
+	if (op_decode(h->type, rec + RECORD_HDR_SIZE, h->length, &op, why, sizeof(why)) < 0) {
+		p->refused++;
+		apply_fail(p, "record %" PRIu64 " refused: %s", h->seq, why);
+		apply_skip(p, h->seq);
+		return true;
+	}
+	switch (applier_apply(p->applier, h, &op, why, sizeof(why))) {
+	case APPLY_OK:
+		p->applied_records++;
+		return true;
+	case APPLY_DIVERGED:
+		/* The copy differs here: go on, the check repairs it. */
+		if (p->diverged++ % 1000 == 0)
+			log_warnx("apply: %s (the copy needs a check)", why);
+		p->env.needs_check = true;
+		return true;
+	case APPLY_REFUSED:
+		p->refused++;
+		apply_fail(p, "%s", why);
+		if (applier_pos(p->applier).seq + 1 != h->seq)
+			return false;          /* out of step with the reader */
+		apply_skip(p, h->seq);
+		return true;
+	case APPLY_FAILED:
+		apply_fail(p, "%s; trying again", why);
+		return false;
+	}
+	return false;
+}
+
+/*
+ * On a passive node, apply every durable record in order, syncing the
+ * position in batches; idle otherwise. mu is held except while waiting
+ * for new records, so the loop, holding mu, knows the thread is between
+ * two records.
+ */
+static void *
+apply_main(void *arg)
+{
+	struct plane *p = arg;
+	struct journal_reader *r = NULL;
+	uint64_t synced_ms = now_mono_ms();
+	unsigned unsynced = 0;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->apply_quit) {
+		struct record_hdr h;
+		const uint8_t *rec;
+		size_t len;
+		char err[256];
+		int rc;
+
+		if (p->cut_pending) {
+			struct apply_pos pos = applier_pos(p->applier);
+
+			p->cut_pending = false;
+			if (pos.seq > p->cut_to)
+				apply_skip(p, p->cut_to);
+			journal_reader_free(r);
+			r = NULL;
+		}
+		if (!p->apply_run) {
+			if (unsynced > 0 && apply_sync(p))
+				unsynced = 0;
+			journal_reader_free(r);
+			r = NULL;
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		if (r == NULL && (r = apply_reader(p)) == NULL) {
+			apply_pause(p, 1000);
+			continue;
+		}
+		rc = journal_reader_next(r, &h, &rec, &len, err, sizeof(err));
+		if (rc < 0)
+			apply_fail(p, "journal: %s", err);
+		if (rc == 1 && apply_record(p, &h, rec))
+			unsynced++;
+		else if (rc != 0) {
+			journal_reader_free(r);
+			r = NULL;
+			apply_pause(p, 1000);
+			continue;
+		}
+		if (unsynced > 0 && (rc == 0 || unsynced >= APPLY_SYNC_RECORDS ||
+		    now_mono_ms() - synced_ms >= APPLY_SYNC_MS)) {
+			if (apply_sync(p))
+				p->apply_error[0] = '\0';
+			unsynced = 0;
+			synced_ms = now_mono_ms();
+		}
+		if (rc == 0) {
+			uint64_t at = applier_pos(p->applier).seq;
+
+			pthread_mutex_unlock(&p->mu);
+			journal_wait_append(p->journal, at, true, 100);
+			pthread_mutex_lock(&p->mu);
+		}
+	}
+	if (unsynced > 0)
+		apply_sync(p);
+	journal_reader_free(r);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* ---- downstream ---- */
+
+static bool
+is_dr_hop(const struct plane *p, enum node_id peer)
+{
+	return p->conf->mode == MODE_DR || p->self == NODE_TERTIARY || peer == NODE_TERTIARY;
+}
+
+static struct sender *
+new_sender(struct plane *p, enum node_id peer, int consumer)
+{
+	bool dr = is_dr_hop(p, peer);
+	enum stream_codec codec = STREAM_CODEC_NONE;
+
+	if (p->conf->compress == COMPRESS_ZSTD || (p->conf->compress == COMPRESS_AUTO && dr))
+		codec = STREAM_CODEC_ZSTD;
+	return sender_new(&p->env, peer, consumer, codec, dr ? p->conf->bandwidth : 0);
+}
+
+/*
+ * Ship to exactly the nodes of down[]: senders for new ones (their
+ * journal consumer holds every record until the node says where it
+ * stands), none for those gone. Called with no capture running.
+ */
+static void
+set_downstream(struct plane *p, const int *down, size_t ndown)
+{
+	struct downstream next[NODE_COUNT];
+	size_t n = 0;
+
+	if (p->server_ctx == NULL)
+		ndown = 0;            /* no TLS: this node runs alone */
+	for (size_t i = 0; i < ndown && n < NODE_COUNT; i++) {
+		struct downstream *d = NULL;
+
+		for (size_t k = 0; k < p->ndown; k++)
+			if (p->down[k].sender != NULL && (int)p->down[k].peer == down[i])
+				d = &p->down[k];
+		if (d != NULL) {
+			next[n] = *d;
+			d->sender = NULL;
+		} else {
+			uint64_t first = journal_first_seq(p->journal);
+			uint64_t from = first != 0 ? first - 1 : journal_last_seq(p->journal);
+			int consumer = journal_consumer_add(p->journal, node_name(down[i]), from);
+
+			if (consumer < 0) {
+				log_warnx("stream to %s: no journal consumer left", node_name(down[i]));
+				continue;
+			}
+			next[n] = (struct downstream){ .peer = down[i], .consumer = consumer,
+			    .down_since_ms = now_mono_ms() };
+			next[n].sender = new_sender(p, down[i], consumer);
+		}
+		n++;
+	}
+	pthread_mutex_lock(&p->down_mu);
+	for (size_t k = 0; k < p->ndown; k++)
+		if (p->down[k].sender != NULL) {
+			sender_free(p->down[k].sender);
+			journal_consumer_remove(p->journal, p->down[k].consumer);
+		}
+	memcpy(p->down, next, sizeof(next[0]) * n);
+	p->ndown = n;
+	pthread_mutex_unlock(&p->down_mu);
+}
+
+/* ---- role changes ---- */
+
+static void
+set_apply_consumer(struct plane *p, bool on, uint64_t done)
+{
+	pthread_mutex_lock(&p->mu);
+	if (on && p->apply_consumer < 0)
+		p->apply_consumer = journal_consumer_add(p->journal, "apply", done);
+	else if (!on && p->apply_consumer >= 0) {
+		journal_consumer_remove(p->journal, p->apply_consumer);
+		p->apply_consumer = -1;
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * Leave the active role: no more capture, and the copy holds every record
+ * this node journaled, so the applier's position moves to the last one.
+ */
+static int
+leave_active(struct plane *p, char *err, size_t errlen)
+{
+	struct apply_pos pos;
+	int rc;
+
+	stop_captures(p);
+	if (journal_sync(p->journal, err, errlen) < 0)
+		return -1;
+	pos.seq = journal_last_seq(p->journal);
+	pos.epoch = journal_last_epoch(p->journal);
+	pthread_mutex_lock(&p->mu);
+	rc = pos.seq == 0 ? 0 : applier_set_pos(p->applier, pos, err, errlen);
+	if (rc == 0)
+		p->env.applied_seq = pos.seq;
+	pthread_mutex_unlock(&p->mu);
+	if (rc < 0)
+		return -1;
+	set_apply_consumer(p, true, pos.seq);
+	marks_reset(p);
+	p->role = PL_PASSIVE;
+	return 0;
+}
+
+int
+plane_passive(struct plane *p, uint64_t epoch, int upstream, const int *down, size_t ndown,
+    char *err, size_t errlen)
+{
+	if (epoch < p->env.epoch) {
+		snprintf(err, errlen, "epoch %" PRIu64 " is below this node's %" PRIu64, epoch,
+		    (uint64_t)p->env.epoch);
+		return -1;
+	}
+	if (p->pending != PEND_NONE)
+		finish_pending(p, -1, 0, "superseded: the node is now passive in epoch %" PRIu64, epoch);
+	if (p->role == PL_ACTIVE && leave_active(p, err, errlen) < 0)
+		return -1;
+	p->env.epoch = epoch;
+	p->role = PL_PASSIVE;
+	set_downstream(p, down, ndown);
+	p->upstream = upstream;
+	if (p->receiver != NULL)
+		receiver_set_upstream(p->receiver, upstream);
+	pthread_mutex_lock(&p->mu);
+	p->apply_run = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+/* The journal's records from here on are epoch's: say where it begins, durably. */
+static int
+begin_epoch(struct plane *p, uint64_t epoch, char *err, size_t errlen)
+{
+	uint64_t last = history_last_epoch(&p->history);
+
+	if (last == epoch)
+		return 0;
+	if (last > epoch) {
+		snprintf(err, errlen, "the journal already holds epoch %" PRIu64 ", above %" PRIu64,
+		    last, epoch);
+		return -1;
+	}
+	if (history_begin(&p->history, epoch, journal_last_seq(p->journal) + 1, err, errlen) < 0)
+		return -1;
+	if (history_save(p->history_path, &p->history) < 0) {
+		snprintf(err, errlen, "cannot save the epoch history %s", p->history_path);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+finish_pending(struct plane *p, int rc, uint64_t last, const char *fmt, ...)
+{
+	plane_done_fn *done = p->done;
+	void *arg = p->done_arg;
+	char why[512] = "";
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+	}
+	event_del(p->poll_ev);
+	p->pending = PEND_NONE;
+	p->done = NULL;
+	p->done_arg = NULL;
+	if (done != NULL)
+		done(arg, rc, last, rc < 0 ? why : NULL);
+}
+
+/* The applier has done every record this node received: capture from here on. */
+static void
+become_active(struct plane *p)
+{
+	char err[512];
+
+	pthread_mutex_lock(&p->mu);
+	p->apply_run = false;
+	pthread_mutex_unlock(&p->mu);
+	if (begin_epoch(p, p->pending_epoch, err, sizeof(err)) < 0)
+		goto fail;
+	set_apply_consumer(p, false, 0);
+	set_downstream(p, p->pending_down, p->pending_ndown);
+	if (start_captures(p, err, sizeof(err)) < 0) {
+		set_apply_consumer(p, true, journal_last_seq(p->journal));
+		goto fail;
+	}
+	p->role = PL_ACTIVE;
+	marks_reset(p);
+	log_info("active in epoch %" PRIu64 ": capturing %zu folder%s from seq %" PRIu64,
+	    p->pending_epoch, p->ncaptures, p->ncaptures == 1 ? "" : "s",
+	    journal_last_seq(p->journal) + 1);
+	finish_pending(p, 0, journal_last_seq(p->journal), NULL);
+	return;
+fail:
+	pthread_mutex_lock(&p->mu);
+	p->apply_run = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	p->role = PL_PASSIVE;
+	finish_pending(p, -1, 0, "%s", err);
+}
+
+static void
+poll_activate(struct plane *p)
+{
+	uint64_t last = journal_last_seq(p->journal), durable = journal_durable_seq(p->journal);
+	uint64_t applied = p->env.applied_seq;
+
+	if (durable >= last && applied >= last) {
+		become_active(p);
+		return;
+	}
+	if (now_mono_ms() < p->pending_deadline)
+		return;
+	finish_pending(p, -1, 0, "records up to %" PRIu64 " received, %" PRIu64 " durable, %" PRIu64
+	    " applied after %d s%s%s", last, durable, applied, ACTIVATE_MAX_MS / 1000,
+	    p->apply_error[0] != '\0' ? ": " : "", p->apply_error);
+}
+
+static void
+poll_drain(struct plane *p)
+{
+	uint64_t last = journal_last_seq(p->journal);
+	char lagging[256] = "";
+
+	for (size_t i = 0; i < p->ndown; i++) {
+		uint64_t acked = journal_consumer_seq(p->journal, p->down[i].consumer);
+
+		if (acked < last)
+			snprintf(lagging + strlen(lagging), sizeof(lagging) - strlen(lagging),
+			    "%s%s acknowledged up to %" PRIu64 " of %" PRIu64, lagging[0] ? ", " : "",
+			    node_name(p->down[i].peer), acked, last);
+	}
+	if (lagging[0] == '\0')
+		finish_pending(p, 0, last, NULL);
+	else if (now_mono_ms() >= p->pending_deadline)
+		finish_pending(p, -1, 0, "queue not drained: %s", lagging);
+}
+
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane *p = arg;
+	struct timeval tv = { 0, POLL_MS * 1000 };
+
+	if (p->pending == PEND_ACTIVATE)
+		poll_activate(p);
+	else if (p->pending == PEND_DRAIN)
+		poll_drain(p);
+	if (p->pending != PEND_NONE)
+		evtimer_add(p->poll_ev, &tv);
+}
+
+void
+plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t ndown, plane_done_fn *done,
+    void *arg)
+{
+	char err[256];
+
+	if (p->pending != PEND_NONE) {
+		done(arg, -1, 0, "a role change is already under way");
+		return;
+	}
+	if (epoch < p->env.epoch) {
+		snprintf(err, sizeof(err), "epoch %" PRIu64 " is below this node's %" PRIu64, epoch,
+		    (uint64_t)p->env.epoch);
+		done(arg, -1, 0, err);
+		return;
+	}
+	p->pending = PEND_ACTIVATE;
+	p->pending_epoch = epoch;
+	p->pending_deadline = now_mono_ms() + ACTIVATE_MAX_MS;
+	p->pending_ndown = ndown < NODE_COUNT ? ndown : NODE_COUNT;
+	memcpy(p->pending_down, down, sizeof(down[0]) * p->pending_ndown);
+	p->done = done;
+	p->done_arg = arg;
+	if (p->role == PL_ACTIVE) {
+		/* Already capturing (the engine restarted, or a forced epoch): only the epoch moves. */
+		if (begin_epoch(p, epoch, err, sizeof(err)) < 0) {
+			finish_pending(p, -1, 0, "%s", err);
+			return;
+		}
+		p->env.epoch = epoch;
+		finish_pending(p, 0, journal_last_seq(p->journal), NULL);
+		return;
+	}
+	/* No more records from the old upstream; what came is applied first. */
+	p->env.epoch = epoch;
+	p->upstream = -1;
+	if (p->receiver != NULL)
+		receiver_set_upstream(p->receiver, -1);
+	pthread_mutex_lock(&p->mu);
+	p->apply_run = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	on_poll(-1, 0, p);
+}
+
+void
+plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg)
+{
+	char err[256];
+
+	if (p->pending != PEND_NONE) {
+		done(arg, -1, 0, "a role change is already under way");
+		return;
+	}
+	if (p->role != PL_ACTIVE) {
+		done(arg, -1, 0, "this node is not active");
+		return;
+	}
+	stop_captures(p);
+	if (journal_sync(p->journal, err, sizeof(err)) < 0) {
+		done(arg, -1, 0, err);
+		return;
+	}
+	p->pending = PEND_DRAIN;
+	p->pending_deadline = now_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	p->done = done;
+	p->done_arg = arg;
+	on_poll(-1, 0, p);
+}
+
+void
+plane_cancel(struct plane *p, void *arg)
+{
+	if (p->done_arg == arg) {
+		p->done = NULL;
+		p->done_arg = NULL;
+	}
+}
+
+/* ---- stream callbacks and the tick ---- */
+
+static void
+on_durable(void *arg, uint64_t durable_seq)
+{
+	struct plane *p = arg;
+
+	mark(p, durable_seq, 0);
+	for (size_t i = 0; i < p->ndown; i++)
+		sender_wake(p->down[i].sender);
+}
+
+static void
+on_cut(void *arg, uint64_t keep_seq)
+{
+	struct plane *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	p->cut_pending = true;
+	p->cut_to = keep_seq;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	marks_reset(p);
+}
+
+/* Which streams are down, and for how long: fsync-mode waits end past failover.timeout. */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane *p = arg;
+	uint64_t now = now_mono_ms();
+
+	for (size_t i = 0; i < p->ndown; i++) {
+		struct downstream *d = &p->down[i];
+		struct stream_status st;
+		bool degraded;
+
+		sender_status(d->sender, &st);
+		if (st.connected)
+			d->down_since_ms = 0;
+		else if (d->down_since_ms == 0)
+			d->down_since_ms = now;
+		degraded = d->down_since_ms != 0 && now - d->down_since_ms >= p->conf->timeout_ms;
+		if (degraded != d->degraded)
+			log_warnx("stream to %s: %s", node_name(d->peer), degraded ?
+			    "down past failover.timeout; fsync-mode writes no longer wait for it" :
+			    "back; fsync-mode writes wait for it again");
+		d->degraded = degraded;
+	}
+}
+
+/* ---- status ---- */
+
+static json_t *
+stream_json(const struct stream_status *st, int peer)
+{
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s?}",
+	    "peer", node_name(peer), "state", st->state, "connected", st->connected,
+	    "sent_seq", (json_int_t)st->sent_seq, "acked_seq", (json_int_t)st->durable_seq,
+	    "applied_seq", (json_int_t)st->applied_seq, "raw_bytes", (json_int_t)st->raw_bytes,
+	    "wire_bytes", (json_int_t)st->wire_bytes,
+	    "last_error", st->last_error[0] != '\0' ? st->last_error : NULL);
+}
+
+/* Bytes and age of what is not yet done past done_seq (acknowledged, or applied). */
+static void
+backlog(struct plane *p, uint64_t done_seq, uint64_t last, uint64_t *bytes, double *lag_ms)
+{
+	struct lag_mark m;
+	uint64_t before;
+
+	*bytes = 0;
+	*lag_ms = 0;
+	if (done_seq >= last)
+		return;
+	pthread_mutex_lock(&p->ring_mu);
+	if (mark_after(p, done_seq, &m, &before)) {
+		*bytes = p->appended_bytes - before;
+		*lag_ms = (double)(now_mono_ms() - m.ms);
+	}
+	pthread_mutex_unlock(&p->ring_mu);
+}
+
+static const char *
+active_state(struct plane *p, struct stream_status *first, uint64_t acked, double lag_ms)
+{
+	if (p->ncaptures == 0)
+		return "paused";
+	if (p->ndown == 0)
+		return "disconnected";
+	if (journal_consumer_overflowed(p->journal, p->down[0].consumer))
+		return "out-of-sync";
+	if (!first->connected)
+		return "disconnected";
+	if (acked < journal_last_seq(p->journal) && lag_ms >= IN_SYNC_LAG_MS)
+		return "syncing";
+	return "in-sync";
+}
+
+static const char *
+passive_state(struct plane *p, uint64_t applied, uint64_t durable, double lag_ms)
+{
+	struct stream_status st;
+
+	if (p->receiver == NULL)
+		return "disconnected";
+	receiver_status(p->receiver, &st);
+	if (!st.connected)
+		return "disconnected";
+	if (p->env.needs_check)
+		return "out-of-sync";
+	if (applied < durable && lag_ms >= IN_SYNC_LAG_MS)
+		return "syncing";
+	return "in-sync";
+}
+
+json_t *
+plane_status(struct plane *p)
+{
+	uint64_t last = journal_last_seq(p->journal), durable = journal_durable_seq(p->journal);
+	uint64_t applied = p->env.applied_seq, acked = durable, queue = 0;
+	struct stream_status first = { 0 }, up;
+	json_t *o, *down = json_array(), *mounts = json_array();
+	const char *state = "paused";
+	double lag = 0;
+
+	for (size_t i = 0; i < p->ndown; i++) {
+		struct stream_status st;
+
+		sender_status(p->down[i].sender, &st);
+		if (i == 0)
+			first = st;
+		json_array_append_new(down, stream_json(&st, p->down[i].peer));
+	}
+	for (size_t i = 0; i < p->ncaptures; i++)
+		json_array_append_new(mounts, json_string(p->conf->protect_data.v[i]));
+	if (p->role == PL_ACTIVE) {
+		acked = p->ndown > 0 ? journal_consumer_seq(p->journal, p->down[0].consumer) : last;
+		backlog(p, acked, last, &queue, &lag);
+		state = active_state(p, &first, acked, lag);
+	} else if (p->role == PL_PASSIVE) {
+		backlog(p, applied, durable, &queue, &lag);
+		queue = 0;      /* the marks of a passive carry no sizes */
+		state = passive_state(p, applied, durable, lag);
+	}
+	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:o, s:o, s:i,"
+	    " s:{s:I, s:I, s:I, s:s?}, s:I}",
+	    "mode", repl_mode_name(p->conf->repl_mode), "state", state,
+	    "role", plane_role_names[p->role], "epoch", (json_int_t)p->env.epoch,
+	    "queue_bytes", (json_int_t)queue, "lag_ms", lag,
+	    "last_seq", (json_int_t)last, "acked_seq", (json_int_t)acked,
+	    "durable_seq", (json_int_t)durable, "applied_seq", (json_int_t)applied,
+	    "needs_check", (int)p->env.needs_check, "downstream", down, "mounts", mounts,
+	    "pid", (int)getpid(),
+	    "apply", "records", (json_int_t)p->applied_records, "diverged", (json_int_t)p->diverged,
+	    "refused", (json_int_t)p->refused,
+	    "error", p->apply_error[0] != '\0' ? p->apply_error : NULL,
+	    "queue_overflows", (json_int_t)p->overflows);
+	if (p->receiver != NULL && p->upstream >= 0) {
+		receiver_status(p->receiver, &up);
+		json_object_set_new(o, "upstream", stream_json(&up, p->upstream));
+	} else
+		json_object_set_new(o, "upstream", json_null());
+	return o;
+}
+
+/* ---- open and close ---- */
+
+static int
+open_roots(struct plane *p, char *err, size_t errlen)
+{
+	const struct strlist *data = &p->conf->protect_data;
+	struct apply_pos pos;
+
+	for (size_t i = 0; i < data->n; i++) {
+		if (capture_clear_stale(data->v[i]) < 0 || mkdir_p(data->v[i], 0755) < 0) {
+			snprintf(err, errlen, "protected folder %s: %s", data->v[i], strerror(errno));
+			return -1;
+		}
+	}
+	p->applier = applier_open((const char *const *)data->v, data->n, p->pos_path, err, errlen);
+	if (p->applier == NULL)
+		return -1;
+	pos = applier_pos(p->applier);
+	p->env.applied_seq = pos.seq;
+	p->apply_consumer = journal_consumer_add(p->journal, "apply", pos.seq);
+	return 0;
+}
+
+/* TLS and the receiver; without TLS material the node replicates nothing, and says so. */
+static void
+open_streams(struct plane *p)
+{
+	char err[512];
+
+	p->server_ctx = tls_server_ctx(p->conf->tls_dir, p->conf->name, p->self, err, sizeof(err));
+	if (p->server_ctx != NULL)
+		p->client_ctx = tls_client_ctx(p->conf->tls_dir, p->conf->name, p->self, err,
+		    sizeof(err));
+	if (p->client_ctx == NULL) {
+		log_warnx("no streams: %s", err);
+		SSL_CTX_free(p->server_ctx);
+		p->server_ctx = NULL;
+		return;
+	}
+	p->env.server_ctx = p->server_ctx;
+	p->env.client_ctx = p->client_ctx;
+	if ((p->receiver = receiver_new(&p->env, err, sizeof(err))) == NULL)
+		log_warnx("no stream from upstream: %s", err);
+}
+
+struct plane *
+plane_open(struct event_base *base, const struct config *conf, enum node_id self, char *err,
+    size_t errlen)
+{
+	struct plane *p = xcalloc(1, sizeof(*p));
+	struct journal_opts jo = { .quota_bytes = 0 };
+	struct journal_recovery rec;
+	struct timeval tick = { 0, TICK_MS * 1000 };
+	char *jdir;
+
+	p->base = base;
+	p->conf = conf;
+	p->self = self;
+	p->upstream = -1;
+	p->apply_consumer = -1;
+	p->dir = xasprintf("%s/repl", conf->state_dir);
+	p->history_path = xasprintf("%s/%s", p->dir, HISTORY_FILE_NAME);
+	p->pos_path = xasprintf("%s/apply.pos", p->dir);
+	p->touched_path = xasprintf("%s/touched", p->dir);
+	p->quarantine = xasprintf("%s/quarantine", conf->state_dir);
+	p->enc = xmalloc(ENC_MAX);
+	p->ring = xcalloc(LAG_MARKS, sizeof(*p->ring));
+	p->captures = xcalloc(conf->protect_data.n + 1, sizeof(*p->captures));
+	pthread_mutex_init(&p->down_mu, NULL);
+	pthread_mutex_init(&p->ring_mu, NULL);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	jdir = xasprintf("%s/journal", p->dir);
+	jo.dir = jdir;
+	/* The quota is enforced by the sink, which knows what to do with a cut consumer. */
+	if (mkdir_p(p->dir, 0700) < 0) {
+		snprintf(err, errlen, "cannot make %s: %s", p->dir, strerror(errno));
+		goto fail;
+	}
+	if ((p->journal = journal_open(&jo, &rec, err, errlen)) == NULL)
+		goto fail;
+	if (rec.cut)
+		log_warnx("journal: a torn tail of %" PRIu64 " bytes was cut from %s (%s); every "
+		    "record before it is kept", rec.cut_bytes, rec.cut_path, rec.cut_why);
+	if (history_load(p->history_path, &p->history, err, errlen) < 0)
+		goto fail;
+	if (open_roots(p, err, errlen) < 0)
+		goto fail;
+	p->env = (struct stream_env){ .base = base, .conf = conf, .self = self,
+	    .journal = p->journal, .history = &p->history, .history_path = p->history_path,
+	    .quarantine_dir = p->quarantine, .on_durable = on_durable, .on_cut = on_cut,
+	    .arg = p };
+	p->env.epoch = history_last_epoch(&p->history);
+	p->env.applied_seq = applier_pos(p->applier).seq;
+	p->env.needs_check = access(p->touched_path, F_OK) == 0;
+	open_streams(p);
+	p->poll_ev = evtimer_new(base, on_poll, p);
+	p->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, p);
+	evtimer_add(p->tick_ev, &tick);
+	if (pthread_create(&p->apply_thread, NULL, apply_main, p) != 0) {
+		snprintf(err, errlen, "cannot start the applier thread");
+		goto fail;
+	}
+	free(jdir);
+	log_info("journal %s/journal: seq %" PRIu64 "..%" PRIu64 ", applied up to %" PRIu64,
+	    p->dir, journal_first_seq(p->journal), journal_last_seq(p->journal),
+	    (uint64_t)p->env.applied_seq);
+	return p;
+fail:
+	free(jdir);
+	p->apply_thread = 0;
+	plane_close(p);
+	return NULL;
+}
+
+void
+plane_close(struct plane *p)
+{
+	if (p == NULL)
+		return;
+	stop_captures(p);
+	if (p->pending != PEND_NONE)
+		finish_pending(p, -1, 0, "lifeline-repl is stopping");
+	if (p->apply_thread != 0) {
+		pthread_mutex_lock(&p->mu);
+		p->apply_quit = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->apply_thread, NULL);
+	}
+	set_downstream(p, NULL, 0);
+	receiver_free(p->receiver);
+	if (p->poll_ev != NULL)
+		event_free(p->poll_ev);
+	if (p->tick_ev != NULL)
+		event_free(p->tick_ev);
+	applier_close(p->applier);
+	if (p->journal != NULL)
+		journal_close(p->journal);
+	if (p->touched != NULL)
+		fclose(p->touched);
+	SSL_CTX_free(p->server_ctx);
+	SSL_CTX_free(p->client_ctx);
+	pthread_mutex_destroy(&p->down_mu);
+	pthread_mutex_destroy(&p->ring_mu);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->captures);
+	free(p->ring);
+	free(p->enc);
+	free(p->dir);
+	free(p->history_path);
+	free(p->pos_path);
+	free(p->touched_path);
+	free(p->quarantine);
+	free(p);
+}

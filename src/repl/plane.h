@@ -1,0 +1,71 @@
+/*
+ * The data plane of one node, as lifeline-repl runs it: the journal, the
+ * receiver of the upstream's stream, the applier, the senders to the nodes
+ * downstream and, on the active node, the capture over every protected
+ * directory. lifelined says which role the node has and who is up- and
+ * downstream (common/replctl.h); the plane does it in the order that loses
+ * nothing: an active applies all it received before it captures, a
+ * demoted one stops capturing before it applies.
+ *
+ * Every function runs on the owner's libevent loop (made after
+ * evthread_use_pthreads); the plane's own threads are the applier, the
+ * receiver's fsyncs and the captures'.
+ */
+#ifndef LIFELINE_PLANE_H
+#define LIFELINE_PLANE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct event_base;
+struct plane;
+
+/*
+ * Open the journal, the epoch history and the applier under
+ * STATE_DIR/repl, remove capture mounts a crash left, listen for streams.
+ * The node starts idle: nothing mounted, nothing applied until a role is
+ * given. NULL with err.
+ */
+struct plane	*plane_open(struct event_base *base, const struct config *conf, enum node_id self,
+		    char *err, size_t errlen);
+
+/* Unmount, stop every thread and connection, close the journal. */
+void		 plane_close(struct plane *p);
+
+/*
+ * Passive in epoch: take the stream of upstream (-1: none), apply it, and
+ * relay it to down[]. A node that was active stops capturing first and
+ * counts what it journaled as applied. 0, or -1 with err.
+ */
+int		 plane_passive(struct plane *p, uint64_t epoch, int upstream, const int *down,
+		    size_t ndown, char *err, size_t errlen);
+
+/*
+ * Active in epoch, shipping to down[]: done(arg, 0, last_seq, NULL) once
+ * every record received is durable and applied and the capture is mounted
+ * over every protected directory; done(arg, -1, 0, why) when that cannot
+ * be (the node is then passive with no upstream). done runs on the loop,
+ * maybe before this returns.
+ */
+typedef void plane_done_fn(void *arg, int rc, uint64_t last_seq, const char *why);
+void		 plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t ndown,
+		    plane_done_fn *done, void *arg);
+
+/*
+ * The active's applications are stopped (a switchover): unmount the
+ * capture and call done once every node downstream acknowledged the last
+ * record, or with -1 and who lags after timeout_ms.
+ */
+void		 plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg);
+
+/* Forget a pending activation or drain callback whose owner is going away. */
+void		 plane_cancel(struct plane *p, void *arg);
+
+/* The "replication" object of lifeline status (CONTRACT.md fields and more). */
+json_t		*plane_status(struct plane *p);
+
+#endif
