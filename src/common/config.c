@@ -1971,3 +1971,22 @@ config_channel_pairs(const struct config *conf, enum node_id self, enum node_id 
 	}
 	return n;
 }
+
+size_t
+config_chain(enum cluster_mode mode, enum node_id active, enum node_id chain[NODE_COUNT])
+{
+	/* The HA partner first: it is the one that fails over, and the nearer. */
+	static const enum node_id order[NODE_COUNT][NODE_COUNT] = {
+		[NODE_PRIMARY]   = { NODE_PRIMARY, NODE_SECONDARY, NODE_TERTIARY },
+		[NODE_SECONDARY] = { NODE_SECONDARY, NODE_PRIMARY, NODE_TERTIARY },
+		[NODE_TERTIARY]  = { NODE_TERTIARY, NODE_PRIMARY, NODE_SECONDARY },
+	};
+	size_t n = 0;
+
+	if (!config_mode_has(mode, active))
+		return 0;
+	for (size_t i = 0; i < NODE_COUNT; i++)
+		if (config_mode_has(mode, order[active][i]))
+			chain[n++] = order[active][i];
+	return n;
+}

@@ -140,6 +140,15 @@ struct channel_pair {
 size_t config_channel_pairs(const struct config *conf, enum node_id self, enum node_id peer,
     struct channel_pair *out, size_t max);
 
+/*
+ * The replication chain when active is the active node: the nodes of the
+ * mode in the order the journal flows, active first, then its HA partner,
+ * then the DR node (a DR node that is active ships to the primary, which
+ * relays to the secondary). Returns the count (0 when active is not a node
+ * of the mode).
+ */
+size_t config_chain(enum cluster_mode mode, enum node_id active, enum node_id chain[NODE_COUNT]);
+
 const char *node_name(enum node_id id);
 int         node_from_name(const char *name);           /* -1 if unknown */
 const char *mode_name(enum cluster_mode mode);

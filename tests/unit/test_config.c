@@ -786,6 +786,35 @@ test_names(void **state)
 	assert_int_equal(node_from_name(""), -1);
 }
 
+/* The replication chain for each mode and active node. */
+static void
+test_chain(void **state)
+{
+	static const struct {
+		enum cluster_mode mode;
+		enum node_id	 active;
+		size_t		 n;
+		enum node_id	 chain[NODE_COUNT];
+	} t[] = {
+		{ MODE_HA, NODE_PRIMARY, 2, { NODE_PRIMARY, NODE_SECONDARY } },
+		{ MODE_HA, NODE_SECONDARY, 2, { NODE_SECONDARY, NODE_PRIMARY } },
+		{ MODE_HA, NODE_TERTIARY, 0, { 0 } },
+		{ MODE_DR, NODE_SECONDARY, 2, { NODE_SECONDARY, NODE_PRIMARY } },
+		{ MODE_HA_DR, NODE_PRIMARY, 3, { NODE_PRIMARY, NODE_SECONDARY, NODE_TERTIARY } },
+		{ MODE_HA_DR, NODE_SECONDARY, 3, { NODE_SECONDARY, NODE_PRIMARY, NODE_TERTIARY } },
+		{ MODE_HA_DR, NODE_TERTIARY, 3, { NODE_TERTIARY, NODE_PRIMARY, NODE_SECONDARY } },
+	};
+
+	for (size_t i = 0; i < nitems(t); i++) {
+		enum node_id chain[NODE_COUNT];
+		size_t n = config_chain(t[i].mode, t[i].active, chain);
+
+		assert_int_equal(n, t[i].n);
+		for (size_t j = 0; j < n; j++)
+			assert_int_equal(chain[j], t[i].chain[j]);
+	}
+}
+
 /* The CLI finds a running engine's state_dir even in a broken file. */
 static void
 test_peek_state_dir(void **state)
@@ -891,6 +920,7 @@ main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_peek_state_dir),
 		cmocka_unit_test(test_man_page),
 	};
