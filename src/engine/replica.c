@@ -397,10 +397,10 @@ go_down(struct replica *r)
 }
 
 /*
- * The watched process ended. A program that dies soon after its start
- * counts towards the delay before the next start, so a program that
- * cannot run is not restarted in a tight loop. The next poll finds nothing
- * listening and starts it again.
+ * The watched process ended. One that dies before it answers, or within
+ * STABLE_MS of its first answer, counts towards the delay before the next
+ * start, so a program that cannot run is not restarted in a tight loop.
+ * The next poll finds nothing listening and starts it again.
  */
 static void
 program_exited(struct replica *r, pid_t pid)
