@@ -97,7 +97,10 @@ void replica_cancel(struct replica *r, void *arg);
  */
 json_t *replica_status(const struct replica *r);
 
-/* Whether the program answered the last status request in time. */
+/*
+ * Whether the program counts as up: it answered a status request within
+ * the last REPLICA_SILENT_MS, still listens, and its process has not ended.
+ */
 bool replica_up(const struct replica *r);
 
 /*
