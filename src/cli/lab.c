@@ -44,6 +44,7 @@
 #define LAB_JSON            "lab.json"
 #define ENGINE_WAIT_MS      30000   /* every engine answers status */
 #define APP_WAIT_MS         30000   /* the client reaches the sample */
+#define SYNC_WAIT_MS        30000   /* every node's replication is in sync */
 #define ENGINE_STOP_MS      10000   /* engines stop their services */
 #define PROC_STOP_MS        3000    /* per phase: TERM, then KILL */
 #define LOCK_WAIT_MS        60000
@@ -1080,6 +1081,52 @@ wait_engines(const struct lab *lab, const pid_t *pids, uint64_t deadline, int *b
 	return -1;
 }
 
+/*
+ * Wait until every node of the mode reports its replication in sync: the
+ * active ships to a connected stand-by, each stand-by takes its stream.
+ * Until then a failover would be vetoed, so lab up is not done.
+ */
+static int
+wait_in_sync(const struct lab *lab, uint64_t deadline, int *bad, char *err, size_t errlen)
+{
+	char why[LAB_HOST_COUNT][256];
+
+	for (;;) {
+		int behind = -1;
+
+		for (int h = 0; h < LAB_HOST_COUNT && behind < 0; h++) {
+			json_t *st, *repl;
+			const char *state;
+
+			if (!lab_host_in_mode(lab->mode, h) || !lab_is_node(h))
+				continue;
+			if ((st = engine_status(lab, h, 1000, why[h], sizeof(why[h]))) == NULL) {
+				behind = h;
+				continue;
+			}
+			repl = json_object_get(st, "replication");
+			state = json_string_value(json_object_get(repl, "state"));
+			if (state == NULL || strcmp(state, "in-sync") != 0) {
+				json_t *e = json_object_get(repl, "error");
+
+				strfmt(why[h], sizeof(why[h]), "replication %s%s%s", state ? state : "unknown",
+				    json_is_string(e) ? ": " : "", json_is_string(e) ? json_string_value(e) : "");
+				behind = h;
+			}
+			json_decref(st);
+		}
+		if (behind < 0)
+			return 0;
+		if (now_mono_ms() >= deadline) {
+			*bad = behind;
+			strfmt(err, errlen, "%s is not in sync after %d s: %s", lab_host_name(behind),
+			    SYNC_WAIT_MS / 1000, why[behind]);
+			return -1;
+		}
+		usleep(50 * 1000);
+	}
+}
+
 /* One GET to the sample from the current namespace; 0 when a line comes back. */
 static int
 sample_get(const char *addr, int port, char *why, size_t whylen)
@@ -1447,7 +1494,7 @@ lab_build(struct lab *lab, int *bad, char *err, size_t errlen)
 		*bad = LAB_PRIMARY;
 		return -1;
 	}
-	return 0;
+	return wait_in_sync(lab, now_mono_ms() + SYNC_WAIT_MS, bad, err, errlen);
 }
 
 /* Every namespace of the mode is there, and every running node has its mounts. */

@@ -17,6 +17,7 @@ struct services;
 struct control;
 struct membership;
 struct roles;
+struct replication;
 
 enum role { ROLE_PASSIVE, ROLE_ACTIVE };
 
@@ -35,6 +36,7 @@ struct engine {
 	struct control    *control;
 	struct membership *membership;   /* NULL while the node runs alone */
 	struct roles      *roles;
+	struct replication *replication; /* lifeline-repl, the data plane */
 	char               alone[600];   /* why membership could not start, or "" */
 	bool               leave_apps;   /* stopping with the applications left running */
 	struct {                         /* the active's answer to our last forwarded switchover */

@@ -7,6 +7,7 @@
 #include "engine/events.h"
 #include "engine/identity.h"
 #include "engine/membership.h"
+#include "engine/replication.h"
 #include "engine/roles.h"
 #include "engine/services.h"
 #include "engine/state.h"
@@ -139,20 +140,45 @@ refuse:
 	return -1;
 }
 
+static struct control_later *reload_later;   /* a lifeline reload waiting for the data plane */
+
+static void
+on_repl_reloaded(void *arg, bool ok, const char *why)
+{
+	struct engine *e = arg;
+	json_t *answer = ctl_ok();
+
+	json_object_set_new(answer, "config_hash", json_string(e->conf->hash));
+	if (!ok) {
+		event(e, EV_WARNING, "config", "lifeline-repl kept its settings: %s", why);
+		json_object_set_new(answer, "warning", json_sprintf("lifeline-repl kept its "
+		    "settings: %s", why));
+	}
+	if (reload_later != NULL)
+		control_answer(reload_later, answer);
+	else
+		json_decref(answer);
+	reload_later = NULL;
+}
+
 static json_t *
 cmd_reload(void *ctx, json_t *req, struct control_later *later)
 {
 	struct engine *e = ctx;
 	char why[1024];
-	json_t *answer;
-
+	
 	if (reload(e, why, sizeof(why)) < 0) {
 		event(e, EV_WARNING, "config", "reload refused, keeping the running configuration: %s", why);
 		return ctl_error("reload refused, the running configuration is kept: %s", why);
 	}
-	answer = ctl_ok();
-	json_object_set_new(answer, "config_hash", json_string(e->conf->hash));
-	return answer;
+	if (later == NULL) {
+		replication_reload(e->replication, NULL, NULL);
+		return ctl_ok();
+	}
+	/* Answered once the data plane took it too. */
+	reload_later = later;
+	replication_reload(e->replication, on_repl_reloaded, e);
+	return NULL;
 }
 
 static json_t *
@@ -307,6 +333,24 @@ take_apps_marker(struct engine *e, json_t **services)
 	return resume;
 }
 
+/*
+ * lifeline-repl died on the active node: the applications' writes are no
+ * longer captured, a failed protected component like any other. Switch
+ * over to an in-sync stand-by (it has every record acknowledged so far).
+ */
+static void
+on_repl_death(struct engine *e, const char *why)
+{
+	char err[512];
+	int resolved;
+
+	event(e, EV_WARNING, "replication", "lifeline-repl failed on the active node (%s): "
+	    "switching over", why);
+	if (roles_switchover(e->roles, -1, &resolved, err, sizeof(err)) < 0)
+		event(e, EV_WARNING, "refusal", "switchover after the data plane failed refused: %s; "
+		    "this node stays active and starts lifeline-repl again", err);
+}
+
 /* A peer asks this node, the active, to hand over its role. */
 static void
 on_peer_switchover(struct engine *e, enum node_id from, enum node_id target)
@@ -345,6 +389,8 @@ on_sighup(evutil_socket_t sig, short what, void *arg)
 
 	if (reload(arg, why, sizeof(why)) < 0)
 		event(arg, EV_WARNING, "config", "reload refused, keeping the running configuration: %s", why);
+	else
+		replication_reload(((struct engine *)arg)->replication, NULL, NULL);
 }
 
 static void
@@ -479,6 +525,8 @@ main(int argc, char *argv[])
 			event(&e, EV_INFO, "role", "active in epoch %llu: resuming with the applications "
 			    "left running", (unsigned long long)e.state.epoch);
 		json_decref(adopt);
+		e.replication = replication_new(&e, debug);
+		replication_on_death(e.replication, on_repl_death);
 		/* Without TLS material the node runs alone and says why in status. */
 		if ((e.membership = membership_new(&e, err, sizeof(err))) == NULL) {
 			snprintf(e.alone, sizeof(e.alone), "no channels: %s", err);
@@ -506,6 +554,11 @@ main(int argc, char *argv[])
 		services_stop_all(e.services);
 		identity_release(&e);
 	}
+	/*
+	 * The data plane outlives the engine when the applications are left
+	 * running (the active keeps capturing, a passive keeps receiving).
+	 */
+	replication_free(e.replication, !e.leave_apps);
 	services_free(e.services);
 	control_free(e.control);
 	event_free(ev_term);

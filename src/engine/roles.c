@@ -15,6 +15,7 @@
 #include "engine/identity.h"
 #include "engine/membership.h"
 #include "engine/probe.h"
+#include "engine/replication.h"
 #include "engine/services.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -34,6 +35,7 @@
 #define PROBE_FRESH_MS    500     /* an ARP or management answer counts this long */
 #define GARP_BURSTS       3       /* announcements after a promotion, 500 ms apart */
 #define FOREIGN_GARP_MS   3000    /* a claim by another MAC counts this long */
+#define SWITCH_DRAIN_MS   60000   /* a switchover waits so long for the queue to drain */
 
 struct roles {
 	struct engine      *e;
@@ -55,8 +57,16 @@ struct roles {
 	/* another MAC claiming the public IP */
 	struct probe_garp  *garp_watch;
 	uint64_t            foreign_garp_ms;
-	/* placeholder for the data plane: heard the active since start */
+	/* heard an active that knows a stand-by exists, since start (rule 8) */
 	bool                heard_active;
+	/* applications stopping after a demotion: the capture stays until they are down */
+	bool                apps_stopping;
+	void              (*apps_stopped)(void *);
+	/* lifeline-repl in sync, as last seen while the active was heard */
+	bool                data_in_sync;
+	uint64_t            data_down_ms;     /* its stream seen down since, the active heard */
+	/* the capture did not come up: said once */
+	bool                capture_failed;
 	struct event       *garp_ev;
 	int                 garp_left;
 	int                 switching_to;     /* a switchover from here under way, or -1 */
@@ -180,6 +190,35 @@ probe_silent_active(struct roles *r, const struct peer_view *active, int active_
 	}
 }
 
+/*
+ * Is this passive's copy in sync, judged while the active is heard? A
+ * stream that is down counts as in sync for failover.timeout (the active
+ * may be gone with it; its fsync-mode waits go on twice as long, so no
+ * acknowledged write is missed), then as behind.
+ */
+static void
+judge_data(struct roles *r, uint64_t now)
+{
+	switch (replication_view(r->e->replication)) {
+	case REPL_VIEW_IN_SYNC:
+		r->data_in_sync = true;
+		r->data_down_ms = 0;
+		break;
+	case REPL_VIEW_DISCONNECTED:
+		if (r->data_down_ms == 0)
+			r->data_down_ms = now;
+		else if (now - r->data_down_ms >= r->e->conf->timeout_ms)
+			r->data_in_sync = false;
+		break;
+	case REPL_VIEW_BEHIND:
+		r->data_in_sync = false;
+		r->data_down_ms = 0;
+		break;
+	case REPL_VIEW_UNKNOWN:
+		break;
+	}
+}
+
 static void
 fill_observations(struct roles *r, struct decide_state *st, struct observations *obs)
 {
@@ -217,10 +256,17 @@ fill_observations(struct roles *r, struct decide_state *st, struct observations 
 		 */
 		if (v.alive && v.role == ROLE_ACTIVE && (v.flags & WIRE_HB_STANDBY_KNOWN))
 			r->heard_active = true;
+		/*
+		 * The copy's state counts as it was while the active was heard:
+		 * its stream ends with it, and that must not veto the failover.
+		 */
+		if (v.alive && v.role == ROLE_ACTIVE)
+			judge_data(r, now);
 		if (e->role == ROLE_PASSIVE && id == e->state.active && v.met)
 			probe_silent_active(r, &v, id);
 	}
-	obs->in_sync = r->heard_active;
+	/* In sync: the active is known to have a stand-by, and our copy keeps up with it. */
+	obs->in_sync = r->heard_active && r->data_in_sync;
 	obs->ping_lost_ms = ping_lost_ms(r, now);
 	obs->public_arp = r->arp_ok_ms != 0 && now - r->arp_ok_ms < PROBE_FRESH_MS;
 	obs->active_mgmt_ping = r->mgmt_ok_ms != 0 && now - r->mgmt_ok_ms < PROBE_FRESH_MS;
@@ -241,6 +287,30 @@ on_garp_due(evutil_socket_t fd, short what, void *arg)
 		log_warnx("gratuitous ARP: %s", err);
 	if (--r->garp_left > 0)
 		evtimer_add(r->garp_ev, &tv);
+}
+
+/*
+ * lifeline-repl applied everything this node received and mounted the
+ * capture (or could not: it retries, and the applications wait).
+ */
+static void
+on_capture_ready(void *arg, bool ok, const char *why)
+{
+	struct roles *r = arg;
+	struct engine *e = r->e;
+
+	if (e->role != ROLE_ACTIVE)
+		return;
+	if (ok) {
+		if (r->capture_failed)
+			event(e, EV_INFO, "replication", "capture in place: starting the applications");
+		r->capture_failed = false;
+		services_start_all(e->services);
+	} else if (!r->capture_failed) {
+		r->capture_failed = true;
+		event(e, EV_WARNING, "replication", "applications not started: their writes "
+		    "could not be captured: %s; retrying", why);
+	}
 }
 
 /* Serve: the epoch is already on disk; lift the filter, take the address, announce it. */
@@ -265,7 +335,9 @@ promote(struct roles *r, const char *why)
 	}
 	r->garp_left = GARP_BURSTS;
 	on_garp_due(-1, 0, r);
-	services_start_all(e->services);
+	/* The applications start once their writes are captured, never before. */
+	r->capture_failed = false;
+	replication_activate(e->replication, on_capture_ready, r);
 }
 
 static void
@@ -277,6 +349,16 @@ on_demoted(void *arg)
 		identity_release(r->e);
 }
 
+/* The applications of a demoted node are down: the capture may go now. */
+static void
+on_apps_stopped(void *arg)
+{
+	struct roles *r = arg;
+
+	r->apps_stopping = false;
+	r->apps_stopped(r);
+}
+
 /* Leave the role: hidden first, so the node stops answering at once. */
 static void
 demote(struct roles *r, const char *why, void (*done)(void *))
@@ -286,28 +368,40 @@ demote(struct roles *r, const char *why, void (*done)(void *))
 	char err[256];
 
 	e->role = ROLE_PASSIVE;
+	r->data_in_sync = false;         /* until the next active is heard */
+	r->data_down_ms = 0;
 	event(e, EV_WARNING, "role", "passive: %s", why);
 	membership_announce(e->membership);
 	if (filter_hide(&me->public_addr, me->public_if, err, sizeof(err)) < 0)
 		log_warnx("cannot raise the filter: %s", err);
 	else
 		r->filtered = true;
-	services_stop_async(e->services, done, r);
+	r->apps_stopping = true;
+	r->apps_stopped = done;
+	services_stop_async(e->services, on_apps_stopped, r);
 }
 
 /*
- * The old active's side of a switchover, once its services are down and
- * its address released: the next epoch, naming the target, goes to disk.
- * Its heartbeats then carry it and the target takes over (follow_active).
+ * The old active's side of a switchover, once its queue is drained: the
+ * next epoch, naming the target, goes to disk. Its heartbeats then carry
+ * it and the target takes over (follow_active). A queue that did not
+ * drain aborts the switchover: the target lacks records, and this node,
+ * still the active of its epoch, takes the role back.
  */
 static void
-on_switch_stopped(void *arg)
+on_switch_drained(void *arg, bool ok, const char *why)
 {
 	struct roles *r = arg;
 	struct engine *e = r->e;
 	struct node_state next = e->state;
 
-	identity_release(e);
+	if (!ok) {
+		event(e, EV_WARNING, "role", "switchover to %s aborted: %s; this node stays the "
+		    "active of epoch %llu and resumes", node_name(r->switching_to), why,
+		    (unsigned long long)e->state.epoch);
+		r->switching_to = -1;
+		return;
+	}
 	next.epoch = e->state.epoch + 1;
 	next.active = r->switching_to;
 	if (state_save(e->conf->state_dir, &next) < 0) {
@@ -318,11 +412,22 @@ on_switch_stopped(void *arg)
 		e->state = next;
 		/* The node that hands over cleanly holds the newest copy: in sync. */
 		r->heard_active = true;
+		r->data_in_sync = true;
 		event(e, EV_INFO, "role", "switchover: handed epoch %llu to %s", (unsigned long long)next.epoch,
 		    node_name(next.active));
 		membership_announce(e->membership);
 	}
 	r->switching_to = -1;
+}
+
+/* The old active's services are down and its address released: drain the queue. */
+static void
+on_switch_stopped(void *arg)
+{
+	struct roles *r = arg;
+
+	identity_release(r->e);
+	replication_drain(r->e->replication, SWITCH_DRAIN_MS, on_switch_drained, r);
 }
 
 /* The node that takes over by default from the node active now. */
@@ -632,6 +737,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			log_debug("ping round: %s", err);
 	}
 	follow_active(r);
+	replication_follow(r->e->replication, !r->apps_stopping && r->switching_to < 0);
 	fill_observations(r, &st, &obs);
 	/* Persisted before the in-sync flag goes out in a heartbeat. */
 	note_synced_standby(r);
@@ -727,5 +833,5 @@ roles_json(const struct roles *r)
 	    "reason", r->last.reason,
 	    "veto", r->last.action == ACT_VETO ? veto_name(r->last.veto) : NULL,
 	    "ping_ok", ping_lost_ms(r, now) == 0,
-	    "sync_basis", "heartbeats: no data plane in this version");
+	    "sync_basis", "the data plane: the active knows a stand-by and lifeline-repl is in sync");
 }

@@ -4,6 +4,7 @@
  * administrator acts on this output.
  */
 #include "engine/status.h"
+#include "engine/replication.h"
 #include "engine/engine.h"
 #include "engine/membership.h"
 #include "engine/roles.h"
@@ -104,7 +105,7 @@ status_json(const struct engine *e)
 
 	addr_only(&me->public_addr, pub, sizeof(pub));
 	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
-	    " s:{s:s, s:s, s:i, s:n, s:i, s:i}, s:o, s:o, s:o}",
+	    " s:o, s:o, s:o, s:o}",
 	    "cluster", conf->name,
 	    "mode", mode_name(conf->mode),
 	    "epoch", (json_int_t)e->state.epoch,
@@ -117,8 +118,8 @@ status_json(const struct engine *e)
 	    "nodes", nodes_json(e),
 	    "public", "ip", pub, "interface", me->public_if,
 	    "configured", e->public_claimed, "filtered", roles_filtered(e->roles),
-	    "replication", "mode", repl_mode_name(conf->repl_mode),
-	    "state", "disconnected", "queue_bytes", 0, "lag_ms", "last_seq", 0, "acked_seq", 0,
+	    "replication", e->replication != NULL ? replication_json(e->replication) :
+	    json_pack("{s:s, s:s}", "mode", repl_mode_name(conf->repl_mode), "state", "disconnected"),
 	    "services", services_json(e->services),
 	    "decision", e->roles != NULL ? roles_json(e->roles) : json_null(),
 	    "switchover_reply", e->switch_reply.seq == 0 ? json_null() :

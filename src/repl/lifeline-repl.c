@@ -14,6 +14,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -46,6 +47,7 @@ static const struct option_row {
 
 struct repl {
 	struct event_base *base;
+	const char        *conf_path;
 	struct config     *conf;
 	enum node_id       self;
 	struct plane      *plane;
@@ -193,6 +195,68 @@ cmd_drain(void *ctx, json_t *req, struct control_later *later)
 	return NULL;
 }
 
+/* Whether two lists of strings are the same, in order. */
+static bool
+same_list(const struct strlist *a, const struct strlist *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Whether the channel addresses of every node are the same: the streams were set up on them. */
+static bool
+same_channels(const struct config *a, const struct config *b)
+{
+	for (int id = 0; id < NODE_COUNT; id++) {
+		const struct node_conf *x = &a->nodes[id], *y = &b->nodes[id];
+
+		if (x->nchannels != y->nchannels)
+			return false;
+		for (size_t i = 0; i < x->nchannels; i++)
+			if (!ipaddr_equal(&x->channels[i], &y->channels[i]) ||
+			    x->channels[i].prefix != y->channels[i].prefix)
+				return false;
+	}
+	return true;
+}
+
+/*
+ * lifelined reloaded its configuration: take the [replication] settings.
+ * What the running plane was built from (the protected folders, TLS, the
+ * nodes' channels) is refused: it needs a restart of lifeline-repl, which
+ * the answer says.
+ */
+static json_t *
+cmd_reload(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	struct config *next;
+	char err[1024];
+	json_t *answer;
+
+	if ((next = config_load(r->conf_path, err, sizeof(err))) == NULL)
+		return ctl_error("%s", err);
+	if (!same_list(&next->protect_data, &r->conf->protect_data) ||
+	    strcmp(next->tls_dir, r->conf->tls_dir) != 0 ||
+	    !same_channels(next, r->conf)) {
+		config_free(next);
+		return ctl_error("the protected folders, tls_dir or the nodes' addresses changed: "
+		    "lifeline-repl takes them at its next start (lifeline engine stop --stop-apps, "
+		    "then start); the [replication] settings were not taken either");
+	}
+	plane_tune(r->plane, next);
+	log_info("reload: replication mode %s, queue %" PRIu64 " bytes", repl_mode_name(next->repl_mode),
+	    next->queue_bytes);
+	answer = ctl_ok();
+	json_object_set_new(answer, "config_hash", json_string(next->hash));
+	config_free(next);
+	return answer;
+}
+
 static json_t *
 cmd_stop(void *ctx, json_t *req, struct control_later *later)
 {
@@ -208,6 +272,7 @@ static const struct control_command control_table[] = {
 	{ "status", cmd_status, "replication status of this node" },
 	{ "role", cmd_role, "{\"role\", \"epoch\", \"upstream\", \"downstream\"}: this node's part of the chain" },
 	{ "drain", cmd_drain, "the active's applications stopped: ship every record, {\"timeout_ms\"}" },
+	{ "reload", cmd_reload, "take the [replication] settings of the configuration file again" },
 	{ "stop", cmd_stop, "unmount and exit" },
 	{ NULL, NULL, NULL },
 };
@@ -290,6 +355,7 @@ main(int argc, char *argv[])
 
 	log_init(debug ? LOG_TO_STDERR : LOG_TO_SYSLOG, verbose, "lifeline-repl");
 	signal(SIGPIPE, SIG_IGN);
+	r.conf_path = conf_path;
 	load(&r, conf_path, identity);
 	/* Capture, applier and fsync threads wake the loop's events. */
 	if (evthread_use_pthreads() < 0 || (r.base = event_base_new()) == NULL)

@@ -60,7 +60,12 @@ struct lag_mark {
 
 struct plane {
 	struct event_base	*base;
-	const struct config	*conf;
+	const struct config	*conf;           /* as at start; the tunables below follow reloads */
+	_Atomic int		 repl_mode;      /* enum repl_mode */
+	_Atomic uint64_t	 queue_bytes;
+	_Atomic uint64_t	 degrade_ms;     /* fsync waits end after the stream is down so long */
+	enum compress_mode	 compress;       /* for senders made from now on */
+	uint64_t		 bandwidth;
 	enum node_id		 self;
 	char			*dir, *history_path, *pos_path, *quarantine, *touched_path;
 	struct journal		*journal;
@@ -199,7 +204,9 @@ sink_unlock(void *arg)
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_wake(p->down[i].sender);
 	pthread_mutex_unlock(&p->down_mu);
-	if (p->conf->queue_bytes == 0 || journal_bytes(p->journal) <= p->conf->queue_bytes)
+	uint64_t quota = p->queue_bytes;
+
+	if (quota == 0 || journal_bytes(p->journal) <= quota)
 		return;
 	if ((cut = journal_enforce_quota(p->journal, -1, on_overflow, p)) > 0) {
 		p->overflows += (uint64_t)cut;
@@ -207,7 +214,7 @@ sink_unlock(void *arg)
 			fflush(p->touched);
 		log_warnx("replication queue over %" PRIu64 " bytes: a node downstream was cut "
 		    "loose; the files it missed are listed in %s for a targeted check",
-		    p->conf->queue_bytes, p->touched_path);
+		    quota, p->touched_path);
 	}
 }
 
@@ -278,7 +285,7 @@ sink_barrier(void *arg, const struct op *op)
 		log_warnx("capture: fsync of the journal failed, the application gets EIO: %s", err);
 		return -EIO;
 	}
-	if (p->conf->repl_mode == REPL_ASYNC)
+	if (p->repl_mode == REPL_ASYNC)
 		return 0;
 	return wait_downstream(p, emitted_seq);
 }
@@ -288,7 +295,7 @@ sink_after_write(void *arg, const struct op *op)
 {
 	struct plane *p = arg;
 
-	if (p->conf->repl_mode != REPL_SYNC)
+	if (p->repl_mode != REPL_SYNC)
 		return 0;
 	return sink_barrier(arg, op);
 }
@@ -313,7 +320,7 @@ start_captures(struct plane *p, char *err, size_t errlen)
 	for (size_t i = 0; i < data->n; i++) {
 		struct capture_opts o = {
 			.dir = data->v[i], .root = (uint16_t)i,
-			.writeback = p->conf->repl_mode != REPL_SYNC,
+			.writeback = p->repl_mode != REPL_SYNC,
 			.sink = { .arg = p, .lock = sink_lock, .unlock = sink_unlock,
 			    .emit = sink_emit, .barrier = sink_barrier,
 			    .after_write = sink_after_write },
@@ -545,9 +552,9 @@ new_sender(struct plane *p, enum node_id peer, int consumer)
 	bool dr = is_dr_hop(p, peer);
 	enum stream_codec codec = STREAM_CODEC_NONE;
 
-	if (p->conf->compress == COMPRESS_ZSTD || (p->conf->compress == COMPRESS_AUTO && dr))
+	if (p->compress == COMPRESS_ZSTD || (p->compress == COMPRESS_AUTO && dr))
 		codec = STREAM_CODEC_ZSTD;
-	return sender_new(&p->env, peer, consumer, codec, dr ? p->conf->bandwidth : 0);
+	return sender_new(&p->env, peer, consumer, codec, dr ? p->bandwidth : 0);
 }
 
 /*
@@ -824,6 +831,12 @@ plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t ndown, p
 			return;
 		}
 		p->env.epoch = epoch;
+		set_downstream(p, p->pending_down, p->pending_ndown);
+		/* Drained for a switchover that was then aborted: capture again. */
+		if (p->ncaptures == 0 && start_captures(p, err, sizeof(err)) < 0) {
+			finish_pending(p, -1, 0, "%s", err);
+			return;
+		}
 		finish_pending(p, 0, journal_last_seq(p->journal), NULL);
 		return;
 	}
@@ -915,13 +928,35 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			d->down_since_ms = 0;
 		else if (d->down_since_ms == 0)
 			d->down_since_ms = now;
-		degraded = d->down_since_ms != 0 && now - d->down_since_ms >= p->conf->timeout_ms;
+		degraded = d->down_since_ms != 0 && now - d->down_since_ms >= p->degrade_ms;
 		if (degraded != d->degraded)
 			log_warnx("stream to %s: %s", node_name(d->peer), degraded ?
-			    "down past failover.timeout; fsync-mode writes no longer wait for it" :
+			    "down past twice failover.timeout; fsync-mode writes no longer wait for it" :
 			    "back; fsync-mode writes wait for it again");
 		d->degraded = degraded;
 	}
+}
+
+/* ---- settings ---- */
+
+/*
+ * Twice the failover timeout: a stand-by stops counting itself in sync
+ * once its stream has been down for one timeout, so by the time fsyncs
+ * stop waiting for it no failover can go to it.
+ */
+void
+plane_tune(struct plane *p, const struct config *conf)
+{
+	if (p->conf != conf && p->ncaptures > 0 &&
+	    (conf->repl_mode == REPL_SYNC) != (p->repl_mode == REPL_SYNC))
+		log_warnx("replication mode %s: the capture's write cache changes at the next "
+		    "activation; until then writes wait as in %s mode",
+		    repl_mode_name(conf->repl_mode), repl_mode_name((enum repl_mode)p->repl_mode));
+	p->repl_mode = conf->repl_mode;
+	p->queue_bytes = conf->queue_bytes;
+	p->degrade_ms = 2 * conf->timeout_ms;
+	p->compress = conf->compress;
+	p->bandwidth = conf->bandwidth;
 }
 
 /* ---- status ---- */
@@ -1020,7 +1055,7 @@ plane_status(struct plane *p)
 	}
 	o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:o, s:o, s:i,"
 	    " s:{s:I, s:I, s:I, s:s?}, s:I}",
-	    "mode", repl_mode_name(p->conf->repl_mode), "state", state,
+	    "mode", repl_mode_name((enum repl_mode)p->repl_mode), "state", state,
 	    "role", plane_role_names[p->role], "epoch", (json_int_t)p->env.epoch,
 	    "queue_bytes", (json_int_t)queue, "lag_ms", lag,
 	    "last_seq", (json_int_t)last, "acked_seq", (json_int_t)acked,
@@ -1097,6 +1132,7 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->base = base;
 	p->conf = conf;
 	p->self = self;
+	plane_tune(p, conf);
 	p->upstream = -1;
 	p->apply_consumer = -1;
 	p->dir = xasprintf("%s/repl", conf->state_dir);

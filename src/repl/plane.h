@@ -65,6 +65,13 @@ void		 plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *a
 /* Forget a pending activation or drain callback whose owner is going away. */
 void		 plane_cancel(struct plane *p, void *arg);
 
+/*
+ * Take the [replication] settings of a reloaded configuration (mode,
+ * queue, compress, bandwidth; the last two for streams started from then
+ * on) and failover.timeout. Everything else is read at start only.
+ */
+void		 plane_tune(struct plane *p, const struct config *conf);
+
 /* The "replication" object of lifeline status (CONTRACT.md fields and more). */
 json_t		*plane_status(struct plane *p);
 

@@ -1,0 +1,373 @@
+/*
+ * The engine's side of the data plane. lifeline-repl knows no roles of its
+ * own: every change of this node's role or epoch is sent to it here, as
+ * its place in the chain that config_chain() gives for the active node.
+ */
+#include "engine/replication.h"
+#include "engine/engine.h"
+#include "engine/replica.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ROLE_TIMEOUT_MS      5000
+#define ACTIVATE_TIMEOUT_MS  130000  /* lifeline-repl gives up applying after 120 s */
+#define RETRY_MS             1000
+
+struct replication {
+	struct engine		*e;
+	struct replica		*replica;
+	/* What lifeline-repl was told and confirmed. */
+	bool			 told;
+	bool			 told_active;
+	uint64_t		 told_epoch;
+	int			 told_of;          /* the active node of that epoch */
+	bool			 asking;           /* a role request is out */
+	uint64_t		 next_try_ms;
+	char			 last_error[256];  /* said once, not every retry */
+	/* The active's wait for its capture, and the switchover's drain. */
+	replication_ready_fn	*ready;
+	void			*ready_arg;
+	replication_ready_fn	*drained;
+	void			*drained_arg;
+	struct event		*retry_ev;
+	void			(*death)(struct engine *e, const char *why);
+	bool			 reload_refused;   /* runs settings older than the engine's */
+	replication_ready_fn	*reloaded;
+	void			*reloaded_arg;
+};
+
+/* This node's place in the chain of the active node: upstream, and who is next. */
+static void
+chain_place(const struct engine *e, int active, int *upstream, int *downstream)
+{
+	enum node_id chain[NODE_COUNT];
+	size_t n = active >= 0 ? config_chain(e->conf->mode, active, chain) : 0;
+
+	*upstream = -1;
+	*downstream = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (chain[i] != e->self)
+			continue;
+		if (i > 0)
+			*upstream = chain[i - 1];
+		if (i + 1 < n)
+			*downstream = chain[i + 1];
+	}
+}
+
+static json_t *
+role_request(const struct engine *e, bool active)
+{
+	int upstream, downstream;
+	json_t *req;
+
+	chain_place(e, active ? (int)e->self : e->state.active, &upstream, &downstream);
+	req = json_pack("{s:s, s:s, s:I, s:s?, s:[]}", "cmd", "role",
+	    "role", active ? "active" : "passive", "epoch", (json_int_t)e->state.epoch,
+	    "active", e->state.active >= 0 ? node_name(e->state.active) : NULL, "downstream");
+	if (downstream >= 0)
+		json_array_append_new(json_object_get(req, "downstream"),
+		    json_string(node_name(downstream)));
+	if (!active)
+		json_object_set_new(req, "upstream",
+		    upstream >= 0 ? json_string(node_name(upstream)) : json_null());
+	return req;
+}
+
+/* Say a failure once, until it changes or things work again. */
+static void
+note_error(struct replication *rp, const char *what, const char *why)
+{
+	char msg[sizeof(rp->last_error)];
+
+	snprintf(msg, sizeof(msg), "%s: %s", what, why);
+	if (strcmp(msg, rp->last_error) != 0)
+		log_warnx("data plane: %s", msg);
+	xstrlcpy(rp->last_error, msg, sizeof(rp->last_error));
+	rp->next_try_ms = now_mono_ms() + RETRY_MS;
+}
+
+/* The answer's error, or NULL when it says ok. */
+static const char *
+answer_error(json_t *answer, const char *err)
+{
+	if (answer == NULL)
+		return err != NULL ? err : "no answer";
+	if (json_is_true(json_object_get(answer, "ok")))
+		return NULL;
+	return json_string_value(json_object_get(answer, "error")) ?: "refused without a reason";
+}
+
+/* ---- active ---- */
+
+static void send_activate(struct replication *rp);
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	send_activate(arg);
+}
+
+static void
+on_activated(void *arg, json_t *answer, const char *err)
+{
+	struct replication *rp = arg;
+	struct engine *e = rp->e;
+	const char *why = answer_error(answer, err);
+	struct timeval tv = { RETRY_MS / 1000, 0 };
+
+	rp->asking = false;
+	if (e->role != ROLE_ACTIVE)
+		return;                      /* demoted meanwhile: nothing to start */
+	if (why != NULL) {
+		note_error(rp, "cannot capture", why);
+		if (rp->ready != NULL)
+			rp->ready(rp->ready_arg, false, why);
+		evtimer_add(rp->retry_ev, &tv);
+		return;
+	}
+	rp->told = true;
+	rp->told_active = true;
+	rp->told_epoch = e->state.epoch;
+	rp->told_of = (int)e->self;
+	rp->last_error[0] = '\0';
+	log_info("data plane: capturing in epoch %" PRIu64 " from seq %" PRIu64,
+	    e->state.epoch, (uint64_t)json_integer_value(json_object_get(answer, "last_seq")) + 1);
+	if (rp->ready != NULL)
+		rp->ready(rp->ready_arg, true, NULL);
+}
+
+static void
+send_activate(struct replication *rp)
+{
+	if (rp->e->role != ROLE_ACTIVE || rp->asking)
+		return;
+	rp->asking = true;
+	if (replica_request(rp->replica, role_request(rp->e, true), ACTIVATE_TIMEOUT_MS,
+	    on_activated, rp) < 0)
+		rp->asking = false;
+}
+
+void
+replication_activate(struct replication *rp, replication_ready_fn *done, void *arg)
+{
+	rp->ready = done;
+	rp->ready_arg = arg;
+	rp->told = false;
+	event_del(rp->retry_ev);
+	/* A request still out for an older epoch is answered first; then this one goes. */
+	if (rp->asking)
+		replica_cancel(rp->replica, rp);
+	rp->asking = false;
+	send_activate(rp);
+}
+
+/* ---- switchover ---- */
+
+static void
+on_drained(void *arg, json_t *answer, const char *err)
+{
+	struct replication *rp = arg;
+	const char *why = answer_error(answer, err);
+	replication_ready_fn *done = rp->drained;
+
+	rp->drained = NULL;
+	if (why == NULL)
+		log_info("data plane: queue drained up to seq %" PRIu64,
+		    (uint64_t)json_integer_value(json_object_get(answer, "last_seq")));
+	if (done != NULL)
+		done(rp->drained_arg, why == NULL, why);
+}
+
+void
+replication_drain(struct replication *rp, int timeout_ms, replication_ready_fn *done, void *arg)
+{
+	json_t *req = json_pack("{s:s, s:i}", "cmd", "drain", "timeout_ms", timeout_ms);
+
+	rp->drained = done;
+	rp->drained_arg = arg;
+	rp->told = false;
+	if (replica_request(rp->replica, req, timeout_ms + 5000, on_drained, rp) < 0) {
+		rp->drained = NULL;
+		done(arg, false, "the engine is stopping");
+	}
+}
+
+/* ---- passive ---- */
+
+static void
+on_told_passive(void *arg, json_t *answer, const char *err)
+{
+	struct replication *rp = arg;
+	const char *why = answer_error(answer, err);
+	struct engine *e = rp->e;
+
+	rp->asking = false;
+	if (why != NULL) {
+		note_error(rp, "cannot follow the active", why);
+		return;
+	}
+	rp->told = true;
+	rp->told_active = false;
+	rp->told_epoch = e->state.epoch;
+	rp->told_of = e->state.active;
+	rp->last_error[0] = '\0';
+}
+
+void
+replication_follow(struct replication *rp, bool apps_stopped)
+{
+	struct engine *e = rp->e;
+
+	if (e->role != ROLE_PASSIVE || !apps_stopped || rp->asking || rp->drained != NULL ||
+	    !replica_up(rp->replica) || now_mono_ms() < rp->next_try_ms)
+		return;
+	if (rp->told && !rp->told_active && rp->told_epoch == e->state.epoch &&
+	    rp->told_of == e->state.active)
+		return;
+	rp->asking = true;
+	if (replica_request(rp->replica, role_request(e, false), ROLE_TIMEOUT_MS,
+	    on_told_passive, rp) < 0)
+		rp->asking = false;
+}
+
+/* ---- reload ---- */
+
+static void
+on_reloaded(void *arg, json_t *answer, const char *err)
+{
+	struct replication *rp = arg;
+	const char *why = answer_error(answer, err);
+	replication_ready_fn *done = rp->reloaded;
+
+	rp->reloaded = NULL;
+	rp->reload_refused = why != NULL;
+	if (why != NULL)
+		log_warnx("data plane: reload refused: %s", why);
+	if (done != NULL)
+		done(rp->reloaded_arg, why == NULL, why);
+}
+
+void
+replication_reload(struct replication *rp, replication_ready_fn *done, void *arg)
+{
+	/* A caller that waits is never dropped for one that does not. */
+	if (done != NULL || rp->reloaded == NULL) {
+		if (rp->reloaded != NULL)
+			rp->reloaded(rp->reloaded_arg, true, NULL);
+		rp->reloaded = done;
+		rp->reloaded_arg = arg;
+	}
+	if (replica_request(rp->replica, json_pack("{s:s}", "cmd", "reload"), ROLE_TIMEOUT_MS,
+	    on_reloaded, rp) < 0) {
+		rp->reloaded = NULL;
+		if (done != NULL)
+			done(arg, false, "the engine is stopping");
+	}
+}
+
+/* ---- lifeline-repl comes and goes ---- */
+
+static void
+on_up(void *arg)
+{
+	struct replication *rp = arg;
+
+	rp->told = false;
+	rp->next_try_ms = 0;
+	log_info("data plane: lifeline-repl answers");
+	if (rp->e->role == ROLE_ACTIVE && rp->drained == NULL)
+		send_activate(rp);
+}
+
+static void
+on_down(void *arg, const char *why)
+{
+	struct replication *rp = arg;
+
+	rp->told = false;
+	log_warnx("data plane: lifeline-repl is down: %s", why);
+	if (rp->death != NULL && rp->e->role == ROLE_ACTIVE)
+		rp->death(rp->e, why);
+}
+
+void
+replication_on_death(struct replication *rp, void (*fn)(struct engine *e, const char *why))
+{
+	rp->death = fn;
+}
+
+struct replication *
+replication_new(struct engine *e, bool debug)
+{
+	struct replication *rp = xcalloc(1, sizeof(*rp));
+	struct replica_opts o = {
+		.state_dir = e->conf->state_dir, .conf_path = e->conf_path,
+		.name = node_name(e->self), .debug = debug,
+		.on_up = on_up, .on_down = on_down, .arg = rp,
+	};
+
+	rp->e = e;
+	rp->told_of = -1;
+	rp->retry_ev = evtimer_new(e->base, on_retry, rp);
+	if ((rp->replica = replica_new(e->base, &o)) == NULL)
+		fatalx("cannot watch lifeline-repl (see above)");
+	return rp;
+}
+
+void
+replication_free(struct replication *rp, bool stop_program)
+{
+	if (rp == NULL)
+		return;
+	replica_cancel(rp->replica, rp);
+	replica_free(rp->replica, stop_program);
+	event_free(rp->retry_ev);
+	free(rp);
+}
+
+enum replication_view
+replication_view(const struct replication *rp)
+{
+	json_t *st;
+	const char *role, *state;
+	enum replication_view v = REPL_VIEW_UNKNOWN;
+
+	if (rp == NULL)
+		return REPL_VIEW_UNKNOWN;
+	st = replica_status(rp->replica);
+	role = json_string_value(json_object_get(st, "role"));
+	state = json_string_value(json_object_get(st, "state"));
+	if (state != NULL && strcmp(state, "disconnected") == 0 && role == NULL)
+		v = REPL_VIEW_DISCONNECTED;     /* lifeline-repl itself is gone */
+	else if (!rp->told || rp->told_active || role == NULL || state == NULL ||
+	    strcmp(role, "passive") != 0)
+		v = REPL_VIEW_UNKNOWN;
+	else if (strcmp(state, "in-sync") == 0)
+		v = REPL_VIEW_IN_SYNC;
+	else if (strcmp(state, "disconnected") == 0)
+		v = REPL_VIEW_DISCONNECTED;
+	else
+		v = REPL_VIEW_BEHIND;
+	json_decref(st);
+	return v;
+}
+
+json_t *
+replication_json(const struct replication *rp)
+{
+	json_t *cached = replica_status(rp->replica), *st = json_deep_copy(cached);
+
+	json_decref(cached);
+	/* A reload it took may be newer than its last status. */
+	if (json_object_get(st, "mode") == NULL || !rp->reload_refused)
+		json_object_set_new(st, "mode", json_string(repl_mode_name(rp->e->conf->repl_mode)));
+	if (rp->last_error[0] != '\0')
+		json_object_set_new(st, "engine_error", json_string(rp->last_error));
+	return st;
+}
