@@ -100,6 +100,7 @@ struct ctx {
 	uint64_t        deadline_ms;    /* 0: no time limit */
 	FILE           *log;
 	bool            root;           /* chown is possible */
+	uint32_t        skip;           /* ops left out of the mix (--skip), by bit */
 	atomic_int      failures;
 };
 
@@ -1548,18 +1549,24 @@ static const struct opdesc optable[OP_COUNT] = {
 	[OP_MMAP]         = { "mmap-write",   5, op_mmap,         NULL },
 };
 
+static unsigned
+weight_of(const struct ctx *c, int op)
+{
+	return (c->skip & (1u << op)) ? 0 : optable[op].weight;
+}
+
 static enum op
 choose_op(struct worker *w)
 {
 	unsigned total = 0, r;
 
 	for (int i = 0; i < OP_COUNT; i++)
-		total += optable[i].weight;
+		total += weight_of(w->ctx, i);
 	r = (unsigned)rnd_below(w, total);
 	for (int i = 0; i < OP_COUNT; i++) {
-		if (r < optable[i].weight)
+		if (r < weight_of(w->ctx, i))
 			return (enum op)i;
-		r -= optable[i].weight;
+		r -= weight_of(w->ctx, i);
 	}
 	return OP_WRITE;
 }
@@ -1765,7 +1772,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: lifeline-writer DIR (--seconds N | --ops N) [--threads T]\n"
-	    "                       [--seed S] [--log FILE]\n"
+	    "                       [--seed S] [--log FILE] [--skip OP]...\n"
 	    "\n"
 	    "T threads (default 4) apply a random mix of file operations, seeded\n"
 	    "by S (default 1), each to its own subtree DIR/tI (which must not\n"
@@ -1775,8 +1782,18 @@ usage(FILE *f)
 	    "subtree back against it (names, types, sizes, contents, link counts,\n"
 	    "symlink targets, user xattrs). The tree is left in place.\n"
 	    "  --log FILE   one line per operation: thread, number, op, paths, result\n"
+	    "  --skip OP    leave an operation out of the mix (its name in the table)\n"
 	    "Prints a table of operations per type; exit 0, or 1 when an\n"
 	    "operation gave an unexpected result or the verification failed.\n");
+}
+
+static int
+op_named(const char *name)
+{
+	for (int i = 0; i < OP_COUNT; i++)
+		if (strcmp(optable[i].name, name) == 0 && i != OP_WRITE)
+			return i;
+	fatalx("--skip %s: not an operation of the mix (write cannot be left out)", name);
 }
 
 static uint64_t
@@ -1803,13 +1820,14 @@ parse_options(int argc, char **argv, struct ctx *c, const char **logpath)
 		{ "threads", required_argument, NULL, 't' },
 		{ "seed",    required_argument, NULL, 'S' },
 		{ "log",     required_argument, NULL, 'l' },
+		{ "skip",    required_argument, NULL, 'x' },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	uint64_t seconds = 0;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "s:n:t:S:l:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:n:t:S:l:x:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's': seconds = parse_u64(optarg, "--seconds", 1, 86400); break;
 		case 'n': c->ops = parse_u64(optarg, "--ops", 1, UINT64_MAX / 2); break;
@@ -1817,6 +1835,7 @@ parse_options(int argc, char **argv, struct ctx *c, const char **logpath)
 		    MAX_THREADS); break;
 		case 'S': c->seed = parse_u64(optarg, "--seed", 0, UINT64_MAX); break;
 		case 'l': *logpath = optarg; break;
+		case 'x': c->skip |= 1u << op_named(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default:  usage(stderr); exit(1);
 		}
