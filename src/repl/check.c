@@ -652,9 +652,12 @@ scan_file(struct check_scanner *s)
 
 	if ((fd = beneath(s->roots[s->root], s->path, O_RDONLY | O_NONBLOCK)) == -1)
 		return scan_error(s, "open");
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (s->off == 0 && (x = has_xattrs(fd)) == -1)) {
-		r = S_ISREG(st.st_mode) ? scan_error(s, "fstat or flistxattr") : scan_gone(s);
+	if (fstat(fd, &st) == -1 || (s->off == 0 && (x = has_xattrs(fd)) == -1)) {
+		r = scan_error(s, "fstat or flistxattr");
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = scan_gone(s);
 		goto out;
 	}
 	size = (uint64_t)st.st_size;
@@ -782,8 +785,17 @@ scan_xattrs(struct check_scanner *s)
 	s->xattrs = false;
 	if ((fd = beneath(s->roots[s->root], s->path, O_RDONLY | O_NONBLOCK)) == -1)
 		return scan_error(s, "open");
-	if (fstat(fd, &st) == -1 || (S_ISDIR(st.st_mode) != s->is_dir) ||
-	    !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) || xattrs_read(fd, &x) == -1) {
+	if (fstat(fd, &st) == -1) {
+		r = scan_error(s, "fstat");
+		close(fd);
+		return r;
+	}
+	if (S_ISDIR(st.st_mode) != s->is_dir || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+		/* Replaced by another type: its children, if any, are not this directory's. */
+		close(fd);
+		return scan_gone(s);
+	}
+	if (xattrs_read(fd, &x) == -1) {
 		r = scan_error(s, "xattrs");
 		close(fd);
 		return r;
@@ -1302,6 +1314,28 @@ remove_entry(int dir, const char *name)
 }
 
 /*
+ * fsync every folder from qdir up to the one holding qroot, so folders
+ * mkdir_p made for the quarantine are durable before the entry leaves the
+ * copy: a crash must not lose what was moved into a folder that vanished.
+ */
+static int
+sync_parents(const char *qroot, const char *qdir)
+{
+	char *p = xstrdup(qdir), *slash;
+	size_t stop = strlen(qroot);
+	int rc = 0;
+
+	while (rc == 0 && strlen(p) >= stop) {
+		rc = fsync_parent_dir(p);
+		if ((slash = strrchr(p, '/')) == NULL)
+			break;
+		*slash = '\0';
+	}
+	free(p);
+	return rc;
+}
+
+/*
  * Move dir/name to qdir under qname: a rename that replaces nothing, or
  * on another file system a durable copy, then the removal. 0, 1 when
  * qname is taken, -1 with errno.
@@ -1339,7 +1373,7 @@ quarantine(const char *qroot, uint16_t root, int dirfd, const char *dirpath, con
 	char qname[NAME_MAX + 16], q[OP_QUOTE_SIZE];
 	int qfd = -1, r = 1, k, saved;
 
-	if (mkdir_p(qdir, 0700) == -1 ||
+	if (mkdir_p(qdir, 0700) == -1 || sync_parents(qroot, qdir) == -1 ||
 	    (qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		goto out;
 	for (k = 0; k < QUARANTINE_TRIES && r == 1; k++) {
@@ -2002,6 +2036,7 @@ emit_xattrs(struct check_responder *r, uint16_t root, const char *path, int fd,
 
 	if (xattrs_read(fd, &x) == -1) {
 		log_warn("check: root %u: reading the xattrs of %s", root, path);
+		r->st.lost++;
 		return 0;
 	}
 	op.type = RECORD_SETXATTR;
@@ -2098,6 +2133,7 @@ emit_block(struct check_responder *r, uint16_t root, const char *path, int fd,
 	if ((got = read_at(fd, r->block, BLOCK, off)) == -1) {
 		log_warn("check: root %u: reading %s at %llu", root, path,
 		    (unsigned long long)off);
+		r->st.lost++;
 		return 0;
 	}
 	op.offset = off;

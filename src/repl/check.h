@@ -11,7 +11,6 @@
 #ifndef LIFELINE_CHECK_H
 #define LIFELINE_CHECK_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,7 +77,8 @@ void		 check_scanner_free(struct check_scanner *s);
  * what it covers while holding the lock; an entry found gone or of a type
  * not checked costs a look, and a step looks at a few of them at most.
  * Call it until it returns 0 (done); stop between two steps at will.
- * 1: more to do; 0: done; -1: emit failed (logged), the scan is over.
+ * 1: a step was done, call again; 0: done; -1: emit failed (logged), the
+ * scan is over.
  */
 int		 check_scanner_step(struct check_scanner *s);
 void		 check_scanner_stats(const struct check_scanner *s, struct check_scan_stats *st);
@@ -192,9 +192,9 @@ struct check_respond_stats {
 	uint64_t	wants;        /* wants answered */
 	uint64_t	ops;          /* repair ops emitted */
 	uint64_t	gone;         /* wants for an entry no longer here: nothing emitted */
-	uint64_t	lost;         /* an entry renamed or removed while being sent: the
-				         passive's copy of it may be partial (logged); a
-				         targeted check of it is due */
+	uint64_t	lost;         /* an entry renamed or removed while being sent, or
+				         that could not be read: the passive's copy of it
+				         may be partial (logged); a targeted check is due */
 	uint64_t	skipped_type; /* devices, fifos, sockets below a wanted directory */
 };
 
@@ -222,8 +222,8 @@ void		 check_responder_add(struct check_responder *r, const struct check_want *w
  * its attributes, or SYMLINK, or MKDIR then each entry below it, one per
  * step, then the directory's attributes (after its entries, which move its
  * mtime). What is gone from the active emits nothing: the records that
- * removed it reach the passive too. 1: more to do; 0: queue empty; -1:
- * emit failed (logged), the want is dropped.
+ * removed it reach the passive too. 1: a step was done, call again; 0:
+ * the queue is empty; -1: emit failed (logged), the want is dropped.
  */
 int		 check_responder_step(struct check_responder *r);
 void		 check_responder_stats(const struct check_responder *r,

@@ -154,6 +154,7 @@ struct fx {
 	size_t			 verifies;    /* VERIFY records seen by the passive */
 	size_t			 wants;       /* wants sent upstream */
 	size_t			 moved;       /* entries moved into quarantine */
+	char			 moved_as[4096]; /* where, as reported: "a,b,..." */
 	size_t			 diverged;    /* records the applier found diverged */
 };
 
@@ -542,6 +543,10 @@ catch_up(struct fx *f)
 			if (check_verify(f->v, &op, &res, why, sizeof(why)) != 0)
 				fail_msg("verify of record %zu: %s", f->applied, why);
 			f->moved += res.nmoved;
+			for (size_t k = 0; k < res.nmoved; k++)
+				snprintf(f->moved_as + strlen(f->moved_as),
+				    sizeof(f->moved_as) - strlen(f->moved_as), "%s%s",
+				    f->moved_as[0] ? "," : "", res.moved[k]);
 			send_wants(f, &res);
 			check_result_clear(&res);
 			respond_all(f);
@@ -778,6 +783,8 @@ round_trip(void **state, bool interleaved)
 	same_trees(f);
 	check_quarantine(f);
 	assert_int_equal(f->moved, 6);
+	assert_string_equal(f->moved_as,
+	    "root0/extra,root0/extradir,root0/link,root0/tm,root0/tm2,root1/extra1");
 
 	/* The counters say what happened. */
 	assert_int_equal(st.skipped_type, 1);                  /* the fifo */
@@ -1081,6 +1088,30 @@ test_quarantine_other_fs(void **state)
 	rm_rf(shm);
 }
 
+/*
+ * An entry only the passive has, twice under the same name: the second is
+ * moved in beside the first, never over it, and each move is reported.
+ */
+static void
+test_quarantine_name_taken(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX];
+
+	put_file(f->p[0], "extra", 100, 70, 0644);
+	start(f);
+	run_check(f, NULL, 0, false, NULL);
+	assert_string_equal(f->moved_as, "root0/extra");
+	put_file(f->p[0], "extra", 200, 71, 0644);
+	run_check(f, NULL, 0, false, NULL);
+	assert_string_equal(f->moved_as, "root0/extra,root0/extra.1");
+	quarantined_file(f, "root0/extra", 100, 70);
+	quarantined_file(f, "root0/extra.1", 200, 71);
+	path_of(path, sizeof(path), f->p[0], "extra");
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(f->diverged, 0);
+}
+
 /* Three wants, one of each kind, with every field set. */
 static size_t
 sample_wants(struct check_want w[3])
@@ -1259,6 +1290,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_targeted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_other_fs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine_name_taken, setup, teardown),
 		cmocka_unit_test(test_wants_codec),
 	};
 
