@@ -510,6 +510,7 @@ struct check_scanner {
 	struct names		 children;    /* a directory's names, walked after its xattrs */
 	uint8_t			*block;
 	uint8_t			*data;        /* OP_MAX_DATA */
+	bool			 begun;       /* the first VERIFY is out */
 	struct check_scan_stats	 st;
 };
 
@@ -593,6 +594,21 @@ scan_pick(struct check_scanner *s)
 	s->next_target++;
 	s->phase = SCAN_LOOK;
 	return true;
+}
+
+/*
+ * Emit a VERIFY, the first of the check marked as such (op.h). 1 emitted,
+ * -1 failed.
+ */
+static int
+scan_emit(struct check_scanner *s, struct op *op)
+{
+	if (!s->begun)
+		op->flags |= OP_VERIFY_BEGIN;
+	if (emit(&s->em, op, &s->st.records) == -1)
+		return -1;
+	s->begun = true;
+	return 1;
 }
 
 /*
@@ -684,8 +700,7 @@ scan_file(struct check_scanner *s)
 		s->xattrs = x == 1;
 		op.flags = s->xattrs ? 0 : OP_VERIFY_NOXATTRS;
 	}
-	if ((r = emit(&s->em, &op, &s->st.records)) == 0)
-		r = 1;
+	r = scan_emit(s, &op);
 	s->off = off;
 	if (off >= size)
 		scan_content_done(s);
@@ -757,8 +772,7 @@ scan_dir(struct check_scanner *s)
 		op.flags = s->xattrs ? 0 : OP_VERIFY_NOXATTRS;
 	} else
 		op.flags = OP_VERIFY_AFTER;
-	if ((r = emit(&s->em, &op, &s->st.records)) == 0)
-		r = 1;
+	r = scan_emit(s, &op);
 	free(s->after);
 	s->after = NULL;
 	if (start + count == l.n) {
@@ -813,8 +827,7 @@ scan_xattrs(struct check_scanner *s)
 	op.data = s->data;
 	op.data_len = (uint32_t)len;
 	xattrs_free(&x);
-	if ((r = emit(&s->em, &op, &s->st.records)) == 0)
-		r = 1;
+	r = scan_emit(s, &op);
 	scan_content_done(s);
 	return r;
 }
@@ -835,8 +848,7 @@ scan_link(struct check_scanner *s, const struct stat *st)
 	op.size = (uint64_t)n;
 	op.data = (const uint8_t *)target;
 	op.data_len = (uint32_t)n;
-	if ((r = emit(&s->em, &op, &s->st.records)) == 0)
-		r = 1;
+	r = scan_emit(s, &op);
 	return r;
 }
 
@@ -1462,21 +1474,27 @@ check_verifier_stats(const struct check_verifier *v, struct check_verify_stats *
 }
 
 /*
- * Forget the listings that are not of path or above it: the scanner walks
- * depth first, so once a VERIFY comes from elsewhere they are done.
+ * Forget the listings that are not of path or above it, and the entry
+ * wanted whole unless path is it or below it: the scanner walks depth
+ * first and visits each entry once, so once a VERIFY comes from elsewhere
+ * they are done. A new check (OP_VERIFY_BEGIN) forgets everything.
  */
 static void
-listed_trim(struct check_verifier *v, uint16_t root, const char *path)
+listed_trim(struct check_verifier *v, const struct op *op)
 {
 	struct listed *l;
 
 	while (v->nlisted > 0) {
 		l = &v->listed[v->nlisted - 1];
-		if (l->root == root && is_under(path, l->path))
+		if (!(op->flags & OP_VERIFY_BEGIN) && l->root == op->root &&
+		    is_under(op->path, l->path))
 			break;
 		free(l->path);
 		v->nlisted--;
 	}
+	if ((op->flags & OP_VERIFY_BEGIN) || v->wanted_root != op->root ||
+	    !is_under(op->path, v->wanted))
+		v->has_wanted = false;
 }
 
 static void
@@ -1894,8 +1912,8 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 		say(why, whylen, "not a decoded VERIFY op");
 		return -1;
 	}
-	listed_trim(v, op->root, op->path);
-	if (v->has_wanted && v->wanted_root == op->root && is_under(op->path, v->wanted)) {
+	listed_trim(v, op);
+	if (v->has_wanted) {
 		/* Its whole entry is on the way, as the active has it then. */
 		v->st.covered++;
 		return 0;

@@ -64,8 +64,9 @@ struct check_scan_stats {
  * over it, and keeps open while the scanner lives). With no targets it
  * walks every root from the top; else only the targets, in the order
  * given. Directories are listed before their entries and walked in name
- * order. Targets are copied; one that breaks the path rules or names no
- * root is refused: NULL, logged.
+ * order; the first VERIFY is marked OP_VERIFY_BEGIN. One scanner at a
+ * time per journal: the verifier follows one walk. Targets are copied; one
+ * that breaks the path rules or names no root is refused: NULL, logged.
  */
 struct check_scanner *check_scanner_new(const int *roots, size_t nroots,
 		    const struct check_emitter *em, const struct check_target *targets,
@@ -161,10 +162,11 @@ struct check_verify_stats {
  * A verifier over the applier's copy (it opens every path beneath the
  * roots with applier_openat), moving what only this node has into
  * quarantine/root<N>/... (quarantine: the dated folder of this check,
- * made if missing). It keeps, between calls, which directories' listings
- * it has seen and the last entry it wanted whole, so an entry missing
- * here is wanted once, by its directory or by itself in a targeted check.
- * The applier must outlive it.
+ * made if missing). Within one check (from a VERIFY marked
+ * OP_VERIFY_BEGIN) it remembers which directories' listings it saw and
+ * the last entry it wanted whole, so an entry missing here is wanted once,
+ * by its directory's listing or, in a targeted check, by itself or its
+ * nearest missing directory. The applier must outlive it.
  */
 struct check_verifier *check_verifier_new(struct applier *a, const char *quarantine);
 void		 check_verifier_free(struct check_verifier *v);
@@ -172,7 +174,9 @@ void		 check_verifier_free(struct check_verifier *v);
 /*
  * Compare this node's copy with one decoded VERIFY (op_decode checked its
  * layout), when the applier has applied every record before it and none
- * after. Differences become wants appended to res; entries only here, or
+ * after, and made that durable (applier_sync): a crash must not replay
+ * records from before a quarantine onto what it moved. Then apply the
+ * VERIFY itself. Differences become wants appended to res; entries only here, or
  * of another type or symlink target, are moved into quarantine first
  * (renamed, or copied with mode, owner, times and xattrs and then removed
  * when the quarantine is on another file system), never deleted

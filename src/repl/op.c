@@ -96,7 +96,8 @@ static const struct {
 	[RECORD_FALLOCATE]     = { F_PATH_REQ | F_OFFSET | F_SIZE | F_FLAGS, FALLOC_MODES, 0 },
 	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
 	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_FLAGS |
-				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER, 0 },
+				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER |
+				   OP_VERIFY_BEGIN, 0 },
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
 };
 
@@ -564,16 +565,16 @@ xattrs_problem(const struct op *op)
 static const char *
 verify_problem(const struct op *op)
 {
-	uint32_t ifmt = op->mode & S_IFMT;
+	uint32_t ifmt = op->mode & S_IFMT, flags = op->flags & ~(uint32_t)OP_VERIFY_BEGIN;
 
 	if (ifmt != S_IFREG && ifmt != S_IFDIR && ifmt != S_IFLNK)
 		return "not the mode of a regular file, a directory or a symlink";
 	if (op->flags & OP_VERIFY_XATTRS)
 		return xattrs_problem(op);
-	if ((op->flags & OP_VERIFY_AFTER) && ifmt != S_IFDIR)
+	if ((flags & OP_VERIFY_AFTER) && ifmt != S_IFDIR)
 		return "flag AFTER, which is for directory chunks";
-	if ((op->flags & OP_VERIFY_NOXATTRS) &&
-	    (ifmt == S_IFLNK || op->offset != 0 || (op->flags & OP_VERIFY_AFTER)))
+	if ((flags & OP_VERIFY_NOXATTRS) &&
+	    (ifmt == S_IFLNK || op->offset != 0 || (flags & OP_VERIFY_AFTER)))
 		return "flag NOXATTRS, which is for the first record of a file or directory";
 	if (ifmt == S_IFREG)
 		return hashes_problem(op);

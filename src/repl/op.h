@@ -36,6 +36,7 @@
 #define OP_VERIFY_XATTRS    0x1      /* data: the entry's xattrs, not its content */
 #define OP_VERIFY_NOXATTRS  0x2      /* the entry had no xattrs: no XATTRS verify follows */
 #define OP_VERIFY_AFTER     0x4      /* directory chunk: the first name is a lower bound */
+#define OP_VERIFY_BEGIN     0x8      /* the first VERIFY of a check */
 
 /* The block of VERIFY hashes and of DATA repairs. */
 #define OP_VERIFY_BLOCK     65536u
@@ -95,6 +96,9 @@
  *            offset 0. OP_VERIFY_NOXATTRS, on the first record of a regular
  *            file or directory, says it had none, so no XATTRS record
  *            follows; a symlink's xattrs are not checked.
+ *   flag OP_VERIFY_BEGIN marks the first VERIFY of a check (any type but
+ *            an xattr list): what the passive remembers of the checks
+ *            before (which listings it saw, what it wanted whole) ends.
  *
  * path is relative to the protected directory number root ("" names that
  * directory itself), made of components that are neither empty, ".", nor

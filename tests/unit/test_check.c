@@ -540,6 +540,7 @@ catch_up(struct fx *f)
 		jl_get(&f->j, f->applied, &h, &op);
 		if (h.type == RECORD_VERIFY) {
 			f->verifies++;
+			assert_int_equal(applier_sync(f->ap, why, sizeof(why)), 0);
 			if (check_verify(f->v, &op, &res, why, sizeof(why)) != 0)
 				fail_msg("verify of record %zu: %s", f->applied, why);
 			f->moved += res.nmoved;
@@ -972,6 +973,38 @@ test_targeted(void **state)
 	    (struct check_target[]){ { NROOTS, "" } }, 1));
 }
 
+/*
+ * A check after another: what the verifier remembered of the first (the
+ * root's listing seen, an entry wanted whole) must not hide what the second
+ * finds, here an entry the passive lost and one it changed since.
+ */
+static void
+test_check_after_check(void **state)
+{
+	struct fx *f = *state;
+	struct check_target t[] = { { 1, "c" }, { 1, "d" } };
+	char path[PATH_MAX];
+	size_t wants;
+
+	put_file(f->a[1], "c", 100, 80, 0644);
+	put_file(f->a[1], "d", 100, 81, 0644);
+	put_file(f->a[1], "e", 100, 82, 0644);
+	start(f);
+	run_check(f, NULL, 0, false, NULL);
+	same_trees(f);
+
+	/* The passive loses c (with its root's mtime kept) and d changes. */
+	path_of(path, sizeof(path), f->p[1], "c");
+	assert_int_equal(unlink(path), 0);
+	put_mtime(f->p[1], "", 1700000000, 0);
+	put_mtime(f->a[1], "", 1700000000, 0);
+	poke(f->p[1], "d", 3);
+	wants = f->wants;
+	run_check(f, t, 2, false, NULL);
+	assert_true(f->wants > wants);
+	same_trees(f);
+}
+
 #define MANY      4500
 #define NAME_PAD  240        /* 4500 names of ~250 bytes: more than one VERIFY's data */
 
@@ -1288,6 +1321,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_before_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targeted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_after_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_other_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_name_taken, setup, teardown),

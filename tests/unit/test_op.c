@@ -693,6 +693,8 @@ test_verify_layouts(void **state)
 	accepted_op(verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS, xattrs,
 	    sizeof(xattrs) - 1, 0, 2));
 	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_XATTRS, NULL, 0, 0, 0));
+	accepted_op(verify_op(S_IFLNK | 0777, OP_VERIFY_BEGIN, "t", 1, 0, 1));
+	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_BEGIN | OP_VERIFY_NOXATTRS, NULL, 0, 0, 0));
 
 	/* Files: whole hashes of blocks before the size, from a block boundary. */
 	op = verify_op(S_IFREG | 0644, 0, hashes, 16, 0, 65536);
@@ -749,8 +751,10 @@ test_verify_layouts(void **state)
 	refused_op(&op, "xattrs of a symlink", "verify");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS, NULL, 0, 0, 0);
 	refused_op(&op, "another flag with XATTRS", "verify");
-	op = verify_op(S_IFREG | 0644, 8, NULL, 0, 0, 0);
-	refused_op(&op, "flags 0x8 for verify", "0x7");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
+	refused_op(&op, "another flag with XATTRS", "verify");
+	op = verify_op(S_IFREG | 0644, 0x10, NULL, 0, 0, 0);
+	refused_op(&op, "flags 0x10 for verify", "0xf");
 }
 
 int
