@@ -904,6 +904,13 @@ test_change_before_repair(void **state)
 	poke(f->p[0], "f", 10);
 	put_file(f->a[0], "h", 5000, 31, 0644);
 	put_file(f->p[0], "h", 5000, 32, 0644);
+	/*
+	 * The roots' mtimes differ, so the check repairs P's root after the
+	 * unlink below reaches it (a replicated unlink moves the passive's
+	 * directory mtime to its own clock: only a check sets it back). With
+	 * coarse timestamps they could otherwise be equal by chance.
+	 */
+	put_mtime(f->p[0], "", 1600000000, 0);
 	start(f);
 	scan_only(f);
 	app_write(f, "f", 0, "NEW-CONTENT");
