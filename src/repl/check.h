@@ -114,8 +114,8 @@ struct check_want {
  * reserved (0), u16 path_len, u16 nblocks, u32 xnames_len, the path and a
  * NUL, nblocks u64 offsets, the xnames. check_wants_encode takes as many
  * of the n wants as fit in buflen (and the bound), says how many in
- * *taken, and returns the bytes written; 0 when not even the first fits
- * or a want breaks the rules below. check_wants_decode takes a message
+ * *taken, and returns the bytes written (no wants: an empty message); 0
+ * when not even the first fits or a want breaks the rules below. check_wants_decode takes a message
  * from the network: every length is checked against len, every path with
  * op_path_valid, offsets must be ascending multiples of OP_VERIFY_BLOCK,
  * names 1 to OP_NAME_MAX bytes, reserved bytes zero, and nothing may
@@ -176,10 +176,10 @@ void		 check_verifier_free(struct check_verifier *v);
  * layout), when the applier has applied every record before it and none
  * after, and made that durable (applier_sync): a crash must not replay
  * records from before a quarantine onto what it moved. Then apply the
- * VERIFY itself. Differences become wants appended to res; entries only here, or
- * of another type or symlink target, are moved into quarantine first
- * (renamed, or copied with mode, owner, times and xattrs and then removed
- * when the quarantine is on another file system), never deleted
+ * VERIFY itself. Differences become wants appended to res; entries only
+ * here, or of another type or symlink target, are moved into quarantine
+ * first (renamed, or copied with mode, owner, times and xattrs and then
+ * removed when the quarantine is on another file system), never deleted
  * (invariant 5). 0, or -1 with why: a root this node does not protect, an
  * I/O error, a quarantine that failed (what was done is in res).
  */
