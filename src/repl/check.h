@@ -115,12 +115,13 @@ struct check_want {
  * NUL, nblocks u64 offsets, the xnames. check_wants_encode takes as many
  * of the n wants as fit in buflen (and the bound), says how many in
  * *taken, and returns the bytes written (no wants: an empty message); 0
- * when not even the first fits or a want breaks the rules below. check_wants_decode takes a message
- * from the network: every length is checked against len, every path with
- * op_path_valid, offsets must be ascending multiples of OP_VERIFY_BLOCK,
- * names 1 to OP_NAME_MAX bytes, reserved bytes zero, and nothing may
- * follow the last want. It fills out[0..*n) (max at least the count, at
- * most CHECK_WANTS_MAX needed) with pointers into buf. 0, or -1 with why.
+ * when not even the first fits or a want breaks the rules below.
+ * check_wants_decode takes a message from the network: every length is
+ * checked against len, every path with op_path_valid, offsets must be
+ * ascending multiples of OP_VERIFY_BLOCK, names 1 to OP_NAME_MAX bytes,
+ * reserved bytes zero, and nothing may follow the last want. It fills
+ * out[0..*n) (max at least the count, at most CHECK_WANTS_MAX needed) with
+ * pointers into buf. 0, or -1 with why.
  */
 size_t		 check_want_size(const struct check_want *w);
 size_t		 check_wants_encode(uint8_t *buf, size_t buflen, const struct check_want *w,
