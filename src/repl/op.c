@@ -59,7 +59,6 @@ _Static_assert(OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA <= RECORD_MAX_
 #define F_NAME      0x0080    /* an xattr name, never empty */
 #define F_DATA      0x0100    /* data, possibly empty */
 #define F_DATA_REQ  0x0200    /* data, never empty */
-#define F_HASHES    0x0400    /* data of 8-byte hashes */
 #define F_PATH_REQ  0x0800    /* path names an entry: never "" (the directory itself) */
 #define F_PATH2     0x1000    /* path2 is a path under the rules */
 #define F_TARGET    0x2000    /* path2 is a symlink target: any bytes but NUL, not empty */
@@ -96,8 +95,9 @@ static const struct {
 	[RECORD_REMOVEXATTR]   = { F_NAME, 0, 0 },
 	[RECORD_FALLOCATE]     = { F_PATH_REQ | F_OFFSET | F_SIZE | F_FLAGS, FALLOC_MODES, 0 },
 	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
-	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_DATA |
-				   F_HASHES, 0, 0 },
+	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_FLAGS |
+				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER |
+				   OP_VERIFY_BEGIN, 0 },
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
 };
 
@@ -386,11 +386,6 @@ check_present(const struct op *op, unsigned f, const char *tname, char *why, siz
 		refuse(why, whylen, "no data for %s", tname);
 		return -1;
 	}
-	if ((f & F_HASHES) && op->data_len % 8 != 0) {
-		refuse(why, whylen, "data of %u bytes for %s, expected 8 per block", op->data_len,
-		    tname);
-		return -1;
-	}
 	if ((op->flags & ~allowed) != 0) {
 		refuse(why, whylen, "flags 0x%x for %s, expected bits of 0x%x", op->flags,
 		    tname, allowed);
@@ -469,6 +464,129 @@ past:
 	return -1;
 }
 
+/* A file's VERIFY: whole 8-byte hashes of blocks that start before the size. */
+static const char *
+hashes_problem(const struct op *op)
+{
+	uint64_t n = op->data_len / 8;
+
+	if (op->data_len % 8 != 0)
+		return "a partial hash, expected 8 per block";
+	if (op->offset % OP_VERIFY_BLOCK != 0)
+		return "offset not a multiple of the 64 KiB block";
+	if (n == 0)
+		return op->offset == 0 && op->size == 0 ? NULL :
+		    "no hash, which only an empty file's verify may lack";
+	if (op->offset >= op->size || n - 1 > (op->size - op->offset - 1) / OP_VERIFY_BLOCK)
+		return "hashes of blocks past the file size";
+	return NULL;
+}
+
+/*
+ * Walk the NUL-terminated names of a directory chunk or an xattr list,
+ * skipping skip bytes after each name's NUL: each name must be 1 to max
+ * bytes and come after the one before in byte order. The names are
+ * counted in *count. NULL or what is wrong.
+ */
+static const char *
+walk_names(const struct op *op, size_t skip, size_t max, uint64_t *count)
+{
+	const uint8_t *p = op->data, *end = op->data + op->data_len, *nul;
+	const uint8_t *prev = NULL;
+	size_t len;
+
+	for (*count = 0; p < end; (*count)++, p = nul + 1 + skip) {
+		if ((nul = memchr(p, '\0', (size_t)(end - p))) == NULL)
+			return "a name with no NUL after it";
+		len = (size_t)(nul - p);
+		if (len == 0 || len > max)
+			return "an empty or overlong name";
+		if ((size_t)(end - nul - 1) < skip)
+			return "a hash cut short";
+		/* Each name is followed by its NUL, so strcmp compares in byte order. */
+		if (prev != NULL && strcmp((const char *)prev, (const char *)p) >= 0)
+			return "names out of order or twice";
+		prev = p;
+	}
+	return NULL;
+}
+
+/* A directory chunk: entry names, with the lower bound first after the first chunk. */
+static const char *
+names_problem(const struct op *op)
+{
+	const uint8_t *p = op->data, *end = op->data + op->data_len;
+	bool after = op->flags & OP_VERIFY_AFTER;
+	const char *problem;
+	uint64_t n;
+	size_t len;
+
+	if ((problem = walk_names(op, 0, OP_NAME_MAX, &n)) != NULL)
+		return problem;
+	for (; p < end; p += len + 1) {
+		len = strlen((const char *)p);
+		if (memchr(p, '/', len) != NULL || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return "a name that is not one component";
+	}
+	if (after && n == 0)
+		return "no lower bound in a chunk after the first";
+	if (!after && op->offset != 0)
+		return "a first chunk that does not start at entry 0";
+	if (op->offset > op->size || n - after > op->size - op->offset)
+		return "more entries than its size leaves";
+	return NULL;
+}
+
+/* An xattr list: name, NUL, 8-byte hash of the value; size is the count. */
+static const char *
+xattrs_problem(const struct op *op)
+{
+	const char *problem;
+	uint64_t n;
+
+	if ((op->mode & S_IFMT) == S_IFLNK)
+		return "xattrs of a symlink, which are not checked";
+	if (op->flags != OP_VERIFY_XATTRS)
+		return "another flag with XATTRS";
+	if (op->offset != 0)
+		return "an offset in an xattr list";
+	if ((problem = walk_names(op, 8, OP_NAME_MAX, &n)) != NULL)
+		return problem;
+	return n == op->size ? NULL : "a size that is not the count of xattrs";
+}
+
+/*
+ * The layout of a VERIFY's data and the fields that go with it, by the
+ * type in its mode (op.h): the passive reads names and hashes out of it,
+ * so their framing is checked here with the rest, and each layout has one
+ * encoding. NULL if fit.
+ */
+static const char *
+verify_problem(const struct op *op)
+{
+	uint32_t ifmt = op->mode & S_IFMT, flags = op->flags & ~(uint32_t)OP_VERIFY_BEGIN;
+
+	if (ifmt != S_IFREG && ifmt != S_IFDIR && ifmt != S_IFLNK)
+		return "not the mode of a regular file, a directory or a symlink";
+	if (op->flags & OP_VERIFY_XATTRS)
+		return xattrs_problem(op);
+	if ((flags & OP_VERIFY_AFTER) && ifmt != S_IFDIR)
+		return "flag AFTER, which is for directory chunks";
+	if ((flags & OP_VERIFY_NOXATTRS) &&
+	    (ifmt == S_IFLNK || op->offset != 0 || (flags & OP_VERIFY_AFTER)))
+		return "flag NOXATTRS, which is for the first record of a file or directory";
+	if (ifmt == S_IFREG)
+		return hashes_problem(op);
+	if (ifmt == S_IFDIR)
+		return names_problem(op);
+	if (op->data_len == 0 || memchr(op->data, '\0', op->data_len) != NULL)
+		return "an empty symlink target or one with a NUL";
+	if (op->offset != 0 || op->size != op->data_len)
+		return "an offset, or a size other than the target's length, for a symlink";
+	return NULL;
+}
+
 /*
  * Decode and check a payload of the given record type. The head must be
  * whole, the three strings and their NULs must lie in the payload, the
@@ -479,7 +597,7 @@ int
 op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char *why,
     size_t whylen)
 {
-	const char *tname = record_type_name(type);
+	const char *tname = record_type_name(type), *problem;
 	struct op o = { 0 };
 	size_t off = OP_HEAD_SIZE;
 	unsigned f;
@@ -536,6 +654,11 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 	    check_present(&o, f, tname, why, whylen) == -1 ||
 	    check_ranges(&o, tname, why, whylen) == -1)
 		return -1;
+	if (type == RECORD_VERIFY && (problem = verify_problem(&o)) != NULL) {
+		refuse(why, whylen, "verify of mode 0%o, flags 0x%x, data of %u bytes: %s", o.mode,
+		    o.flags, o.data_len, problem);
+		return -1;
+	}
 	*op = o;
 	return 0;
 }

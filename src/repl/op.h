@@ -32,6 +32,15 @@
 /* op.flags of FSYNC_BARRIER. */
 #define OP_FSYNC_DATA    0x1         /* fdatasync */
 
+/* op.flags of VERIFY (see "VERIFY, by the type in its mode" below). */
+#define OP_VERIFY_XATTRS    0x1      /* data: the entry's xattrs, not its content */
+#define OP_VERIFY_NOXATTRS  0x2      /* the entry had no xattrs: no XATTRS verify follows */
+#define OP_VERIFY_AFTER     0x4      /* directory chunk: the first name is a lower bound */
+#define OP_VERIFY_BEGIN     0x8      /* the first VERIFY of a check */
+
+/* The block of VERIFY hashes and of DATA repairs. */
+#define OP_VERIFY_BLOCK     65536u
+
 /*
  * The decoded op. Pointers point into the record's payload (op_decode) or
  * into the caller's memory (op_encode); nothing here is owned.
@@ -53,15 +62,43 @@
  *   REMOVEXATTR    root path name
  *   FALLOCATE      root path offset size flags(FALLOC_FL_* mode)
  *   FSYNC_BARRIER  root path flags(OP_FSYNC_*)
- *   VERIFY         root path offset size(file size) mode uid gid mtime
- *                  data(one XXH3-64 per 64 KiB block from offset, 8 bytes each)
+ *   VERIFY         root path offset size mode(st_mode) uid gid mtime
+ *                  flags(OP_VERIFY_*) data: by the type in mode, below
  *   DATA           root path offset size(file size) data(the block's bytes)
  *
  * mode of CREATE, MKDIR and CHMOD is the permission bits (07777); the file
  * type bits may come along as FUSE gives them (S_IFREG for CREATE, S_IFDIR
- * for MKDIR, any for CHMOD) and are ignored. VERIFY's mode is the st_mode.
+ * for MKDIR, any for CHMOD) and are ignored. VERIFY's mode is the st_mode,
+ * of a regular file, a directory or a symlink (the only types checked).
  * Entry types (all but CHMOD, CHOWN, UTIMENS, the xattrs, FSYNC_BARRIER and
  * VERIFY) need a non-empty path.
+ *
+ * VERIFY, by the type in its mode (what the active had at the record's
+ * place in the order; the passive compares its copy when it reaches it):
+ *   S_IFREG  offset: a multiple of OP_VERIFY_BLOCK; size: the file size;
+ *            data: big-endian XXH3-64 of each block from offset, 8 bytes
+ *            each, none past size (the last block may be short). An empty
+ *            file has one VERIFY with no data; a big one several.
+ *   S_IFDIR  one chunk of the directory's sorted (byte order) entry names,
+ *            each followed by a NUL: regular files, directories, symlinks.
+ *            size: how many such entries it had; offset: the index of the
+ *            chunk's first entry. With OP_VERIFY_AFTER (every chunk but the
+ *            first), the first name is not an entry of the chunk but the
+ *            last name of the chunk before: the chunk covers the names after
+ *            it. The chunk covers the names up to its last one, or all the
+ *            rest when it is the final chunk (offset + its entries == size).
+ *            So at its moment the active had exactly these names in that
+ *            range, whatever changed between chunks.
+ *   S_IFLNK  data: the target, not empty, no NUL; size: its length; offset 0.
+ *   flags OP_VERIFY_XATTRS (regular files and directories, after their
+ *            content): data: the xattrs, sorted by name, each as its name,
+ *            a NUL and the big-endian XXH3-64 of its value; size: how many;
+ *            offset 0. OP_VERIFY_NOXATTRS, on the first record of a regular
+ *            file or directory, says it had none, so no XATTRS record
+ *            follows; a symlink's xattrs are not checked.
+ *   flag OP_VERIFY_BEGIN marks the first VERIFY of a check (any type but
+ *            an xattr list): what the passive remembers of the checks
+ *            before (which listings it saw, what it wanted whole) ends.
  *
  * path is relative to the protected directory number root ("" names that
  * directory itself), made of components that are neither empty, ".", nor

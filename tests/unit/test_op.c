@@ -644,6 +644,119 @@ test_unused_fields(void **state)
 	refused(RECORD_UNLINK, buf, n, "path2 is set, but unlink ops carry none", "none");
 }
 
+/* One VERIFY of the given mode, flags and data, on a directory or symlink path. */
+static struct op
+verify_op(uint32_t mode, uint32_t flags, const void *data, uint32_t len, uint64_t offset,
+    uint64_t size)
+{
+	struct op op = sample(RECORD_VERIFY);
+
+	op.mode = mode;
+	op.flags = flags;
+	op.data = data;
+	op.data_len = len;
+	op.offset = offset;
+	op.size = size;
+	return op;
+}
+
+static void
+accepted_op(struct op op)
+{
+	uint8_t buf[BUFSZ + 64];
+	struct op out;
+	char why[256] = "";
+	size_t n = encode(buf, sizeof(buf), &op);
+
+	if (op_decode(op.type, buf, n, &out, why, sizeof(why)) != 0)
+		fail_msg("refused: %s", why);
+	assert_int_equal(out.flags, op.flags);
+	assert_int_equal(out.data_len, op.data_len);
+}
+
+/* The layouts of VERIFY by type (op.h), each accepted, and each rule broken. */
+static void
+test_verify_layouts(void **state)
+{
+	static const uint8_t xattrs[] = "user.a\0" "12345678" "user.b\0" "abcdefgh";
+	static const uint8_t badx[] = "user.b\0" "12345678" "user.a\0" "abcdefgh";
+	struct op op;
+
+	/* Accepted: each layout. */
+	accepted_op(verify_op(S_IFREG | 0644, OP_VERIFY_NOXATTRS, NULL, 0, 0, 0));
+	accepted_op(verify_op(S_IFREG | 0644, 0, hashes, 16, 0, 65537));
+	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_NOXATTRS, "a\0b\0", 4, 0, 5));
+	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_AFTER, "b\0c\0", 4, 2, 3));
+	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_AFTER, "b\0", 2, 2, 2));
+	accepted_op(verify_op(S_IFDIR | 0755, 0, NULL, 0, 0, 0));
+	accepted_op(verify_op(S_IFLNK | 0777, 0, "../t", 4, 0, 4));
+	accepted_op(verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS, xattrs,
+	    sizeof(xattrs) - 1, 0, 2));
+	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_XATTRS, NULL, 0, 0, 0));
+	accepted_op(verify_op(S_IFLNK | 0777, OP_VERIFY_BEGIN, "t", 1, 0, 1));
+	accepted_op(verify_op(S_IFDIR | 0755, OP_VERIFY_BEGIN | OP_VERIFY_NOXATTRS, NULL, 0, 0, 0));
+
+	/* Files: whole hashes of blocks before the size, from a block boundary. */
+	op = verify_op(S_IFREG | 0644, 0, hashes, 16, 0, 65536);
+	refused_op(&op, "data of 16 bytes", "past the file size");
+	op = verify_op(S_IFREG | 0644, 0, hashes, 8, 4096, 65536);
+	refused_op(&op, "offset not a multiple", "64 KiB");
+	op = verify_op(S_IFREG | 0644, 0, NULL, 0, 0, 1);
+	refused_op(&op, "no hash", "empty file");
+	op = verify_op(S_IFCHR | 0644, 0, NULL, 0, 0, 0);
+	refused_op(&op, "mode 020644", "not the mode of a regular file");
+
+	/* Directories: one component per name, sorted, a bound after the first chunk. */
+	op = verify_op(S_IFDIR | 0755, 0, "b\0a\0", 4, 0, 2);
+	refused_op(&op, "names out of order", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "a\0a\0", 4, 0, 2);
+	refused_op(&op, "names out of order or twice", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "a/b\0", 4, 0, 1);
+	refused_op(&op, "not one component", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "..\0", 3, 0, 1);
+	refused_op(&op, "not one component", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "a", 1, 0, 1);
+	refused_op(&op, "no NUL", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "a\0\0", 3, 0, 2);
+	refused_op(&op, "empty or overlong name", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "a\0b\0", 4, 0, 1);
+	refused_op(&op, "more entries than its size", "verify");
+	op = verify_op(S_IFDIR | 0755, 0, "a\0", 2, 1, 2);
+	refused_op(&op, "first chunk", "entry 0");
+	op = verify_op(S_IFDIR | 0755, OP_VERIFY_AFTER, NULL, 0, 1, 2);
+	refused_op(&op, "no lower bound", "after the first");
+	op = verify_op(S_IFDIR | 0755, OP_VERIFY_AFTER | OP_VERIFY_NOXATTRS, "a\0b\0", 4, 1, 2);
+	refused_op(&op, "flag NOXATTRS", "first record");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_AFTER, NULL, 0, 0, 0);
+	refused_op(&op, "flag AFTER", "directory chunks");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_NOXATTRS, hashes, 8, 65536, 65537);
+	refused_op(&op, "flag NOXATTRS", "first record");
+
+	/* Symlinks: the target and its length, nothing else. */
+	op = verify_op(S_IFLNK | 0777, 0, "a\0b", 3, 0, 3);
+	refused_op(&op, "symlink target", "NUL");
+	op = verify_op(S_IFLNK | 0777, 0, "ab", 2, 0, 3);
+	refused_op(&op, "size other than the target's length", "symlink");
+	op = verify_op(S_IFLNK | 0777, OP_VERIFY_NOXATTRS, "ab", 2, 0, 2);
+	refused_op(&op, "flag NOXATTRS", "first record");
+
+	/* Xattr lists: sorted names, whole hashes, the count as size, no symlink. */
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS, badx, sizeof(badx) - 1, 0, 2);
+	refused_op(&op, "names out of order", "verify");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS, xattrs, sizeof(xattrs) - 2, 0, 2);
+	refused_op(&op, "hash cut short", "verify");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS, xattrs, sizeof(xattrs) - 1, 0, 3);
+	refused_op(&op, "count of xattrs", "verify");
+	op = verify_op(S_IFLNK | 0777, OP_VERIFY_XATTRS, NULL, 0, 0, 0);
+	refused_op(&op, "xattrs of a symlink", "verify");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS, NULL, 0, 0, 0);
+	refused_op(&op, "another flag with XATTRS", "verify");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
+	refused_op(&op, "another flag with XATTRS", "verify");
+	op = verify_op(S_IFREG | 0644, 0x10, NULL, 0, 0, 0);
+	refused_op(&op, "flags 0x10 for verify", "0xf");
+}
+
 int
 main(void)
 {
@@ -656,6 +769,7 @@ main(void)
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_per_type),
 		cmocka_unit_test(test_unused_fields),
+		cmocka_unit_test(test_verify_layouts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
