@@ -29,6 +29,8 @@ enum wire_type {
 	WIRE_STREAM_ACK     = 9,  /* receiver: durable and applied up to */
 	WIRE_STREAM_CUT     = 10, /* sender: your records after a seq are a divergent tail */
 	WIRE_STREAM_SKIP    = 11, /* sender: records you lack are gone here; check instead */
+	WIRE_STREAM_UP      = 12, /* receiver: for the active (relayed up the chain): wants, a check */
+	WIRE_STREAM_CHECKED = 13, /* sender: a check of your copy ended at a seq (relayed down) */
 };
 
 /* HELLO kind: what the connection carries. */

@@ -205,6 +205,77 @@ stream_decode_skip(const uint8_t *p, size_t len, uint64_t *next_seq, char *why, 
 	return 0;
 }
 
+size_t
+stream_encode_up(uint8_t *buf, size_t buflen, uint64_t epoch, unsigned kind, const uint8_t *body,
+    size_t body_len)
+{
+	size_t total = WIRE_HDR_SIZE + STREAM_UP_HEAD + body_len;
+	uint8_t *p;
+
+	if (buflen < total || STREAM_UP_HEAD + body_len > STREAM_MAX_PAYLOAD ||
+	    (kind != STREAM_UP_WANTS && kind != STREAM_UP_CHECK) ||
+	    (kind == STREAM_UP_CHECK) != (body_len == 0))
+		return 0;
+	p = wire_put_hdr(buf, WIRE_STREAM_UP, (uint32_t)(STREAM_UP_HEAD + body_len), epoch);
+	*p++ = (uint8_t)kind;
+	memset(p, 0, 3);
+	if (body_len > 0)
+		memcpy(p + 3, body, body_len);
+	return total;
+}
+
+int
+stream_decode_up(const uint8_t *p, size_t len, unsigned *kind, const uint8_t **body,
+    size_t *body_len, char *why, size_t whylen)
+{
+	if (len < STREAM_UP_HEAD) {
+		snprintf(why, whylen, "UP of %zu bytes, expected at least %d", len, STREAM_UP_HEAD);
+		return -1;
+	}
+	if (p[1] != 0 || p[2] != 0 || p[3] != 0) {
+		snprintf(why, whylen, "UP with reserved bytes set, expected zeros");
+		return -1;
+	}
+	*kind = p[0];
+	*body = p + STREAM_UP_HEAD;
+	*body_len = len - STREAM_UP_HEAD;
+	if (*kind == STREAM_UP_WANTS && *body_len == 0) {
+		snprintf(why, whylen, "UP of wants without a body");
+		return -1;
+	}
+	if (*kind == STREAM_UP_CHECK && *body_len != 0) {
+		snprintf(why, whylen, "UP asking for a check with a body of %zu bytes, expected none",
+		    *body_len);
+		return -1;
+	}
+	if (*kind != STREAM_UP_WANTS && *kind != STREAM_UP_CHECK) {
+		snprintf(why, whylen, "UP of kind %u, expected %d (wants) or %d (check)", *kind,
+		    STREAM_UP_WANTS, STREAM_UP_CHECK);
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq)
+{
+	if (buflen < WIRE_HDR_SIZE + STREAM_CHECKED_SIZE)
+		return 0;
+	put64(wire_put_hdr(buf, WIRE_STREAM_CHECKED, STREAM_CHECKED_SIZE, epoch), seq);
+	return WIRE_HDR_SIZE + STREAM_CHECKED_SIZE;
+}
+
+int
+stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq, char *why, size_t whylen)
+{
+	if (len != STREAM_CHECKED_SIZE) {
+		snprintf(why, whylen, "CHECKED of %zu bytes, expected %d", len, STREAM_CHECKED_SIZE);
+		return -1;
+	}
+	*seq = get64(p);
+	return 0;
+}
+
 /* Check that raw holds exactly count whole records, seqs rising by one from first. */
 static int
 check_batch(const uint8_t *raw, size_t raw_len, uint64_t first, uint32_t count, char *why,

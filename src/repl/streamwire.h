@@ -13,6 +13,11 @@
  *                                 cluster's journal: set them aside
  *   SKIP     sender -> receiver   the records you lack are gone here (quota):
  *                                 go on from next_seq, the files need a check
+ *   UP       receiver -> sender   for the active, relayed up the chain: the
+ *                                 wants of a check (check.h), or a request
+ *                                 for a check of the whole copy
+ *   CHECKED  sender -> receiver   a check of your copy ended: once every
+ *                                 record up to seq is applied it is in sync
  */
 #ifndef LIFELINE_STREAMWIRE_H
 #define LIFELINE_STREAMWIRE_H
@@ -31,6 +36,14 @@
 #define STREAM_ACK_SIZE      16
 #define STREAM_CUT_SIZE      16                   /* before the history */
 #define STREAM_SKIP_SIZE     8
+#define STREAM_UP_HEAD       4                    /* before the body */
+#define STREAM_CHECKED_SIZE  8
+
+/* UP kinds. */
+enum stream_up_kind {
+	STREAM_UP_WANTS = 1,     /* body: check_wants_encode */
+	STREAM_UP_CHECK = 2,     /* body: none; check the whole copy */
+};
 
 /* POS flags. */
 #define STREAM_POS_NEEDS_CHECK  0x1   /* the receiver's copy is known to differ */
@@ -69,6 +82,9 @@ size_t	stream_encode_pos(uint8_t *buf, size_t buflen, uint64_t epoch, const stru
 size_t	stream_encode_ack(uint8_t *buf, size_t buflen, uint64_t epoch, const struct stream_ack *a);
 size_t	stream_encode_cut(uint8_t *buf, size_t buflen, uint64_t epoch, const struct stream_cut *c);
 size_t	stream_encode_skip(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t next_seq);
+size_t	stream_encode_up(uint8_t *buf, size_t buflen, uint64_t epoch, unsigned kind,
+	    const uint8_t *body, size_t body_len);
+size_t	stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq);
 
 /*
  * A RECORDS message from count encoded records (raw, back to back, raw_len
@@ -88,6 +104,11 @@ int	stream_decode_ack(const uint8_t *p, size_t len, struct stream_ack *a, char *
 int	stream_decode_cut(const uint8_t *p, size_t len, struct stream_cut *c, char *why,
 	    size_t whylen);
 int	stream_decode_skip(const uint8_t *p, size_t len, uint64_t *next_seq, char *why,
+	    size_t whylen);
+/* UP: the kind, and the body as a pointer into p (empty for a CHECK). */
+int	stream_decode_up(const uint8_t *p, size_t len, unsigned *kind, const uint8_t **body,
+	    size_t *body_len, char *why, size_t whylen);
+int	stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq, char *why,
 	    size_t whylen);
 
 /*

@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 5) {
+	switch (data[0] % 7) {
 	case 0:
 		if (stream_decode_pos(data + 1, size - 1, &pos, why, sizeof(why)) == 0) {
 			n = stream_encode_pos(again, sizeof(again), 1, &pos);
@@ -68,6 +68,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3:
 		if (stream_decode_skip(data + 1, size - 1, &seq, why, sizeof(why)) == 0)
 			must(seq != 0, "SKIP to 0");
+		break;
+	case 5: {
+		const uint8_t *body;
+		size_t blen;
+		unsigned kind;
+
+		if (stream_decode_up(data + 1, size - 1, &kind, &body, &blen, why, sizeof(why)) == 0) {
+			n = stream_encode_up(again, sizeof(again), 1, kind, body, blen);
+			must(n == size - 1 + WIRE_HDR_SIZE &&
+			    memcmp(again + WIRE_HDR_SIZE, data + 1, size - 1) == 0,
+			    "UP does not encode back");
+		} else
+			must(why[0] != '\0', "UP refused without a reason");
+		break;
+	}
+	case 6:
+		if (stream_decode_checked(data + 1, size - 1, &seq, why, sizeof(why)) != 0)
+			must(why[0] != '\0', "CHECKED refused without a reason");
 		break;
 	case 4:
 		raw = stream_decode_records(data + 1, size - 1, out, &seq, &count, why, sizeof(why));

@@ -156,6 +156,55 @@ test_ack_cut_skip(void **state)
 	free(cback);
 }
 
+/* UP (wants or a check request) and CHECKED, and what they refuse. */
+static void
+test_up_checked(void **state)
+{
+	static const uint8_t body[] = { 1, 0, 0, 1, 0xaa };
+	uint8_t buf[256];
+	const uint8_t *p, *b;
+	char why[256];
+	size_t n, plen, blen;
+	unsigned kind;
+	uint64_t seq;
+
+	n = stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_WANTS, body, sizeof(body));
+	p = payload_of(buf, n, WIRE_STREAM_UP, &plen);
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), 0);
+	assert_int_equal(kind, STREAM_UP_WANTS);
+	assert_int_equal(blen, sizeof(body));
+	assert_memory_equal(b, body, sizeof(body));
+	n = stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_CHECK, NULL, 0);
+	p = payload_of(buf, n, WIRE_STREAM_UP, &plen);
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), 0);
+	assert_int_equal(kind, STREAM_UP_CHECK);
+	assert_int_equal(blen, 0);
+	/* What an encoder never writes. */
+	assert_int_equal(stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_CHECK, body, 1), 0);
+	assert_int_equal(stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_WANTS, NULL, 0), 0);
+	assert_int_equal(stream_encode_up(buf, sizeof(buf), 7, 9, body, 1), 0);
+	/* What a decoder refuses. */
+	assert_int_equal(stream_decode_up(p, 3, &kind, &b, &blen, why, sizeof(why)), -1);
+	assert_string_equal(why, "UP of 3 bytes, expected at least 4");
+	buf[WIRE_HDR_SIZE + 2] = 1;
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
+	assert_string_equal(why, "UP with reserved bytes set, expected zeros");
+	buf[WIRE_HDR_SIZE + 2] = 0;
+	buf[WIRE_HDR_SIZE] = 9;
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
+	assert_string_equal(why, "UP of kind 9, expected 1 (wants) or 2 (check)");
+	buf[WIRE_HDR_SIZE] = STREAM_UP_WANTS;
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
+	assert_string_equal(why, "UP of wants without a body");
+
+	n = stream_encode_checked(buf, sizeof(buf), 7, 4242);
+	p = payload_of(buf, n, WIRE_STREAM_CHECKED, &plen);
+	assert_int_equal(stream_decode_checked(p, plen, &seq, why, sizeof(why)), 0);
+	assert_int_equal(seq, 4242);
+	assert_int_equal(stream_decode_checked(p, plen + 1, &seq, why, sizeof(why)), -1);
+	assert_string_equal(why, "CHECKED of 9 bytes, expected 8");
+}
+
 /* Records through both codecs: what comes out is what went in. */
 static void
 records_round_trip(enum stream_codec codec, uint32_t count, uint32_t payload_len, bool noise,
@@ -255,6 +304,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pos_round_trip),
 		cmocka_unit_test(test_ack_cut_skip),
+		cmocka_unit_test(test_up_checked),
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_records_refused),
 	};
