@@ -33,6 +33,7 @@ static int cmd_switchover(struct cli_ctx *, int, char **);
 static int cmd_init(struct cli_ctx *, int, char **);
 static int cmd_events(struct cli_ctx *, int, char **);
 static int cmd_make_active(struct cli_ctx *, int, char **);
+static int cmd_check(struct cli_ctx *, int, char **);
 static int cmd_engine(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
@@ -45,6 +46,8 @@ const struct cli_command cli_commands[] = {
 	{ "engine",  "stop [--cluster] --leave-apps-running|--stop-apps | start",
 	    "stop the engine here (or on every node) leaving the applications running "
 	    "and unwatched, or stopping them; start it again here", cmd_engine },
+	{ "check",   "[--full] [--wait]", "full system check of the protected set, run by the "
+	    "active node; --wait returns when it ended and says how", cmd_check },
 	{ "make-active", "--force", "make this node active now, when the active site is lost; "
 	    "refused while the active is reachable", cmd_make_active },
 	{ "events",  "[--follow] [--json]", "print the event log: role changes, vetoes, refusals, "
@@ -325,6 +328,82 @@ cmd_switchover(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	fprintf(stderr, "lifeline switchover: %s did not become active within %d s; "
 	    "see lifeline status and the engine logs\n", target, SWITCH_WAIT_MS / 1000);
+	return 1;
+}
+
+#define CHECK_WAIT_MS (3600 * 1000)
+
+/* The check object of this node's replication status, as a new reference, or NULL. */
+static json_t *
+check_status(const struct cli_ctx *ctx)
+{
+	json_t *answer = call_engine(ctx, "status"), *check;
+
+	if (answer == NULL)
+		return NULL;
+	check = json_object_get(json_object_get(json_object_get(answer, "status"), "replication"),
+	    "check");
+	json_incref(check);
+	json_decref(answer);
+	return check;
+}
+
+static int
+cmd_check(struct cli_ctx *ctx, int argc, char **argv)
+{
+	int full = 0, wait = 0;
+	uint64_t deadline;
+	json_int_t id;
+	json_t *req, *answer, *check;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--full") == 0)
+			full = 1;
+		else if (strcmp(argv[i], "--wait") == 0)
+			wait = 1;
+		else {
+			fprintf(stderr, "lifeline check: unexpected \"%s\", expected --full or --wait\n",
+			    argv[i]);
+			return 2;
+		}
+	}
+	req = json_pack("{s:s, s:b}", "cmd", "check", "full", full);
+	answer = call_engine_req(ctx, req);
+	json_decref(req);
+	if (answer == NULL)
+		return 1;
+	id = json_integer_value(json_object_get(answer, "id"));
+	json_decref(answer);
+	printf("%s check %lld started\n", full ? "full" : "targeted", (long long)id);
+	if (!wait)
+		return 0;
+	for (deadline = now_mono_ms() + CHECK_WAIT_MS; now_mono_ms() < deadline;) {
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+		const char *state, *result;
+		int rc;
+
+		if ((check = check_status(ctx)) == NULL)
+			return 1;
+		state = json_string_value(json_object_get(check, "state"));
+		result = json_string_value(json_object_get(check, "result"));
+		/* A status from before the start still shows the last check: wait for this one. */
+		if (json_integer_value(json_object_get(check, "id")) == id && state != NULL &&
+		    strcmp(state, "done") == 0 && result != NULL) {
+			rc = strncmp(result, "in-sync", 7) == 0 ? 0 : 1;
+			printf("check %s: %lld entries, %lld bytes hashed, %lld wants, %lld repairs, "
+			    "%lld ms\n", result, json_integer_value(json_object_get(check, "entries")),
+			    json_integer_value(json_object_get(check, "bytes")),
+			    json_integer_value(json_object_get(check, "wants")),
+			    json_integer_value(json_object_get(check, "repairs")),
+			    json_integer_value(json_object_get(check, "ms")));
+			json_decref(check);
+			return rc;
+		}
+		json_decref(check);
+		nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "lifeline check: not done within %d s; see lifeline status\n",
+	    CHECK_WAIT_MS / 1000);
 	return 1;
 }
 

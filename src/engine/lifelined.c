@@ -84,6 +84,7 @@ static json_t *cmd_reload(void *ctx, json_t *req, struct control_later *later);
 static json_t *cmd_switchover(void *ctx, json_t *req, struct control_later *later);
 static json_t *cmd_make_active(void *ctx, json_t *req, struct control_later *later);
 static json_t *cmd_stop(void *ctx, json_t *req, struct control_later *later);
+static json_t *cmd_check(void *ctx, json_t *req, struct control_later *later);
 
 static const struct control_command control_table[] = {
 	{ "status", cmd_status, "this node and the cluster as this node sees it" },
@@ -91,6 +92,7 @@ static const struct control_command control_table[] = {
 	{ "stop", cmd_stop, "stop the engine: {\"apps\": \"stop\"|\"leave\", \"cluster\": bool}" },
 	{ "make-active", cmd_make_active, "become active now: {\"force\": true} (the active site is lost)" },
 	{ "switchover", cmd_switchover, "hand the active role to a node: {\"to\": NODE} or the default" },
+	{ "check", cmd_check, "start a full system check of the protected set: {\"full\": true}" },
 	{ NULL, NULL, NULL },
 };
 
@@ -218,6 +220,39 @@ cmd_make_active(void *ctx, json_t *req, struct control_later *later)
 	answer = ctl_ok();
 	json_object_set_new(answer, "epoch", json_integer((json_int_t)e->state.epoch));
 	return answer;
+}
+
+static void
+on_check_started(void *arg, uint64_t id, const char *why)
+{
+	json_t *answer;
+
+	if (why != NULL) {
+		control_answer(arg, ctl_error("check refused: %s", why));
+		return;
+	}
+	answer = ctl_ok();
+	json_object_set_new(answer, "id", json_integer((json_int_t)id));
+	control_answer(arg, answer);
+}
+
+/* lifeline check: the active's lifeline-repl runs it; a passive says where. */
+static json_t *
+cmd_check(void *ctx, json_t *req, struct control_later *later)
+{
+	struct engine *e = ctx;
+
+	if (e->role != ROLE_ACTIVE)
+		return ctl_error("a check runs on the active node%s%s; this node is passive",
+		    e->state.active >= 0 ? ", " : "",
+		    e->state.active >= 0 ? node_name(e->state.active) : "");
+	if (later == NULL)
+		return ctl_error("\"check\" is answered later");
+	event(e, EV_INFO, "replication", "%s system check requested",
+	    json_is_true(json_object_get(req, "full")) ? "full" : "targeted");
+	replication_check(e->replication, json_is_true(json_object_get(req, "full")),
+	    on_check_started, later);
+	return NULL;
 }
 
 #define APPS_MARKER   "apps-left-running.json"

@@ -271,6 +271,38 @@ replication_reload(struct replication *rp, replication_ready_fn *done, void *arg
 	}
 }
 
+/* ---- check ---- */
+
+struct check_call {
+	replication_check_fn	*done;
+	void			*arg;
+};
+
+static void
+on_check_started(void *arg, json_t *answer, const char *err)
+{
+	struct check_call *c = arg;
+	const char *why = answer_error(answer, err);
+
+	c->done(c->arg, why == NULL ? (uint64_t)json_integer_value(json_object_get(answer, "id")) : 0,
+	    why);
+	free(c);
+}
+
+void
+replication_check(struct replication *rp, bool full, replication_check_fn *done, void *arg)
+{
+	struct check_call *c = xcalloc(1, sizeof(*c));
+	json_t *req = json_pack("{s:s, s:b}", "cmd", "check", "full", full);
+
+	c->done = done;
+	c->arg = arg;
+	if (replica_request(rp->replica, req, ROLE_TIMEOUT_MS, on_check_started, c) < 0) {
+		free(c);
+		done(arg, 0, "the engine is stopping");
+	}
+}
+
 /* ---- lifeline-repl comes and goes ---- */
 
 static void

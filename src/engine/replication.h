@@ -53,6 +53,14 @@ void replication_follow(struct replication *rp, bool apps_stopped);
 void replication_reload(struct replication *rp, replication_ready_fn *done, void *arg);
 
 /*
+ * Start a full system check in lifeline-repl (on the active): done(arg,
+ * id, NULL) with the check's number (its status "check.id"), or done(arg,
+ * 0, why).
+ */
+typedef void replication_check_fn(void *arg, uint64_t id, const char *why);
+void replication_check(struct replication *rp, bool full, replication_check_fn *done, void *arg);
+
+/*
  * How this passive's copy stands, from lifeline-repl's last status: in
  * sync with the active, disconnected from it (in sync as far as it knows,
  * for the caller to judge by how long), known behind (syncing, out of

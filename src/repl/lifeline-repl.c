@@ -258,6 +258,21 @@ cmd_reload(void *ctx, json_t *req, struct control_later *later)
 }
 
 static json_t *
+cmd_check(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	char err[256];
+
+	json_t *answer;
+
+	if (plane_check(r->plane, json_is_true(json_object_get(req, "full")), err, sizeof(err)) < 0)
+		return ctl_error("%s", err);
+	answer = ctl_ok();
+	json_object_set_new(answer, "id", json_integer((json_int_t)plane_check_id(r->plane)));
+	return answer;
+}
+
+static json_t *
 cmd_stop(void *ctx, json_t *req, struct control_later *later)
 {
 	struct repl *r = ctx;
@@ -272,6 +287,7 @@ static const struct control_command control_table[] = {
 	{ "status", cmd_status, "replication status of this node" },
 	{ "role", cmd_role, "{\"role\", \"epoch\", \"upstream\", \"downstream\"}: this node's part of the chain" },
 	{ "drain", cmd_drain, "the active's applications stopped: ship every record, {\"timeout_ms\"}" },
+	{ "check", cmd_check, "start a full system check on the active: {\"full\": true}" },
 	{ "reload", cmd_reload, "take the [replication] settings of the configuration file again" },
 	{ "stop", cmd_stop, "unmount and exit" },
 	{ NULL, NULL, NULL },

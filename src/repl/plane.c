@@ -8,6 +8,7 @@
 #include "repl/plane.h"
 #include "repl/apply.h"
 #include "repl/capture.h"
+#include "repl/check.h"
 #include "repl/history.h"
 #include "repl/journal.h"
 #include "repl/op.h"
@@ -17,6 +18,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -68,6 +70,8 @@ struct plane {
 	uint64_t		 bandwidth;
 	enum node_id		 self;
 	char			*dir, *history_path, *pos_path, *quarantine, *touched_path;
+	char			*needs_check_path;       /* exists while the copy needs a check */
+	bool			 needs_check_saved;
 	struct journal		*journal;
 	struct history		 history;
 	struct applier		*applier;
@@ -103,6 +107,29 @@ struct plane {
 	int			 apply_consumer;  /* -1 while active */
 	char			 apply_error[256];
 	uint64_t		 applied_records, diverged, refused;
+
+	/* The check on the active: one scan at a time, the responder, their thread. */
+	int			*rootfds;        /* the folders underneath, opened before any mount */
+	pthread_t		 check_thread;
+	pthread_mutex_t		 check_mu;       /* held by the thread for each step */
+	pthread_cond_t		 check_cv;
+	struct check_scanner	*scanner;
+	struct check_responder	*responder;
+	bool			 check_quit, check_running, check_full;
+	uint64_t		 check_id;        /* counts the checks started */
+	uint64_t		 wants_added;
+	uint64_t		 check_started_ms, check_ended_ms;
+	char			 check_result[96];
+	_Atomic uint64_t	 check_last_seq;  /* the last op a scan or a repair emitted */
+	struct check_scan_stats	 scan_stats;
+	/* The check on a passive: the verifier, on the applier thread. */
+	struct check_verifier	*verifier;
+	struct check_result	 vres;
+	uint8_t			*wants_buf;
+	_Atomic bool		 checking;        /* a check's VERIFY seen, its end not yet */
+	uint64_t		 dropped_at_begin; /* env.up_dropped when that check began */
+	_Atomic uint64_t	 checked_seq;     /* CHECKED: in sync once applied up to it */
+	_Atomic uint64_t	 quarantined;
 
 	enum pending		 pending;
 	uint64_t		 pending_deadline, pending_epoch;
@@ -275,6 +302,18 @@ wait_downstream(struct plane *p, uint64_t seq)
 	}
 }
 
+/* A check's op: journaled like the application's, its seq noted for the end of the check. */
+static int
+check_emit(void *arg, const struct op *op)
+{
+	struct plane *p = arg;
+
+	if (sink_emit(arg, op) < 0)
+		return -1;
+	p->check_last_seq = emitted_seq;
+	return 0;
+}
+
 static int
 sink_barrier(void *arg, const struct op *op)
 {
@@ -335,6 +374,151 @@ start_captures(struct plane *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- the check on the active ---- */
+
+/*
+ * Answer wants first (a passive waits for them), then go on with the
+ * scan, a bounded step at a time, holding check_mu through each so the
+ * loop can stop the check between two steps.
+ */
+static void *
+check_main(void *arg)
+{
+	struct plane *p = arg;
+
+	pthread_mutex_lock(&p->check_mu);
+	while (!p->check_quit) {
+		int rc = check_responder_step(p->responder);
+
+		if (rc != 0)
+			continue;
+		if (p->scanner == NULL) {
+			pthread_cond_wait(&p->check_cv, &p->check_mu);
+			continue;
+		}
+		if ((rc = check_scanner_step(p->scanner)) == 1)
+			continue;
+		check_scanner_stats(p->scanner, &p->scan_stats);
+		check_scanner_free(p->scanner);
+		p->scanner = NULL;
+		if (rc < 0) {
+			p->check_running = false;
+			p->check_ended_ms = now_mono_ms();
+			snprintf(p->check_result, sizeof(p->check_result),
+			    "failed: a record could not be journaled");
+		}
+	}
+	pthread_mutex_unlock(&p->check_mu);
+	return NULL;
+}
+
+/* Drop the scan and the wants (the node leaves the active role); nothing runs after. */
+static void
+check_cancel(struct plane *p, const char *why)
+{
+	pthread_mutex_lock(&p->check_mu);
+	if (p->scanner != NULL)
+		check_scanner_free(p->scanner);
+	p->scanner = NULL;
+	check_responder_free(p->responder);
+	p->responder = check_responder_new(p->rootfds, p->conf->protect_data.n,
+	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
+	if (p->check_running) {
+		p->check_running = false;
+		p->check_ended_ms = now_mono_ms();
+		snprintf(p->check_result, sizeof(p->check_result), "stopped: %s", why);
+		log_warnx("check stopped: %s", why);
+	}
+	pthread_mutex_unlock(&p->check_mu);
+}
+
+/*
+ * Start a check on the active: of everything, or of the files the
+ * journal marked as touched for a node cut loose by the quota.
+ */
+uint64_t
+plane_check_id(const struct plane *p)
+{
+	return p->check_id;
+}
+
+int
+plane_check(struct plane *p, bool full, char *err, size_t errlen)
+{
+	struct check_emitter em = { p, sink_lock, sink_unlock, check_emit };
+
+	if (p->role != PL_ACTIVE || p->ncaptures == 0) {
+		snprintf(err, errlen, "a check runs on the active node; this node is %s",
+		    plane_role_names[p->role]);
+		return -1;
+	}
+	if (!full) {
+		snprintf(err, errlen, "a targeted check needs the list of touched files, which "
+		    "this version keeps only after a queue overflow; use --full");
+		return -1;
+	}
+	pthread_mutex_lock(&p->check_mu);
+	if (p->scanner != NULL) {
+		pthread_mutex_unlock(&p->check_mu);
+		snprintf(err, errlen, "a check is already running");
+		return -1;
+	}
+	p->scanner = check_scanner_new(p->rootfds, p->conf->protect_data.n, &em, NULL, 0);
+	if (p->scanner == NULL) {
+		pthread_mutex_unlock(&p->check_mu);
+		snprintf(err, errlen, "cannot start the scan (see the log)");
+		return -1;
+	}
+	p->check_running = true;
+	p->check_full = full;
+	p->check_id++;
+	p->check_started_ms = now_mono_ms();
+	p->check_result[0] = '\0';
+	memset(&p->scan_stats, 0, sizeof(p->scan_stats));
+	pthread_cond_broadcast(&p->check_cv);
+	pthread_mutex_unlock(&p->check_mu);
+	log_info("check of the whole protected set started");
+	return 0;
+}
+
+/*
+ * The check is over when the scan is done, every want answered, and the
+ * first node downstream has applied every op it emitted: its wants come
+ * before the ACK that says so. Then every node downstream hears CHECKED.
+ */
+static void
+check_progress(struct plane *p)
+{
+	struct check_respond_stats rs;
+	struct stream_status st;
+	uint64_t last = p->check_last_seq;
+
+	if (!p->check_running || p->ndown == 0)
+		return;
+	pthread_mutex_lock(&p->check_mu);
+	check_responder_stats(p->responder, &rs);
+	if (p->scanner != NULL || rs.wants < p->wants_added) {
+		pthread_mutex_unlock(&p->check_mu);
+		return;
+	}
+	sender_status(p->down[0].sender, &st);
+	if (!st.connected || st.applied_seq < last) {
+		pthread_mutex_unlock(&p->check_mu);
+		return;
+	}
+	p->check_running = false;
+	p->check_ended_ms = now_mono_ms();
+	snprintf(p->check_result, sizeof(p->check_result), "in-sync: %" PRIu64 " wants answered",
+	    p->wants_added);
+	pthread_mutex_unlock(&p->check_mu);
+	log_info("check done in %" PRIu64 " ms: %" PRIu64 " entries, %" PRIu64 " bytes hashed, %"
+	    PRIu64 " wants answered; the copies are in sync up to seq %" PRIu64,
+	    p->check_ended_ms - p->check_started_ms, p->scan_stats.entries, p->scan_stats.bytes,
+	    p->wants_added, last);
+	for (size_t i = 0; i < p->ndown; i++)
+		sender_send_checked(p->down[i].sender, last);
+}
+
 /* ---- the applier thread ---- */
 
 static void
@@ -370,6 +554,26 @@ apply_pause(struct plane *p, int ms)
 	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 }
 
+/* A check ended and this copy applied everything up to its end: in sync again. */
+static void
+check_passed(struct plane *p)
+{
+	uint64_t seq = p->checked_seq;
+
+	p->checked_seq = 0;
+	p->checking = false;
+	if (p->env.up_dropped != p->dropped_at_begin) {
+		/* Some of its wants never reached the active: not in sync; the next POS asks again. */
+		log_warnx("check: ended, but wants of this copy were lost on the way; it still needs one");
+		p->env.needs_check = true;
+		return;
+	}
+	log_info("check: this copy is in sync with the active as of seq %" PRIu64, seq);
+	p->env.needs_check = false;
+	if (unlink(p->needs_check_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->needs_check_path);
+}
+
 /* Skip past seq: its record cannot be applied; its files are left to the check. */
 static void
 apply_skip(struct plane *p, uint64_t seq)
@@ -398,6 +602,8 @@ apply_sync(struct plane *p)
 	p->env.applied_seq = seq;
 	if (p->apply_consumer >= 0)
 		journal_consumer_done(p->journal, p->apply_consumer, seq);
+	if (p->receiver != NULL)
+		receiver_applied(p->receiver);
 	return true;
 }
 
@@ -425,6 +631,78 @@ apply_reader(struct plane *p)
 	return r;
 }
 
+/* Send what a VERIFY found missing or different up to the active, in messages that fit. */
+static void
+send_wants(struct plane *p, const struct check_result *res)
+{
+	size_t done = 0, cap = STREAM_MAX_PAYLOAD - STREAM_UP_HEAD;
+
+	if (p->receiver == NULL)
+		return;
+	while (done < res->nwants) {
+		size_t taken = 0;
+		size_t n = check_wants_encode(p->wants_buf, cap, res->wants + done,
+		    res->nwants - done, &taken);
+
+		if (n == 0 || taken == 0) {
+			log_warnx("check: a want for %s does not encode; the copy stays out of sync",
+			    res->wants[done].path);
+			p->env.needs_check = true;
+			done++;
+			continue;
+		}
+		receiver_send_up(p->receiver, STREAM_UP_WANTS, p->wants_buf, n);
+		done += taken;
+	}
+}
+
+/* A dated folder for what a check moves aside: QUARANTINE/YYYYmmdd-HHMMSS-check. */
+static char *
+check_quarantine(const struct plane *p)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	return xasprintf("%s/%s-check", p->quarantine, stamp);
+}
+
+/*
+ * Compare the copy with a VERIFY, the applier having applied everything
+ * before it (synced: the verifier reads the files). What only this node
+ * has is moved into quarantine; what differs is asked for. false when
+ * the position could not be made durable first.
+ */
+static bool
+verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
+{
+	char why[512];
+
+	if (!apply_sync(p))
+		return false;
+	if ((op->flags & OP_VERIFY_BEGIN) || p->verifier == NULL) {
+		char *q = check_quarantine(p);
+
+		check_verifier_free(p->verifier);
+		p->verifier = check_verifier_new(p->applier, q);
+		free(q);
+		p->checking = true;
+		p->dropped_at_begin = p->env.up_dropped;
+	}
+	if (check_verify(p->verifier, op, &p->vres, why, sizeof(why)) < 0) {
+		apply_fail(p, "check of record %" PRIu64 ": %s", h->seq, why);
+		p->env.needs_check = true;
+	}
+	for (size_t i = 0; i < p->vres.nmoved; i++)
+		log_warnx("check: %s was only on this node: moved to the quarantine", p->vres.moved[i]);
+	p->quarantined += p->vres.nmoved;
+	send_wants(p, &p->vres);
+	check_result_clear(&p->vres);
+	return true;
+}
+
 /* Apply one record; false when the reader must start again from the position. */
 static bool
 apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
@@ -438,6 +716,8 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 		apply_skip(p, h->seq);
 		return true;
 	}
+	if (h->type == RECORD_VERIFY && !verify_record(p, h, &op))
+		return false;
 	switch (applier_apply(p->applier, h, &op, why, sizeof(why))) {
 	case APPLY_OK:
 		p->applied_records++;
@@ -523,6 +803,8 @@ apply_main(void *arg)
 			unsynced = 0;
 			synced_ms = now_mono_ms();
 		}
+		if (p->checked_seq != 0 && p->env.applied_seq >= p->checked_seq)
+			check_passed(p);
 		if (rc == 0) {
 			uint64_t at = applier_pos(p->applier).seq;
 
@@ -631,6 +913,7 @@ leave_active(struct plane *p, char *err, size_t errlen)
 	int rc;
 
 	stop_captures(p);
+	check_cancel(p, "this node is no longer active");
 	if (journal_sync(p->journal, err, errlen) < 0)
 		return -1;
 	pos.seq = journal_last_seq(p->journal);
@@ -661,6 +944,9 @@ plane_passive(struct plane *p, uint64_t epoch, int upstream, const int *down, si
 		finish_pending(p, -1, 0, "superseded: the node is now passive in epoch %" PRIu64, epoch);
 	if (p->role == PL_ACTIVE && leave_active(p, err, errlen) < 0)
 		return -1;
+	/* A check under way was the old upstream's: its end will not come from the new one. */
+	if (epoch != p->env.epoch || upstream != p->upstream)
+		p->checking = false;
 	p->env.epoch = epoch;
 	p->role = PL_PASSIVE;
 	set_downstream(p, down, ndown);
@@ -866,6 +1152,7 @@ plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg)
 		return;
 	}
 	stop_captures(p);
+	check_cancel(p, "a switchover drains the queue");
 	if (journal_sync(p->journal, err, sizeof(err)) < 0) {
 		done(arg, -1, 0, err);
 		return;
@@ -911,6 +1198,70 @@ on_cut(void *arg, uint64_t keep_seq)
 	marks_reset(p);
 }
 
+/*
+ * What a node downstream sends up. The active answers wants and starts a
+ * check a copy asks for; a passive relays it to its own upstream.
+ */
+static void
+on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t len)
+{
+	struct plane *p = arg;
+	static struct check_want wants[CHECK_WANTS_MAX];
+	char why[256];
+	size_t n;
+
+	if (p->role == PL_PASSIVE && p->receiver != NULL) {
+		receiver_send_up(p->receiver, kind, body, len);
+		return;
+	}
+	if (p->role != PL_ACTIVE)
+		return;
+	if (kind == STREAM_UP_CHECK) {
+		if (!p->check_running && plane_check(p, true, why, sizeof(why)) == 0)
+			log_info("check: %s's copy needs one", node_name(from));
+		return;
+	}
+	if (check_wants_decode(body, len, wants, CHECK_WANTS_MAX, &n, why, sizeof(why)) < 0) {
+		log_warnx("check: wants from %s refused: %s", node_name(from), why);
+		return;
+	}
+	pthread_mutex_lock(&p->check_mu);
+	for (size_t i = 0; i < n; i++)
+		check_responder_add(p->responder, &wants[i]);
+	p->wants_added += n;
+	pthread_cond_broadcast(&p->check_cv);
+	pthread_mutex_unlock(&p->check_mu);
+}
+
+/* The active says a check of this copy ended at seq: pass it down, and wait to apply up to it. */
+static void
+on_checked(void *arg, uint64_t seq)
+{
+	struct plane *p = arg;
+
+	for (size_t i = 0; i < p->ndown; i++)
+		sender_send_checked(p->down[i].sender, seq);
+	pthread_mutex_lock(&p->mu);
+	p->checked_seq = seq;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* The copy needs a check: say so on disk, so a restart does not forget it. */
+static void
+save_needs_check(struct plane *p)
+{
+	bool need = p->env.needs_check;
+
+	if (need == p->needs_check_saved)
+		return;
+	if (need && write_file_atomic(p->needs_check_path, "1\n", 2, 0600) < 0) {
+		log_warn("cannot write %s", p->needs_check_path);
+		return;
+	}
+	p->needs_check_saved = need;
+}
+
 /* Which streams are down, and for how long: fsync-mode waits end past failover.timeout. */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
@@ -918,6 +1269,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct plane *p = arg;
 	uint64_t now = now_mono_ms();
 
+	save_needs_check(p);
+	check_progress(p);
 	for (size_t i = 0; i < p->ndown; i++) {
 		struct downstream *d = &p->down[i];
 		struct stream_status st;
@@ -998,6 +1351,8 @@ active_state(struct plane *p, struct stream_status *first, uint64_t acked, doubl
 		return "paused";
 	if (p->ndown == 0)
 		return "disconnected";
+	if (p->check_running)
+		return "checking";
 	if (journal_consumer_overflowed(p->journal, p->down[0].consumer))
 		return "out-of-sync";
 	if (!first->connected)
@@ -1017,11 +1372,37 @@ passive_state(struct plane *p, uint64_t applied, uint64_t durable, double lag_ms
 	receiver_status(p->receiver, &st);
 	if (!st.connected)
 		return "disconnected";
+	if (p->checking)
+		return "checking";
 	if (p->env.needs_check)
 		return "out-of-sync";
 	if (applied < durable && lag_ms >= IN_SYNC_LAG_MS)
 		return "syncing";
 	return "in-sync";
+}
+
+/* The check as the active runs it, or as a passive sees it. */
+static json_t *
+check_json(struct plane *p)
+{
+	struct check_respond_stats rs;
+	json_t *o;
+
+	pthread_mutex_lock(&p->check_mu);
+	check_responder_stats(p->responder, &rs);
+	if (p->scanner != NULL)
+		check_scanner_stats(p->scanner, &p->scan_stats);
+	o = json_pack("{s:I, s:s, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "id", (json_int_t)p->check_id, "state", p->check_running ? "running" : p->checking ? "verifying" :
+	    p->check_result[0] != '\0' ? "done" : "none",
+	    "result", p->check_result[0] != '\0' ? p->check_result : NULL,
+	    "entries", (json_int_t)p->scan_stats.entries, "bytes", (json_int_t)p->scan_stats.bytes,
+	    "wants", (json_int_t)p->wants_added, "repairs", (json_int_t)rs.ops,
+	    "quarantined", (json_int_t)p->quarantined,
+	    "ms", (json_int_t)(p->check_started_ms == 0 ? 0 :
+	    (p->check_running ? now_mono_ms() : p->check_ended_ms) - p->check_started_ms));
+	pthread_mutex_unlock(&p->check_mu);
+	return o;
 }
 
 json_t *
@@ -1066,6 +1447,7 @@ plane_status(struct plane *p)
 	    "refused", (json_int_t)p->refused,
 	    "error", p->apply_error[0] != '\0' ? p->apply_error : NULL,
 	    "queue_overflows", (json_int_t)p->overflows);
+	json_object_set_new(o, "check", check_json(p));
 	if (p->receiver != NULL && p->upstream >= 0) {
 		receiver_status(p->receiver, &up);
 		json_object_set_new(o, "upstream", stream_json(&up, p->upstream));
@@ -1082,8 +1464,13 @@ open_roots(struct plane *p, char *err, size_t errlen)
 	const struct strlist *data = &p->conf->protect_data;
 	struct apply_pos pos;
 
+	p->rootfds = xcalloc(data->n + 1, sizeof(int));
+	for (size_t i = 0; i < data->n; i++)
+		p->rootfds[i] = -1;
 	for (size_t i = 0; i < data->n; i++) {
-		if (capture_clear_stale(data->v[i]) < 0 || mkdir_p(data->v[i], 0755) < 0) {
+		/* Opened before any capture is mounted over it: the check reads underneath. */
+		if (capture_clear_stale(data->v[i]) < 0 || mkdir_p(data->v[i], 0755) < 0 ||
+		    (p->rootfds[i] = open(data->v[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			snprintf(err, errlen, "protected folder %s: %s", data->v[i], strerror(errno));
 			return -1;
 		}
@@ -1139,6 +1526,8 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->history_path = xasprintf("%s/%s", p->dir, HISTORY_FILE_NAME);
 	p->pos_path = xasprintf("%s/apply.pos", p->dir);
 	p->touched_path = xasprintf("%s/touched", p->dir);
+	p->needs_check_path = xasprintf("%s/needs-check", p->dir);
+	p->wants_buf = xmalloc(STREAM_MAX_PAYLOAD);
 	p->quarantine = xasprintf("%s/quarantine", conf->state_dir);
 	p->enc = xmalloc(ENC_MAX);
 	p->ring = xcalloc(LAG_MARKS, sizeof(*p->ring));
@@ -1147,6 +1536,8 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	pthread_mutex_init(&p->ring_mu, NULL);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->check_mu, NULL);
+	pthread_cond_init(&p->check_cv, NULL);
 	jdir = xasprintf("%s/journal", p->dir);
 	jo.dir = jdir;
 	/* The quota is enforced by the sink, which knows what to do with a cut consumer. */
@@ -1166,16 +1557,23 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->env = (struct stream_env){ .base = base, .conf = conf, .self = self,
 	    .journal = p->journal, .history = &p->history, .history_path = p->history_path,
 	    .quarantine_dir = p->quarantine, .on_durable = on_durable, .on_cut = on_cut,
-	    .arg = p };
+	    .on_up = on_up, .on_checked = on_checked, .arg = p };
 	p->env.epoch = history_last_epoch(&p->history);
 	p->env.applied_seq = applier_pos(p->applier).seq;
-	p->env.needs_check = access(p->touched_path, F_OK) == 0;
+	p->env.needs_check = access(p->needs_check_path, F_OK) == 0;
+	p->needs_check_saved = p->env.needs_check;
+	p->responder = check_responder_new(p->rootfds, conf->protect_data.n,
+	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
 	open_streams(p);
 	p->poll_ev = evtimer_new(base, on_poll, p);
 	p->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, p);
 	evtimer_add(p->tick_ev, &tick);
 	if (pthread_create(&p->apply_thread, NULL, apply_main, p) != 0) {
 		snprintf(err, errlen, "cannot start the applier thread");
+		goto fail;
+	}
+	if (pthread_create(&p->check_thread, NULL, check_main, p) != 0) {
+		snprintf(err, errlen, "cannot start the check thread");
 		goto fail;
 	}
 	free(jdir);
@@ -1185,7 +1583,6 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	return p;
 fail:
 	free(jdir);
-	p->apply_thread = 0;
 	plane_close(p);
 	return NULL;
 }
@@ -1198,6 +1595,13 @@ plane_close(struct plane *p)
 	stop_captures(p);
 	if (p->pending != PEND_NONE)
 		finish_pending(p, -1, 0, "lifeline-repl is stopping");
+	if (p->check_thread != 0) {
+		pthread_mutex_lock(&p->check_mu);
+		p->check_quit = true;
+		pthread_cond_broadcast(&p->check_cv);
+		pthread_mutex_unlock(&p->check_mu);
+		pthread_join(p->check_thread, NULL);
+	}
 	if (p->apply_thread != 0) {
 		pthread_mutex_lock(&p->mu);
 		p->apply_quit = true;
@@ -1211,7 +1615,15 @@ plane_close(struct plane *p)
 		event_free(p->poll_ev);
 	if (p->tick_ev != NULL)
 		event_free(p->tick_ev);
+	check_scanner_free(p->scanner);
+	check_responder_free(p->responder);
+	check_verifier_free(p->verifier);
+	check_result_clear(&p->vres);
 	applier_close(p->applier);
+	for (size_t i = 0; p->rootfds != NULL && i < p->conf->protect_data.n; i++)
+		if (p->rootfds[i] >= 0)
+			close(p->rootfds[i]);
+	free(p->rootfds);
 	if (p->journal != NULL)
 		journal_close(p->journal);
 	if (p->touched != NULL)
@@ -1222,6 +1634,10 @@ plane_close(struct plane *p)
 	pthread_mutex_destroy(&p->ring_mu);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->check_mu);
+	pthread_cond_destroy(&p->check_cv);
+	free(p->wants_buf);
+	free(p->needs_check_path);
 	free(p->captures);
 	free(p->ring);
 	free(p->enc);

@@ -62,6 +62,16 @@ void		 plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t n
  */
 void		 plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg);
 
+/*
+ * Start a full system check on the active node (full: of everything; a
+ * targeted one is refused for now). Its progress is in the status. 0, or
+ * -1 with err (not active, one already running).
+ */
+int		 plane_check(struct plane *p, bool full, char *err, size_t errlen);
+
+/* The number of the last check started (status "check.id"), 0 before any. */
+uint64_t	 plane_check_id(const struct plane *p);
+
 /* Forget a pending activation or drain callback whose owner is going away. */
 void		 plane_cancel(struct plane *p, void *arg);
 

@@ -88,6 +88,11 @@ struct receiver {
 	_Atomic uint64_t	 durable;
 	struct stream_status	 st;
 	pthread_mutex_t		 st_lock;
+	/* UP messages queued by other threads, written before the next ACK */
+	pthread_mutex_t		 up_lock;
+	struct evbuffer		*up_queue;
+	struct event		*up_ev;
+	struct event		*applied_ev;  /* the applier moved on: ACK it */
 };
 
 static void conn_close(struct sconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -262,6 +267,8 @@ on_pos(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 		from = first - 1;
 	}
 	journal_consumer_done(env->journal, s->consumer, pos->durable_seq);
+	if ((pos->flags & STREAM_POS_NEEDS_CHECK) && env->on_up != NULL)
+		env->on_up(env->arg, s->peer, STREAM_UP_CHECK, NULL, 0);
 	if ((s->reader = journal_reader_new(env->journal, from, false, why, sizeof(why))) == NULL)
 		goto refuse;
 	pthread_mutex_lock(&s->st_lock);
@@ -297,6 +304,30 @@ on_ack(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 	s->st.applied_seq = ack.applied_seq;
 	s->st.last_ack_ms = now_mono_ms();
 	pthread_mutex_unlock(&s->st_lock);
+}
+
+/* What the downstream node sends up: for the owner (the active answers, a relay forwards). */
+static void
+on_up_msg(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
+{
+	const uint8_t *body;
+	size_t len;
+	unsigned kind;
+	char why[256];
+
+	if (stream_decode_up(p, h->length, &kind, &body, &len, why, sizeof(why)) < 0)
+		return conn_close(c, "%s", why);
+	if (c->env->on_up != NULL)
+		c->env->on_up(c->env->arg, c->sender->peer, kind, body, len);
+}
+
+void
+sender_send_checked(struct sender *s, uint64_t seq)
+{
+	uint8_t buf[WIRE_HDR_SIZE + STREAM_CHECKED_SIZE];
+
+	if (s->conn != NULL && s->conn->state == ST_STREAMING)
+		send_bytes(s->conn, buf, stream_encode_checked(buf, sizeof(buf), s->env->epoch, seq));
 }
 
 /*
@@ -494,12 +525,57 @@ on_records(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 	}
 }
 
+/* Write the queued UP messages, in order; without a connection they are dropped. */
+static void
+flush_up(struct receiver *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->up_lock);
+	n = evbuffer_get_length(r->up_queue);
+	if (n > 0 && r->conn != NULL && r->conn->state == ST_STREAMING)
+		bufferevent_write_buffer(r->conn->bev, r->up_queue);
+	else if (n > 0) {
+		evbuffer_drain(r->up_queue, n);
+		r->env->up_dropped++;
+		r->env->needs_check = true;
+		log_warnx("stream: %zu bytes for the active dropped: no upstream connection; the "
+		    "copy needs a check, which its next POS asks for", n);
+	}
+	pthread_mutex_unlock(&r->up_lock);
+}
+
+static void
+on_up_due(evutil_socket_t fd, short what, void *arg)
+{
+	flush_up(arg);
+}
+
+void
+receiver_send_up(struct receiver *r, unsigned kind, const uint8_t *body, size_t len)
+{
+	uint8_t *buf = xmalloc(WIRE_HDR_SIZE + STREAM_UP_HEAD + len);
+	size_t n = stream_encode_up(buf, WIRE_HDR_SIZE + STREAM_UP_HEAD + len, r->env->epoch, kind,
+	    body, len);
+
+	if (n == 0)
+		log_warnx("stream: an UP of kind %u and %zu bytes does not encode", kind, len);
+	else {
+		pthread_mutex_lock(&r->up_lock);
+		evbuffer_add(r->up_queue, buf, n);
+		pthread_mutex_unlock(&r->up_lock);
+		event_active(r->up_ev, 0, 0);
+	}
+	free(buf);
+}
+
 static void
 send_ack(struct receiver *r)
 {
 	struct stream_ack ack;
 	uint8_t buf[WIRE_HDR_SIZE + STREAM_ACK_SIZE];
 
+	flush_up(r);
 	ack.durable_seq = r->durable;
 	ack.applied_seq = r->env->applied_seq < ack.durable_seq ? r->env->applied_seq : ack.durable_seq;
 	if (r->conn != NULL && r->conn->state == ST_STREAMING)
@@ -508,6 +584,18 @@ send_ack(struct receiver *r)
 	r->st.durable_seq = ack.durable_seq;
 	r->st.applied_seq = ack.applied_seq;
 	pthread_mutex_unlock(&r->st_lock);
+}
+
+static void
+on_applied(evutil_socket_t fd, short what, void *arg)
+{
+	send_ack(arg);
+}
+
+void
+receiver_applied(struct receiver *r)
+{
+	event_active(r->applied_ev, 0, 0);
 }
 
 static void
@@ -587,6 +675,8 @@ on_message(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 			return on_pos(c, h, p);
 		if (h->type == WIRE_STREAM_ACK && c->state == ST_STREAMING)
 			return on_ack(c, h, p);
+		if (h->type == WIRE_STREAM_UP && c->state == ST_STREAMING)
+			return on_up_msg(c, h, p);
 	} else {
 		if (h->epoch < c->env->epoch)
 			return conn_close(c, "message of epoch %" PRIu64 ", this node is in %" PRIu64,
@@ -595,6 +685,15 @@ on_message(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 			return on_records(c, h, p);
 		if (h->type == WIRE_STREAM_CUT)
 			return on_cut(c, h, p);
+		if (h->type == WIRE_STREAM_CHECKED) {
+			uint64_t seq;
+
+			if (stream_decode_checked(p, h->length, &seq, why, sizeof(why)) < 0)
+				return conn_close(c, "%s", why);
+			if (c->env->on_checked != NULL)
+				c->env->on_checked(c->env->arg, seq);
+			return;
+		}
 		if (h->type == WIRE_STREAM_SKIP) {
 			c->env->needs_check = true;
 			return conn_close(c, "the sender no longer holds records this journal lacks; "
@@ -842,6 +941,10 @@ receiver_new(struct stream_env *env, char *err, size_t errlen)
 	r->raw = xmalloc(STREAM_MAX_RAW);
 	r->durable = journal_durable_seq(env->journal);
 	pthread_mutex_init(&r->st_lock, NULL);
+	pthread_mutex_init(&r->up_lock, NULL);
+	r->up_queue = evbuffer_new();
+	r->up_ev = event_new(env->base, -1, 0, on_up_due, r);
+	r->applied_ev = event_new(env->base, -1, 0, on_applied, r);
 	set_state(&r->st, &r->st_lock, ST_CONNECTING, NULL);
 	for (size_t i = 0; i < me->nchannels; i++) {
 		struct sockaddr_storage ss;
@@ -893,6 +996,10 @@ receiver_free(struct receiver *r)
 		conn_free(r->conn);
 	for (size_t i = 0; i < r->nlisteners; i++)
 		evconnlistener_free(r->listeners[i]);
+	event_free(r->up_ev);
+	event_free(r->applied_ev);
+	evbuffer_free(r->up_queue);
+	pthread_mutex_destroy(&r->up_lock);
 	pthread_mutex_destroy(&r->st_lock);
 	free(r->raw);
 	free(r);

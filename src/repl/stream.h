@@ -37,10 +37,20 @@ struct stream_env {
 	_Atomic uint64_t	 epoch;          /* the node's persisted epoch, kept current by the owner */
 	_Atomic uint64_t	 applied_seq;    /* the applier's position, for POS and ACK */
 	_Atomic bool		 needs_check;    /* this copy is known to differ somewhere */
+	_Atomic uint64_t	 up_dropped;     /* UP messages dropped for want of a connection */
 	/* Called on the loop when the receiver made records durable (a relay wakes its sender). */
 	void			(*on_durable)(void *arg, uint64_t durable_seq);
 	/* Called on the loop when a divergent tail was cut: records after keep_seq are gone. */
 	void			(*on_cut)(void *arg, uint64_t keep_seq);
+	/*
+	 * Called on the loop with what a downstream node sent up (UP): the
+	 * wants of a check, or STREAM_UP_CHECK, also when its POS says its
+	 * copy needs a check. body is valid during the call only.
+	 */
+	void			(*on_up)(void *arg, enum node_id from, unsigned kind,
+				    const uint8_t *body, size_t len);
+	/* Called on the loop when the upstream says a check of this copy ended at seq. */
+	void			(*on_checked)(void *arg, uint64_t seq);
 	void			*arg;
 };
 
@@ -73,6 +83,9 @@ struct stream_status {
 };
 void		 sender_status(const struct sender *s, struct stream_status *st);
 
+/* Tell the peer a check of its copy ended at seq (CHECKED), when streaming. */
+void		 sender_send_checked(struct sender *s, uint64_t seq);
+
 /*
  * Listen on this node's channel addresses and accept the stream of the
  * upstream node only (receiver_set_upstream; -1 accepts none). NULL with
@@ -82,5 +95,18 @@ struct receiver	*receiver_new(struct stream_env *env, char *err, size_t errlen);
 void		 receiver_free(struct receiver *r);
 void		 receiver_set_upstream(struct receiver *r, int upstream);
 void		 receiver_status(const struct receiver *r, struct stream_status *st);
+
+/* The applier moved on (env->applied_seq): ACK it even when nothing new is durable. Any thread. */
+void		 receiver_applied(struct receiver *r);
+
+/*
+ * Send UP to the upstream node. Safe from any thread: queued, and written
+ * before the next ACK, so an ACK that says a record is applied never
+ * overtakes the wants that applying it produced. Dropped (logged) when
+ * there is no connection: the copy then still needs a check, which its
+ * next POS says.
+ */
+void		 receiver_send_up(struct receiver *r, unsigned kind, const uint8_t *body,
+		    size_t len);
 
 #endif
