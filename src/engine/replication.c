@@ -6,6 +6,7 @@
 #include "engine/replication.h"
 #include "engine/engine.h"
 #include "engine/replica.h"
+#include "engine/events.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -37,6 +38,7 @@ struct replication {
 	struct event		*retry_ev;
 	void			(*death)(struct engine *e, const char *why);
 	bool			 reload_refused;   /* runs settings older than the engine's */
+	int64_t			 q_seen;           /* quarantine count already reported, -1 unknown */
 	replication_ready_fn	*reloaded;
 	void			*reloaded_arg;
 };
@@ -219,11 +221,32 @@ on_told_passive(void *arg, json_t *answer, const char *err)
 	rp->last_error[0] = '\0';
 }
 
+/*
+ * Something new in the quarantine folder (a divergent tail, or what only
+ * this copy had): an event naming where, so nothing is set aside unseen.
+ */
+static void
+report_quarantine(struct replication *rp)
+{
+	json_t *st = replica_status(rp->replica), *q = json_object_get(st, "quarantine");
+	json_int_t count = json_integer_value(json_object_get(q, "count"));
+	const char *last = json_string_value(json_object_get(q, "last"));
+
+	if (json_is_object(q)) {
+		if (rp->q_seen >= 0 && count > rp->q_seen && last != NULL)
+			event(rp->e, EV_WARNING, "replication", "set aside in the quarantine (%lld so "
+			    "far): %s", (long long)count, last);
+		rp->q_seen = count;
+	}
+	json_decref(st);
+}
+
 void
 replication_follow(struct replication *rp, bool apps_stopped)
 {
 	struct engine *e = rp->e;
 
+	report_quarantine(rp);
 	if (e->role != ROLE_PASSIVE || !apps_stopped || rp->asking || rp->drained != NULL ||
 	    !replica_up(rp->replica) || now_mono_ms() < rp->next_try_ms)
 		return;
@@ -311,6 +334,7 @@ on_up(void *arg)
 	struct replication *rp = arg;
 
 	rp->told = false;
+	rp->q_seen = 0;           /* what it set aside before we heard it is reported too */
 	rp->next_try_ms = 0;
 	log_info("data plane: lifeline-repl answers");
 	if (rp->e->role == ROLE_ACTIVE && rp->drained == NULL)
@@ -346,6 +370,7 @@ replication_new(struct engine *e, bool debug)
 
 	rp->e = e;
 	rp->told_of = -1;
+	rp->q_seen = -1;
 	rp->retry_ev = evtimer_new(e->base, on_retry, rp);
 	if ((rp->replica = replica_new(e->base, &o)) == NULL)
 		fatalx("cannot watch lifeline-repl (see above)");

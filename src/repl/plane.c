@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,12 +99,24 @@ struct plane {
 	size_t			 ring_n;         /* marks written, ever */
 	uint64_t		 appended_bytes;
 
-	/* The applier thread; mu guards what it shares with the loop. */
+	/*
+	 * The applier thread. The loop never waits for it: it asks with
+	 * atomics (apply_run, a pause request it acknowledges between two
+	 * records) and wakes it through cv; mu is held only around the wait.
+	 */
 	pthread_t		 apply_thread;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
-	bool			 apply_run, apply_quit, cut_pending;
+	_Atomic bool		 apply_run, apply_quit;
+	_Atomic uint64_t	 pause_req, pause_ack;
+	pthread_mutex_t		 cut_mu;          /* the cut below, handed to the thread */
+	bool			 cut_pending;
 	uint64_t		 cut_to;
+	char			*cut_saved;       /* the saved tail, for its files */
+	/* What went to the quarantine, for status and lifelined's events. */
+	pthread_mutex_t		 q_mu;
+	uint64_t		 q_count;
+	char			 q_last[PATH_MAX];
 	int			 apply_consumer;  /* -1 while active */
 	char			 apply_error[256];
 	uint64_t		 applied_records, diverged, refused;
@@ -113,6 +126,7 @@ struct plane {
 	pthread_t		 check_thread;
 	pthread_mutex_t		 check_mu;       /* held by the thread for each step */
 	pthread_cond_t		 check_cv;
+	_Atomic int		 check_waiters;   /* the loop waits for check_mu */
 	struct check_scanner	*scanner;
 	struct check_responder	*responder;
 	bool			 check_quit, check_running, check_full;
@@ -124,6 +138,7 @@ struct plane {
 	struct check_scan_stats	 scan_stats;
 	/* The check on a passive: the verifier, on the applier thread. */
 	struct check_verifier	*verifier;
+	char			*verify_folder;  /* its dated quarantine folder */
 	struct check_result	 vres;
 	uint8_t			*wants_buf;
 	_Atomic bool		 checking;        /* a check's VERIFY seen, its end not yet */
@@ -133,6 +148,7 @@ struct plane {
 
 	enum pending		 pending;
 	uint64_t		 pending_deadline, pending_epoch;
+	uint64_t		 pending_pause;   /* the applier stop an activation waits for */
 	int			 pending_down[NODE_COUNT];
 	size_t			 pending_ndown;
 	plane_done_fn		*done;
@@ -191,6 +207,16 @@ mark_after(struct plane *p, uint64_t seq, struct lag_mark *out, uint64_t *bytes_
 	*out = p->ring[(base + lo) % LAG_MARKS];
 	*bytes_before = lo > 0 ? p->ring[(base + lo - 1) % LAG_MARKS].bytes : 0;
 	return true;
+}
+
+/* Something went to the quarantine folder: count it and keep the last path for status. */
+static void
+note_quarantine(struct plane *p, const char *path)
+{
+	pthread_mutex_lock(&p->q_mu);
+	p->q_count++;
+	xstrlcpy(p->q_last, path, sizeof(p->q_last));
+	pthread_mutex_unlock(&p->q_mu);
 }
 
 /* ---- the capture's sink ---- */
@@ -376,6 +402,15 @@ start_captures(struct plane *p, char *err, size_t errlen)
 
 /* ---- the check on the active ---- */
 
+/* check_mu for the loop: the check thread gives it up at its next step. */
+static void
+check_lock(struct plane *p)
+{
+	p->check_waiters++;
+	pthread_mutex_lock(&p->check_mu);
+	p->check_waiters--;
+}
+
 /*
  * Answer wants first (a passive waits for them), then go on with the
  * scan, a bounded step at a time, holding check_mu through each so the
@@ -388,9 +423,16 @@ check_main(void *arg)
 
 	pthread_mutex_lock(&p->check_mu);
 	while (!p->check_quit) {
-		int rc = check_responder_step(p->responder);
+		int rc;
 
-		if (rc != 0)
+		/* Let the loop in between two steps: it must never wait for a whole scan. */
+		if (p->check_waiters > 0) {
+			pthread_mutex_unlock(&p->check_mu);
+			for (int i = 0; i < 1000 && p->check_waiters > 0; i++)
+				sched_yield();
+			pthread_mutex_lock(&p->check_mu);
+		}
+		if ((rc = check_responder_step(p->responder)) != 0)
 			continue;
 		if (p->scanner == NULL) {
 			pthread_cond_wait(&p->check_cv, &p->check_mu);
@@ -416,7 +458,7 @@ check_main(void *arg)
 static void
 check_cancel(struct plane *p, const char *why)
 {
-	pthread_mutex_lock(&p->check_mu);
+	check_lock(p);
 	if (p->scanner != NULL)
 		check_scanner_free(p->scanner);
 	p->scanner = NULL;
@@ -457,7 +499,7 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 		    "this version keeps only after a queue overflow; use --full");
 		return -1;
 	}
-	pthread_mutex_lock(&p->check_mu);
+	check_lock(p);
 	if (p->scanner != NULL) {
 		pthread_mutex_unlock(&p->check_mu);
 		snprintf(err, errlen, "a check is already running");
@@ -495,7 +537,7 @@ check_progress(struct plane *p)
 
 	if (!p->check_running || p->ndown == 0)
 		return;
-	pthread_mutex_lock(&p->check_mu);
+	check_lock(p);
 	check_responder_stats(p->responder, &rs);
 	if (p->scanner != NULL || rs.wants < p->wants_added) {
 		pthread_mutex_unlock(&p->check_mu);
@@ -538,7 +580,10 @@ apply_fail(struct plane *p, const char *fmt, ...)
 	xstrlcpy(p->apply_error, msg, sizeof(p->apply_error));
 }
 
-/* Wait on the thread's condition for ms, mu held. */
+static void save_tail_files(struct plane *p, const char *saved);
+static void apply_skip(struct plane *p, uint64_t seq);
+
+/* Sleep up to ms, or until the loop has news for the thread (apply_wake). */
 static void
 apply_pause(struct plane *p, int ms)
 {
@@ -551,7 +596,137 @@ apply_pause(struct plane *p, int ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	pthread_mutex_lock(&p->mu);
 	pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* From the loop: the thread has news (run, stop, a cut). Never waits for it. */
+static void
+apply_wake(struct plane *p)
+{
+	pthread_mutex_lock(&p->mu);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * From the loop: stop applying. Returns the request's number; the thread
+ * has stopped, synced, once apply_paused says so for it.
+ */
+static uint64_t
+apply_stop(struct plane *p)
+{
+	p->apply_run = false;
+	return ++p->pause_req;
+}
+
+static bool
+apply_paused(const struct plane *p, uint64_t req)
+{
+	return p->pause_ack >= req;
+}
+
+/* A cut the loop handed over: save the tail's files, move the position back. */
+static bool
+take_cut(struct plane *p)
+{
+	struct apply_pos pos;
+	char *saved;
+	uint64_t to;
+
+	pthread_mutex_lock(&p->cut_mu);
+	if (!p->cut_pending) {
+		pthread_mutex_unlock(&p->cut_mu);
+		return false;
+	}
+	p->cut_pending = false;
+	to = p->cut_to;
+	saved = p->cut_saved;
+	p->cut_saved = NULL;
+	pthread_mutex_unlock(&p->cut_mu);
+	if (saved != NULL)
+		save_tail_files(p, saved);
+	free(saved);
+	pos = applier_pos(p->applier);
+	if (pos.seq > to)
+		apply_skip(p, to);
+	return true;
+}
+
+/* Copy one file of a divergent tail, as this copy has it, under dir/root<N>/path. */
+static void
+save_tail_file(struct plane *p, const char *dir, unsigned root, const char *path)
+{
+	char *to = xasprintf("%s/root%u/%s", dir, root, path), *slash, buf[65536];
+	int in, out = -1;
+	struct stat st;
+	ssize_t n;
+
+	if ((in = applier_openat(p->applier, root, path, O_RDONLY, 0)) < 0)
+		goto out;              /* gone here, or not a file: the records say what it was */
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || access(to, F_OK) == 0)
+		goto out;
+	if ((slash = strrchr(to, '/')) != NULL) {
+		*slash = '\0';
+		mkdir_p(to, 0700);
+		*slash = '/';
+	}
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777)) < 0) {
+		log_warn("quarantine: %s", to);
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			log_warn("quarantine: %s", to);
+			break;
+		}
+	if (fsync(out) < 0)
+		log_warn("quarantine: %s", to);
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	free(to);
+}
+
+/*
+ * The files a divergent tail changed, as this copy has them now, go next
+ * to the saved records (DIR/files/root<N>/path) before the check repairs
+ * them: with the records, what only this node had is all there.
+ */
+static void
+save_tail_files(struct plane *p, const char *saved)
+{
+	size_t len, off = 0, nfiles = 0;
+	uint8_t *buf = (uint8_t *)read_file(saved, 1u << 30, &len);
+	char *dir = xstrdup(saved), *files, *slash;
+
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	files = xasprintf("%s/files", dir);
+	while (buf != NULL && off < len) {
+		struct record_hdr h;
+		const uint8_t *payload;
+		struct op op;
+		char why[128];
+
+		if (record_decode(buf + off, len - off, &h, &payload, why, sizeof(why)) < 0)
+			break;
+		off += record_size(&h);
+		if (op_decode(h.type, payload, h.length, &op, why, sizeof(why)) < 0 || op.path_len == 0)
+			continue;
+		save_tail_file(p, files, op.root, op.path);
+		nfiles++;
+	}
+	if (nfiles > 0)
+		log_warnx("quarantine: the files of the divergent tail, as this node had them, are in %s",
+		    files);
+	note_quarantine(p, dir);
+	free(buf);
+	free(files);
+	free(dir);
 }
 
 /* A check ended and this copy applied everything up to its end: in sync again. */
@@ -687,7 +862,8 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 
 		check_verifier_free(p->verifier);
 		p->verifier = check_verifier_new(p->applier, q);
-		free(q);
+		free(p->verify_folder);
+		p->verify_folder = q;
 		p->checking = true;
 		p->dropped_at_begin = p->env.up_dropped;
 	}
@@ -695,8 +871,13 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 		apply_fail(p, "check of record %" PRIu64 ": %s", h->seq, why);
 		p->env.needs_check = true;
 	}
-	for (size_t i = 0; i < p->vres.nmoved; i++)
-		log_warnx("check: %s was only on this node: moved to the quarantine", p->vres.moved[i]);
+	for (size_t i = 0; i < p->vres.nmoved; i++) {
+		char *where = xasprintf("%s/%s", p->verify_folder, p->vres.moved[i]);
+
+		log_warnx("check: %s was only on this node: moved to %s", p->vres.moved[i], where);
+		note_quarantine(p, where);
+		free(where);
+	}
 	p->quarantined += p->vres.nmoved;
 	send_wants(p, &p->vres);
 	check_result_clear(&p->vres);
@@ -756,20 +937,15 @@ apply_main(void *arg)
 	uint64_t synced_ms = now_mono_ms();
 	unsigned unsynced = 0;
 
-	pthread_mutex_lock(&p->mu);
 	while (!p->apply_quit) {
+		uint64_t req = p->pause_req;
 		struct record_hdr h;
 		const uint8_t *rec;
 		size_t len;
 		char err[256];
 		int rc;
 
-		if (p->cut_pending) {
-			struct apply_pos pos = applier_pos(p->applier);
-
-			p->cut_pending = false;
-			if (pos.seq > p->cut_to)
-				apply_skip(p, p->cut_to);
+		if (take_cut(p)) {
 			journal_reader_free(r);
 			r = NULL;
 		}
@@ -778,7 +954,9 @@ apply_main(void *arg)
 				unsynced = 0;
 			journal_reader_free(r);
 			r = NULL;
-			pthread_cond_wait(&p->cv, &p->mu);
+			if (unsynced == 0)
+				p->pause_ack = req;
+			apply_pause(p, 200);
 			continue;
 		}
 		if (r == NULL && (r = apply_reader(p)) == NULL) {
@@ -805,18 +983,12 @@ apply_main(void *arg)
 		}
 		if (p->checked_seq != 0 && p->env.applied_seq >= p->checked_seq)
 			check_passed(p);
-		if (rc == 0) {
-			uint64_t at = applier_pos(p->applier).seq;
-
-			pthread_mutex_unlock(&p->mu);
-			journal_wait_append(p->journal, at, true, 100);
-			pthread_mutex_lock(&p->mu);
-		}
+		if (rc == 0)
+			journal_wait_append(p->journal, applier_pos(p->applier).seq, true, 100);
 	}
 	if (unsynced > 0)
 		apply_sync(p);
 	journal_reader_free(r);
-	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
 
@@ -889,17 +1061,16 @@ set_downstream(struct plane *p, const int *down, size_t ndown)
 
 /* ---- role changes ---- */
 
+/* Called only while the applier thread is stopped (active, or leaving it). */
 static void
 set_apply_consumer(struct plane *p, bool on, uint64_t done)
 {
-	pthread_mutex_lock(&p->mu);
 	if (on && p->apply_consumer < 0)
 		p->apply_consumer = journal_consumer_add(p->journal, "apply", done);
 	else if (!on && p->apply_consumer >= 0) {
 		journal_consumer_remove(p->journal, p->apply_consumer);
 		p->apply_consumer = -1;
 	}
-	pthread_mutex_unlock(&p->mu);
 }
 
 /*
@@ -918,11 +1089,10 @@ leave_active(struct plane *p, char *err, size_t errlen)
 		return -1;
 	pos.seq = journal_last_seq(p->journal);
 	pos.epoch = journal_last_epoch(p->journal);
-	pthread_mutex_lock(&p->mu);
+	/* The applier thread is stopped while the node is active. */
 	rc = pos.seq == 0 ? 0 : applier_set_pos(p->applier, pos, err, errlen);
 	if (rc == 0)
 		p->env.applied_seq = pos.seq;
-	pthread_mutex_unlock(&p->mu);
 	if (rc < 0)
 		return -1;
 	set_apply_consumer(p, true, pos.seq);
@@ -953,10 +1123,8 @@ plane_passive(struct plane *p, uint64_t epoch, int upstream, const int *down, si
 	p->upstream = upstream;
 	if (p->receiver != NULL)
 		receiver_set_upstream(p->receiver, upstream);
-	pthread_mutex_lock(&p->mu);
 	p->apply_run = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	apply_wake(p);
 	return 0;
 }
 
@@ -997,6 +1165,7 @@ finish_pending(struct plane *p, int rc, uint64_t last, const char *fmt, ...)
 	}
 	event_del(p->poll_ev);
 	p->pending = PEND_NONE;
+	p->pending_pause = 0;
 	p->done = NULL;
 	p->done_arg = NULL;
 	if (done != NULL)
@@ -1009,9 +1178,7 @@ become_active(struct plane *p)
 {
 	char err[512];
 
-	pthread_mutex_lock(&p->mu);
-	p->apply_run = false;
-	pthread_mutex_unlock(&p->mu);
+	/* poll_activate saw the applier thread stopped. */
 	if (begin_epoch(p, p->pending_epoch, err, sizeof(err)) < 0)
 		goto fail;
 	set_apply_consumer(p, false, 0);
@@ -1028,10 +1195,8 @@ become_active(struct plane *p)
 	finish_pending(p, 0, journal_last_seq(p->journal), NULL);
 	return;
 fail:
-	pthread_mutex_lock(&p->mu);
 	p->apply_run = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	apply_wake(p);
 	p->role = PL_PASSIVE;
 	finish_pending(p, -1, 0, "%s", err);
 }
@@ -1043,7 +1208,13 @@ poll_activate(struct plane *p)
 	uint64_t applied = p->env.applied_seq;
 
 	if (durable >= last && applied >= last) {
-		become_active(p);
+		/* Stop the applier thread, and go on once it says it stopped. */
+		if (p->pending_pause == 0)
+			p->pending_pause = apply_stop(p);
+		if (apply_paused(p, p->pending_pause)) {
+			p->pending_pause = 0;
+			become_active(p);
+		}
 		return;
 	}
 	if (now_mono_ms() < p->pending_deadline)
@@ -1131,10 +1302,8 @@ plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t ndown, p
 	p->upstream = -1;
 	if (p->receiver != NULL)
 		receiver_set_upstream(p->receiver, -1);
-	pthread_mutex_lock(&p->mu);
 	p->apply_run = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	apply_wake(p);
 	on_poll(-1, 0, p);
 }
 
@@ -1186,15 +1355,17 @@ on_durable(void *arg, uint64_t durable_seq)
 }
 
 static void
-on_cut(void *arg, uint64_t keep_seq)
+on_cut(void *arg, uint64_t keep_seq, const char *saved)
 {
 	struct plane *p = arg;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->cut_mu);
 	p->cut_pending = true;
 	p->cut_to = keep_seq;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	free(p->cut_saved);
+	p->cut_saved = xstrdup(saved);
+	pthread_mutex_unlock(&p->cut_mu);
+	apply_wake(p);
 	marks_reset(p);
 }
 
@@ -1225,7 +1396,7 @@ on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t l
 		log_warnx("check: wants from %s refused: %s", node_name(from), why);
 		return;
 	}
-	pthread_mutex_lock(&p->check_mu);
+	check_lock(p);
 	for (size_t i = 0; i < n; i++)
 		check_responder_add(p->responder, &wants[i]);
 	p->wants_added += n;
@@ -1241,10 +1412,8 @@ on_checked(void *arg, uint64_t seq)
 
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_send_checked(p->down[i].sender, seq);
-	pthread_mutex_lock(&p->mu);
 	p->checked_seq = seq;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	apply_wake(p);
 }
 
 /* The copy needs a check: say so on disk, so a restart does not forget it. */
@@ -1388,7 +1557,7 @@ check_json(struct plane *p)
 	struct check_respond_stats rs;
 	json_t *o;
 
-	pthread_mutex_lock(&p->check_mu);
+	check_lock(p);
 	check_responder_stats(p->responder, &rs);
 	if (p->scanner != NULL)
 		check_scanner_stats(p->scanner, &p->scan_stats);
@@ -1448,6 +1617,10 @@ plane_status(struct plane *p)
 	    "error", p->apply_error[0] != '\0' ? p->apply_error : NULL,
 	    "queue_overflows", (json_int_t)p->overflows);
 	json_object_set_new(o, "check", check_json(p));
+	pthread_mutex_lock(&p->q_mu);
+	json_object_set_new(o, "quarantine", json_pack("{s:I, s:s?}", "count", (json_int_t)p->q_count,
+	    "last", p->q_last[0] != '\0' ? p->q_last : NULL));
+	pthread_mutex_unlock(&p->q_mu);
 	if (p->receiver != NULL && p->upstream >= 0) {
 		receiver_status(p->receiver, &up);
 		json_object_set_new(o, "upstream", stream_json(&up, p->upstream));
@@ -1536,7 +1709,9 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	pthread_mutex_init(&p->ring_mu, NULL);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->cut_mu, NULL);
 	pthread_mutex_init(&p->check_mu, NULL);
+	pthread_mutex_init(&p->q_mu, NULL);
 	pthread_cond_init(&p->check_cv, NULL);
 	jdir = xasprintf("%s/journal", p->dir);
 	jo.dir = jdir;
@@ -1596,17 +1771,15 @@ plane_close(struct plane *p)
 	if (p->pending != PEND_NONE)
 		finish_pending(p, -1, 0, "lifeline-repl is stopping");
 	if (p->check_thread != 0) {
-		pthread_mutex_lock(&p->check_mu);
+		check_lock(p);
 		p->check_quit = true;
 		pthread_cond_broadcast(&p->check_cv);
 		pthread_mutex_unlock(&p->check_mu);
 		pthread_join(p->check_thread, NULL);
 	}
 	if (p->apply_thread != 0) {
-		pthread_mutex_lock(&p->mu);
 		p->apply_quit = true;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
+		apply_wake(p);
 		pthread_join(p->apply_thread, NULL);
 	}
 	set_downstream(p, NULL, 0);
@@ -1618,6 +1791,7 @@ plane_close(struct plane *p)
 	check_scanner_free(p->scanner);
 	check_responder_free(p->responder);
 	check_verifier_free(p->verifier);
+	free(p->verify_folder);
 	check_result_clear(&p->vres);
 	applier_close(p->applier);
 	for (size_t i = 0; p->rootfds != NULL && i < p->conf->protect_data.n; i++)
@@ -1634,7 +1808,10 @@ plane_close(struct plane *p)
 	pthread_mutex_destroy(&p->ring_mu);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->cut_mu);
 	pthread_mutex_destroy(&p->check_mu);
+	pthread_mutex_destroy(&p->q_mu);
+	free(p->cut_saved);
 	pthread_cond_destroy(&p->check_cv);
 	free(p->wants_buf);
 	free(p->needs_check_path);

@@ -468,7 +468,7 @@ on_cut(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 		log_warnx("stream from %s: records after seq %" PRIu64 " were never in the cluster's "
 		    "journal: saved in %s", node_name(c->peer), cut->keep_seq, save);
 		if (env->on_cut != NULL)
-			env->on_cut(env->arg, cut->keep_seq);
+			env->on_cut(env->arg, cut->keep_seq, save);
 	}
 	free(cut);
 	free(dir);

@@ -40,8 +40,11 @@ struct stream_env {
 	_Atomic uint64_t	 up_dropped;     /* UP messages dropped for want of a connection */
 	/* Called on the loop when the receiver made records durable (a relay wakes its sender). */
 	void			(*on_durable)(void *arg, uint64_t durable_seq);
-	/* Called on the loop when a divergent tail was cut: records after keep_seq are gone. */
-	void			(*on_cut)(void *arg, uint64_t keep_seq);
+	/*
+	 * Called on the loop when a divergent tail was cut: records after
+	 * keep_seq are gone from the journal, saved in the file saved.
+	 */
+	void			(*on_cut)(void *arg, uint64_t keep_seq, const char *saved);
 	/*
 	 * Called on the loop with what a downstream node sent up (UP): the
 	 * wants of a check, or STREAM_UP_CHECK, also when its POS says its

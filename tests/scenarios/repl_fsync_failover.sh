@@ -10,6 +10,7 @@ runs=${LIFELINE_FSYNC_RUNS:-20}
 plan $((1 + runs * 4))
 
 ok "lab up (ha, sample, fsync)" lab up --mode ha --app sample --replication fsync
+wait_for "peer_in_sync primary secondary" 15 || diag "the primary does not hear the secondary in sync"
 
 # writer RUN FILE: PUT records until one is not acknowledged; each
 # acknowledged one goes to FILE. Bounded by the count and by the answer
