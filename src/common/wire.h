@@ -31,6 +31,7 @@ enum wire_type {
 	WIRE_STREAM_SKIP    = 11, /* sender: records you lack are gone here; check instead */
 	WIRE_STREAM_UP      = 12, /* receiver: for the active (relayed up the chain): wants, a check */
 	WIRE_STREAM_CHECKED = 13, /* sender: a check of your copy ended at a seq (relayed down) */
+	WIRE_STREAM_START   = 14, /* sender: your journal is a prefix of mine; records follow from a seq */
 };
 
 /* HELLO kind: what the connection carries. */

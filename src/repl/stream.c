@@ -279,6 +279,8 @@ on_pos(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 	c->state = ST_STREAMING;
 	event_del(c->deadline);
 	set_state(&s->st, &s->st_lock, ST_STREAMING, NULL);
+	n = stream_encode_start(s->msg, WIRE_HDR_SIZE + STREAM_MAX_PAYLOAD, env->epoch, from + 1);
+	send_bytes(c, s->msg, n);
 	log_info("stream to %s: from seq %" PRIu64 " (its journal at %" PRIu64 ")",
 	    node_name(s->peer), from + 1, pos->last_seq);
 	free(pos);
@@ -659,9 +661,10 @@ on_message(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 		if (c->receiver != NULL) {
 			send_hello(c);
 			send_pos(c);
+			/* Messages flow now; in step only once the sender says START. */
 			c->state = ST_STREAMING;
 			event_del(c->deadline);
-			set_state(&c->receiver->st, &c->receiver->st_lock, ST_STREAMING, NULL);
+			set_state(&c->receiver->st, &c->receiver->st_lock, ST_HANDSHAKE, NULL);
 			log_info("stream from %s: journal at seq %" PRIu64, node_name(c->peer),
 			    journal_last_seq(c->env->journal));
 		}
@@ -685,6 +688,14 @@ on_message(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 			return on_records(c, h, p);
 		if (h->type == WIRE_STREAM_CUT)
 			return on_cut(c, h, p);
+		if (h->type == WIRE_STREAM_START) {
+			uint64_t next;
+
+			if (stream_decode_start(p, h->length, &next, why, sizeof(why)) < 0)
+				return conn_close(c, "%s", why);
+			set_state(&c->receiver->st, &c->receiver->st_lock, ST_STREAMING, NULL);
+			return;
+		}
 		if (h->type == WIRE_STREAM_CHECKED) {
 			uint64_t seq;
 

@@ -276,6 +276,30 @@ stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq, char *why, si
 	return 0;
 }
 
+size_t
+stream_encode_start(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t next_seq)
+{
+	if (buflen < WIRE_HDR_SIZE + STREAM_START_SIZE)
+		return 0;
+	put64(wire_put_hdr(buf, WIRE_STREAM_START, STREAM_START_SIZE, epoch), next_seq);
+	return WIRE_HDR_SIZE + STREAM_START_SIZE;
+}
+
+int
+stream_decode_start(const uint8_t *p, size_t len, uint64_t *next_seq, char *why, size_t whylen)
+{
+	if (len != STREAM_START_SIZE) {
+		snprintf(why, whylen, "START of %zu bytes, expected %d", len, STREAM_START_SIZE);
+		return -1;
+	}
+	*next_seq = get64(p);
+	if (*next_seq == 0) {
+		snprintf(why, whylen, "START at seq 0, expected a seq from 1");
+		return -1;
+	}
+	return 0;
+}
+
 /* Check that raw holds exactly count whole records, seqs rising by one from first. */
 static int
 check_batch(const uint8_t *raw, size_t raw_len, uint64_t first, uint32_t count, char *why,

@@ -16,6 +16,9 @@
  *   UP       receiver -> sender   for the active, relayed up the chain: the
  *                                 wants of a check (check.h), or a request
  *                                 for a check of the whole copy
+ *   START    sender -> receiver   the receiver's journal is a prefix of the
+ *                                 sender's (no CUT is coming): records follow
+ *                                 from next_seq; only now is it in step
  *   CHECKED  sender -> receiver   a check of your copy ended: once every
  *                                 record up to seq is applied it is in sync
  */
@@ -38,6 +41,7 @@
 #define STREAM_SKIP_SIZE     8
 #define STREAM_UP_HEAD       4                    /* before the body */
 #define STREAM_CHECKED_SIZE  8
+#define STREAM_START_SIZE    8
 
 /* UP kinds. */
 enum stream_up_kind {
@@ -85,6 +89,7 @@ size_t	stream_encode_skip(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t 
 size_t	stream_encode_up(uint8_t *buf, size_t buflen, uint64_t epoch, unsigned kind,
 	    const uint8_t *body, size_t body_len);
 size_t	stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq);
+size_t	stream_encode_start(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t next_seq);
 
 /*
  * A RECORDS message from count encoded records (raw, back to back, raw_len
@@ -109,6 +114,8 @@ int	stream_decode_skip(const uint8_t *p, size_t len, uint64_t *next_seq, char *w
 int	stream_decode_up(const uint8_t *p, size_t len, unsigned *kind, const uint8_t **body,
 	    size_t *body_len, char *why, size_t whylen);
 int	stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq, char *why,
+	    size_t whylen);
+int	stream_decode_start(const uint8_t *p, size_t len, uint64_t *next_seq, char *why,
 	    size_t whylen);
 
 /*

@@ -40,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 7) {
+	switch (data[0] % 8) {
 	case 0:
 		if (stream_decode_pos(data + 1, size - 1, &pos, why, sizeof(why)) == 0) {
 			n = stream_encode_pos(again, sizeof(again), 1, &pos);
@@ -86,6 +86,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 6:
 		if (stream_decode_checked(data + 1, size - 1, &seq, why, sizeof(why)) != 0)
 			must(why[0] != '\0', "CHECKED refused without a reason");
+		break;
+	case 7:
+		if (stream_decode_start(data + 1, size - 1, &seq, why, sizeof(why)) == 0)
+			must(seq != 0, "START at 0");
+		else
+			must(why[0] != '\0', "START refused without a reason");
 		break;
 	case 4:
 		raw = stream_decode_records(data + 1, size - 1, out, &seq, &count, why, sizeof(why));

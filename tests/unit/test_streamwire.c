@@ -203,6 +203,14 @@ test_up_checked(void **state)
 	assert_int_equal(seq, 4242);
 	assert_int_equal(stream_decode_checked(p, plen + 1, &seq, why, sizeof(why)), -1);
 	assert_string_equal(why, "CHECKED of 9 bytes, expected 8");
+
+	n = stream_encode_start(buf, sizeof(buf), 7, 31);
+	p = payload_of(buf, n, WIRE_STREAM_START, &plen);
+	assert_int_equal(stream_decode_start(p, plen, &seq, why, sizeof(why)), 0);
+	assert_int_equal(seq, 31);
+	memset(buf + WIRE_HDR_SIZE, 0, 8);
+	assert_int_equal(stream_decode_start(p, plen, &seq, why, sizeof(why)), -1);
+	assert_string_equal(why, "START at seq 0, expected a seq from 1");
 }
 
 /* Records through both codecs: what comes out is what went in. */
