@@ -35,6 +35,8 @@ struct replication {
 	void			*ready_arg;
 	replication_ready_fn	*drained;
 	void			*drained_arg;
+	uint64_t		 drain_deadline_ms;
+	struct event		*drain_ev;
 	struct event		*retry_ev;
 	void			(*death)(struct engine *e, const char *why);
 	bool			 reload_refused;   /* runs settings older than the engine's */
@@ -171,13 +173,27 @@ replication_activate(struct replication *rp, replication_ready_fn *done, void *a
 
 /* ---- switchover ---- */
 
+static void send_drain(struct replication *rp);
+
+/*
+ * The drain's answer. When lifeline-repl could not be reached (it died,
+ * which may be why the node switches over, and is being started again),
+ * ask again until the deadline: a restarted one ships what its journal
+ * holds just as well.
+ */
 static void
 on_drained(void *arg, json_t *answer, const char *err)
 {
 	struct replication *rp = arg;
 	const char *why = answer_error(answer, err);
 	replication_ready_fn *done = rp->drained;
+	struct timeval tv = { 0, 200 * 1000 };
 
+	if (answer == NULL && now_mono_ms() + 200 < rp->drain_deadline_ms) {
+		log_debug("data plane: drain: %s; asking again", why);
+		evtimer_add(rp->drain_ev, &tv);
+		return;
+	}
 	rp->drained = NULL;
 	if (why == NULL)
 		log_info("data plane: queue drained up to seq %" PRIu64,
@@ -186,18 +202,42 @@ on_drained(void *arg, json_t *answer, const char *err)
 		done(rp->drained_arg, why == NULL, why);
 }
 
+static void
+send_drain(struct replication *rp)
+{
+	struct engine *e = rp->e;
+	uint64_t now = now_mono_ms();
+	int left = rp->drain_deadline_ms > now ? (int)(rp->drain_deadline_ms - now) : 0;
+	int upstream, downstream;
+	json_t *req;
+
+	chain_place(e, (int)e->self, &upstream, &downstream);
+	req = json_pack("{s:s, s:i, s:[]}", "cmd", "drain", "timeout_ms", left, "downstream");
+	if (downstream >= 0)
+		json_array_append_new(json_object_get(req, "downstream"),
+		    json_string(node_name(downstream)));
+	if (replica_request(rp->replica, req, left + 5000, on_drained, rp) < 0) {
+		replication_ready_fn *done = rp->drained;
+
+		rp->drained = NULL;
+		done(rp->drained_arg, false, "the engine is stopping");
+	}
+}
+
+static void
+on_drain_due(evutil_socket_t fd, short what, void *arg)
+{
+	send_drain(arg);
+}
+
 void
 replication_drain(struct replication *rp, int timeout_ms, replication_ready_fn *done, void *arg)
 {
-	json_t *req = json_pack("{s:s, s:i}", "cmd", "drain", "timeout_ms", timeout_ms);
-
 	rp->drained = done;
 	rp->drained_arg = arg;
 	rp->told = false;
-	if (replica_request(rp->replica, req, timeout_ms + 5000, on_drained, rp) < 0) {
-		rp->drained = NULL;
-		done(arg, false, "the engine is stopping");
-	}
+	rp->drain_deadline_ms = now_mono_ms() + (uint64_t)timeout_ms;
+	send_drain(rp);
 }
 
 /* ---- passive ---- */
@@ -372,6 +412,7 @@ replication_new(struct engine *e, bool debug)
 	rp->told_of = -1;
 	rp->q_seen = -1;
 	rp->retry_ev = evtimer_new(e->base, on_retry, rp);
+	rp->drain_ev = evtimer_new(e->base, on_drain_due, rp);
 	if ((rp->replica = replica_new(e->base, &o)) == NULL)
 		fatalx("cannot watch lifeline-repl (see above)");
 	return rp;
@@ -385,6 +426,7 @@ replication_free(struct replication *rp, bool stop_program)
 	replica_cancel(rp->replica, rp);
 	replica_free(rp->replica, stop_program);
 	event_free(rp->retry_ev);
+	event_free(rp->drain_ev);
 	free(rp);
 }
 

@@ -185,13 +185,17 @@ cmd_drain(void *ctx, json_t *req, struct control_later *later)
 	struct repl *r = ctx;
 	json_t *t = json_object_get(req, "timeout_ms");
 	json_int_t timeout = DRAIN_DEFAULT_MS;
+	int down[NODE_COUNT], ndown;
+	char err[256];
 
 	if (t != NULL && (!json_is_integer(t) || (timeout = json_integer_value(t)) < 0 ||
 	    timeout > 3600 * 1000))
 		return ctl_error("\"timeout_ms\" must be an integer from 0 to 3600000");
+	if ((ndown = downstream_field(r, req, down, err, sizeof(err))) < 0)
+		return ctl_error("%s", err);
 	if (later == NULL)
 		return ctl_error("\"drain\" is answered later");
-	plane_drain(r->plane, (int)timeout, on_role_done, later);
+	plane_drain(r->plane, down, (size_t)ndown, (int)timeout, on_role_done, later);
 	return NULL;
 }
 

@@ -72,6 +72,7 @@ struct plane {
 	enum node_id		 self;
 	char			*dir, *history_path, *pos_path, *quarantine, *touched_path;
 	char			*needs_check_path;       /* exists while the copy needs a check */
+	char			*capturing_path;         /* exists while the capture writes the copy */
 	bool			 needs_check_saved;
 	struct journal		*journal;
 	struct history		 history;
@@ -1095,6 +1096,8 @@ leave_active(struct plane *p, char *err, size_t errlen)
 		p->env.applied_seq = pos.seq;
 	if (rc < 0)
 		return -1;
+	if (unlink(p->capturing_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->capturing_path);
 	set_apply_consumer(p, true, pos.seq);
 	marks_reset(p);
 	p->role = PL_PASSIVE;
@@ -1183,7 +1186,14 @@ become_active(struct plane *p)
 		goto fail;
 	set_apply_consumer(p, false, 0);
 	set_downstream(p, p->pending_down, p->pending_ndown);
+	/* From here the copy is written by the capture: a restart must not apply to it again. */
+	if (write_file_atomic(p->capturing_path, "1\n", 2, 0600) < 0) {
+		snprintf(err, sizeof(err), "cannot write %s: %s", p->capturing_path, strerror(errno));
+		set_apply_consumer(p, true, journal_last_seq(p->journal));
+		goto fail;
+	}
 	if (start_captures(p, err, sizeof(err)) < 0) {
+		unlink(p->capturing_path);
 		set_apply_consumer(p, true, journal_last_seq(p->journal));
 		goto fail;
 	}
@@ -1308,7 +1318,8 @@ plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t ndown, p
 }
 
 void
-plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg)
+plane_drain(struct plane *p, const int *down, size_t ndown, int timeout_ms, plane_done_fn *done,
+    void *arg)
 {
 	char err[256];
 
@@ -1316,10 +1327,12 @@ plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg)
 		done(arg, -1, 0, "a role change is already under way");
 		return;
 	}
-	if (p->role != PL_ACTIVE) {
-		done(arg, -1, 0, "this node is not active");
+	if (p->role == PL_PASSIVE) {
+		done(arg, -1, 0, "this node is passive: it has nothing of its own to drain");
 		return;
 	}
+	if (p->role == PL_IDLE)
+		set_downstream(p, down, ndown);
 	stop_captures(p);
 	check_cancel(p, "a switchover drains the queue");
 	if (journal_sync(p->journal, err, sizeof(err)) < 0) {
@@ -1652,6 +1665,16 @@ open_roots(struct plane *p, char *err, size_t errlen)
 	if (p->applier == NULL)
 		return -1;
 	pos = applier_pos(p->applier);
+	if (access(p->capturing_path, F_OK) == 0 && journal_last_seq(p->journal) > pos.seq) {
+		/* This node was capturing when lifeline-repl ended: its files hold every record. */
+		pos.seq = journal_last_seq(p->journal);
+		pos.epoch = journal_last_epoch(p->journal);
+		if (applier_set_pos(p->applier, pos, err, errlen) < 0)
+			return -1;
+		log_info("journal: this node was capturing when lifeline-repl ended: its copy holds "
+		    "every record up to %" PRIu64, pos.seq);
+	}
+	unlink(p->capturing_path);
 	p->env.applied_seq = pos.seq;
 	p->apply_consumer = journal_consumer_add(p->journal, "apply", pos.seq);
 	return 0;
@@ -1700,6 +1723,7 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->pos_path = xasprintf("%s/apply.pos", p->dir);
 	p->touched_path = xasprintf("%s/touched", p->dir);
 	p->needs_check_path = xasprintf("%s/needs-check", p->dir);
+	p->capturing_path = xasprintf("%s/capturing", p->dir);
 	p->wants_buf = xmalloc(STREAM_MAX_PAYLOAD);
 	p->quarantine = xasprintf("%s/quarantine", conf->state_dir);
 	p->enc = xmalloc(ENC_MAX);
@@ -1815,6 +1839,7 @@ plane_close(struct plane *p)
 	pthread_cond_destroy(&p->check_cv);
 	free(p->wants_buf);
 	free(p->needs_check_path);
+	free(p->capturing_path);
 	free(p->captures);
 	free(p->ring);
 	free(p->enc);

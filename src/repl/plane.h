@@ -58,9 +58,12 @@ void		 plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t n
 /*
  * The active's applications are stopped (a switchover): unmount the
  * capture and call done once every node downstream acknowledged the last
- * record, or with -1 and who lags after timeout_ms.
+ * record, or with -1 and who lags after timeout_ms. A lifeline-repl that
+ * was started again after dying on the active (idle, with the journal it
+ * left) ships to down[] for the drain; an active one keeps its chain.
  */
-void		 plane_drain(struct plane *p, int timeout_ms, plane_done_fn *done, void *arg);
+void		 plane_drain(struct plane *p, const int *down, size_t ndown, int timeout_ms,
+		    plane_done_fn *done, void *arg);
 
 /*
  * Start a full system check on the active node (full: of everything; a

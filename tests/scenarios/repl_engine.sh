@@ -1,0 +1,41 @@
+# The data plane and the engine: with the engine stopped and the
+# applications left running, lifeline-repl keeps capturing on the active
+# and shipping to the stand-by, and the engine's next start ships on
+# without a check; when lifeline-repl dies on the active node, the engine
+# treats it as a failed protected component and switches over, losing no
+# record.
+source "$(dirname "$0")/../lib/lib.sh"
+need_root
+plan 11
+
+field() { status_of "$1" | jq -r ".replication.$2"; }
+on_standby() { grep -qx "$1" "$(lab path secondary data)/records"; }
+
+ok "lab up (ha, sample)" lab up --mode ha --app sample
+wait_for "peer_in_sync primary secondary" 15 || diag "the primary does not hear the secondary in sync"
+is "$(sample_ask "PUT one")" "OK 1" "a record"
+ok "engine stop --leave-apps-running on the active" \
+	lab exec primary -- lifeline engine stop --leave-apps-running
+wait_for "! lab exec primary -- lifeline status" 10 || diag "the engine still answers"
+is "$(sample_ask "PUT two")" "OK 2" "the application goes on serving without its engine"
+if wait_for "on_standby two" 10; then
+	pass "its record still reaches the stand-by"
+else
+	fail "its record still reaches the stand-by"
+fi
+ok "engine start" lab exec primary -- lifeline engine start
+if wait_for '[ "$(role_of primary)" = "active 1" ] && [ "$(field secondary state)" = in-sync ]' 15; then
+	pass "the engine resumes active, the stand-by in sync"
+else
+	fail "the engine resumes active, the stand-by in sync: $(role_of primary), $(field secondary state)"
+fi
+is "$(field primary check.id)" "0" "no check was needed"
+
+victim=$(field primary pid)
+ok "kill -9 lifeline-repl on the active (pid $victim)" kill -KILL "$victim"
+if wait_for "served_by secondary" 20; then
+	pass "the secondary takes over by a switchover"
+else
+	fail "the secondary takes over by a switchover: $(role_of secondary)"
+fi
+is "$(sample_ask "HAS one") $(sample_ask "HAS two")" "YES YES" "with every record"
