@@ -258,3 +258,27 @@ now_wall_ms(void)
 {
 	return clock_ms(CLOCK_REALTIME);
 }
+
+void
+why_printf(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+char *
+dated_path(const char *dir, const char *suffix)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	return xasprintf("%s/%s-%s", dir, stamp, suffix);
+}

@@ -50,4 +50,14 @@ int run_argv(char *const argv[], int quiet);
 uint64_t now_mono_ms(void);
 uint64_t now_wall_ms(void);
 
+/*
+ * Write a reason into why (whylen bytes), for functions that say why they
+ * refused; a NULL why or a zero whylen is allowed and writes nothing.
+ */
+void why_printf(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* DIR/YYYYmmdd-HHMMSS-SUFFIX for this moment, local time: a dated folder. Caller frees. */
+char *dated_path(const char *dir, const char *suffix);
+
 #endif

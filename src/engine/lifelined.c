@@ -16,6 +16,7 @@
 #include "common/control.h"
 #include "common/ctl.h"
 #include "common/log.h"
+#include "common/options.h"
 #include "common/util.h"
 #include "common/wire.h"
 
@@ -35,12 +36,7 @@
 #endif
 
 /* The options, as one table: getopt, usage and the man page read it. */
-static const struct option_row {
-	const char *lng;
-	int         shrt;
-	const char *arg;
-	const char *help;
-} option_rows[] = {
+static const struct option_row option_rows[] = {
 	{ "config",   'f', "FILE", "configuration file (default " CONFIG_DEFAULT_PATH ")" },
 	{ "identity", 'i', "NAME", "this node's identity, instead of " IDENTITY_DEFAULT_PATH },
 	{ "socket",   's', "PATH", "control socket (default STATE_DIR/" CTL_SOCKET_NAME ")" },
@@ -54,29 +50,8 @@ static const struct option_row {
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: lifelined [-dnvV] [-f FILE] [-i NAME] [-s PATH]\n");
-	for (size_t i = 0; i < nitems(option_rows); i++) {
-		const struct option_row *o = &option_rows[i];
-		char left[40];
-
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->shrt, o->lng,
-		    o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(out, "  %-26s %s\n", left, o->help);
-	}
-}
-
-/* The option list of lifelined(8), as .It items; the build fills the page with it. */
-static void
-usage_mdoc(FILE *out)
-{
-	for (size_t i = 0; i < nitems(option_rows); i++) {
-		const struct option_row *o = &option_rows[i];
-
-		fprintf(out, ".It Fl %c%s%s , Fl -%s%s%s\n%c%s.\n", o->shrt,
-		    o->arg ? " Ar " : "", o->arg ? o->arg : "", o->lng,
-		    o->arg ? " Ar " : "", o->arg ? o->arg : "",
-		    toupper((unsigned char)o->help[0]), o->help + 1);
-	}
+	options_usage(out, "lifelined [-dnvV] [-f FILE] [-i NAME] [-s PATH]", option_rows,
+	    nitems(option_rows));
 }
 
 static json_t *cmd_status(void *ctx, json_t *req, struct control_later *later);
@@ -485,7 +460,7 @@ int
 main(int argc, char *argv[])
 {
 	struct option longopts[nitems(option_rows) + 1];
-	char shortopts[2 * nitems(option_rows) + 1], *p = shortopts;
+	char shortopts[2 * nitems(option_rows) + 1];
 	const char *identity = NULL, *sock = NULL;
 	int debug = 0, check = 0, verbose = 0, ch;
 	struct engine e = { .conf_path = CONFIG_DEFAULT_PATH };
@@ -493,18 +468,10 @@ main(int argc, char *argv[])
 	char *sockpath;
 
 	if (argc == 2 && strcmp(argv[1], "--mdoc") == 0) {
-		usage_mdoc(stdout);
+		options_mdoc(stdout, option_rows, nitems(option_rows));
 		return 0;
 	}
-	for (size_t i = 0; i < nitems(option_rows); i++) {
-		longopts[i] = (struct option){ option_rows[i].lng,
-		    option_rows[i].arg ? required_argument : no_argument, NULL, option_rows[i].shrt };
-		*p++ = (char)option_rows[i].shrt;
-		if (option_rows[i].arg)
-			*p++ = ':';
-	}
-	*p = '\0';
-	memset(&longopts[nitems(option_rows)], 0, sizeof(longopts[0]));
+	options_getopt(option_rows, nitems(option_rows), longopts, shortopts);
 	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f': e.conf_path = optarg; break;

@@ -144,21 +144,8 @@ step(const char *what)
 		apply_crash_point(what);
 }
 
-static void say_to(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
 static enum apply_result say(const struct job *, enum apply_result, const char *, ...)
     __attribute__((format(printf, 3, 4)));
-
-static void
-say_to(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* why = "TYPE seq N "PATH": what", and the result to return. */
 static enum apply_result
@@ -170,7 +157,7 @@ say(const struct job *j, enum apply_result r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	say_to(j->why, j->whylen, "%s seq %llu \"%s\": %s", record_type_name(j->op->type),
+	why_printf(j->why, j->whylen, "%s seq %llu \"%s\": %s", record_type_name(j->op->type),
 	    (unsigned long long)j->seq, op_quote(j->op->path, j->op->path_len, q), msg);
 	return r;
 }
@@ -510,7 +497,7 @@ slot_load(struct applier *a, unsigned i, char *err, size_t errlen)
 	    op_decode(itype, buf + POS_HEAD, ilen, &op, why, sizeof(why)) == -1)) {
 		if (record_is_state_setting(itype))
 			snprintf(why, sizeof(why), "type %u", itype);
-		say_to(err, errlen, "position slot %u holds an intent that is not an entry "
+		why_printf(err, errlen, "position slot %u holds an intent that is not an entry "
 		    "op: %s", i, why);
 		return -1;
 	}
@@ -550,7 +537,7 @@ pos_open(struct applier *a, const char *path, char *err, size_t errlen)
 		a->gen = 0;
 		slot_encode(img, a, 1, a->pos);
 		if (write_file_atomic(path, img, 2 * POS_STRIDE, 0600) == -1) {
-			say_to(err, errlen, "%s: %s", path, strerror(errno));
+			why_printf(err, errlen, "%s: %s", path, strerror(errno));
 			free(img);
 			goto out;
 		}
@@ -558,7 +545,7 @@ pos_open(struct applier *a, const char *path, char *err, size_t errlen)
 		a->posfd = open(path, O_RDWR | O_CLOEXEC);
 	}
 	if (a->posfd == -1) {
-		say_to(err, errlen, "%s: %s", path, strerror(errno));
+		why_printf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	a->gen = 0;
@@ -570,7 +557,7 @@ pos_open(struct applier *a, const char *path, char *err, size_t errlen)
 		got += r;
 	}
 	if (got == 0) {
-		say_to(err, errlen, "%s: no valid position slot: the file is corrupt; "
+		why_printf(err, errlen, "%s: no valid position slot: the file is corrupt; "
 		    "the copy needs a full check before it is applied to again", path);
 		goto out;
 	}
@@ -890,7 +877,7 @@ resolve(struct applier *a, char *why, size_t whylen)
 	char err[256];
 
 	if (op_decode(a->itype, a->ibuf, a->ilen, &op, err, sizeof(err)) == -1) {
-		say_to(why, whylen, "pending intent of seq %llu does not decode: %s",
+		why_printf(why, whylen, "pending intent of seq %llu does not decode: %s",
 		    (unsigned long long)a->ipos.seq, err);
 		return APPLY_REFUSED;
 	}
@@ -1163,7 +1150,7 @@ applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op
 	struct job j = { .a = a, .op = op, .seq = h->seq, .why = why, .whylen = whylen };
 	enum apply_result r;
 
-	say_to(why, whylen, "%s", "");
+	why_printf(why, whylen, "%s", "");
 	if (a->pos.seq != 0 && h->seq <= a->pos.seq)
 		return APPLY_OK;                    /* replay of what is applied */
 	if (a->pos.seq != 0 && h->seq != a->pos.seq + 1)
@@ -1201,7 +1188,7 @@ int
 applier_sync(struct applier *a, char *err, size_t errlen)
 {
 	if (flush_dirty(a) == -1) {
-		say_to(err, errlen, "syncing the files applied after seq %llu: %s",
+		why_printf(err, errlen, "syncing the files applied after seq %llu: %s",
 		    (unsigned long long)a->durable.seq, strerror(errno));
 		a->pos = a->durable;
 		return -1;
@@ -1209,7 +1196,7 @@ applier_sync(struct applier *a, char *err, size_t errlen)
 	if (a->pos.seq == a->durable.seq && a->pos.epoch == a->durable.epoch)
 		return 0;
 	if (pos_write(a, a->pos) == -1) {
-		say_to(err, errlen, "writing the position seq %llu: %s",
+		why_printf(err, errlen, "writing the position seq %llu: %s",
 		    (unsigned long long)a->pos.seq, strerror(errno));
 		return -1;
 	}
@@ -1220,14 +1207,14 @@ int
 applier_set_pos(struct applier *a, struct apply_pos pos, char *err, size_t errlen)
 {
 	if (a->intent) {
-		say_to(err, errlen, "a %s of seq %llu is pending", record_type_name(a->itype),
+		why_printf(err, errlen, "a %s of seq %llu is pending", record_type_name(a->itype),
 		    (unsigned long long)a->ipos.seq);
 		return -1;
 	}
 	if (applier_sync(a, err, errlen) == -1)
 		return -1;
 	if (pos_write(a, pos) == -1) {
-		say_to(err, errlen, "writing the position seq %llu: %s",
+		why_printf(err, errlen, "writing the position seq %llu: %s",
 		    (unsigned long long)pos.seq, strerror(errno));
 		return -1;
 	}
@@ -1268,7 +1255,7 @@ applier_open(const char *const *roots, size_t nroots, const char *pos_path, char
 		a->roots[i] = -1;
 	for (i = 0; i < nroots; i++) {
 		if ((a->roots[i] = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-			say_to(err, errlen, "%s: %s", roots[i], strerror(errno));
+			why_printf(err, errlen, "%s: %s", roots[i], strerror(errno));
 			goto fail;
 		}
 	}
@@ -1277,13 +1264,13 @@ applier_open(const char *const *roots, size_t nroots, const char *pos_path, char
 	if (a->intent) {
 		/* A crash left an entry op under way: finish it before anything else. */
 		if (a->ipos.seq != a->pos.seq + 1 && a->pos.seq != 0) {
-			say_to(err, errlen, "%s: intent of seq %llu after position %llu", pos_path,
+			why_printf(err, errlen, "%s: intent of seq %llu after position %llu", pos_path,
 			    (unsigned long long)a->ipos.seq, (unsigned long long)a->pos.seq);
 			goto fail;
 		}
 		r = resolve(a, why, sizeof(why));
 		if (r == APPLY_FAILED || r == APPLY_REFUSED) {
-			say_to(err, errlen, "%s: finishing the pending op: %s", pos_path, why);
+			why_printf(err, errlen, "%s: finishing the pending op: %s", pos_path, why);
 			goto fail;
 		}
 		if (r == APPLY_DIVERGED)

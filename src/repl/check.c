@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,19 +48,6 @@ _Static_assert(CHECK_VERIFY_BLOCKS * 8 <= OP_MAX_DATA, "the hashes of a VERIFY f
 
 /* ---- small helpers ---- */
 
-static void say(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* openat2 beneath dirfd ("" is dirfd itself), never following a symlink. -1 with errno. */
 static int
@@ -1033,7 +1019,7 @@ want_decode(const uint8_t *buf, size_t len, size_t *off, struct check_want *w, c
 	const char *problem;
 
 	if (left < CHECK_WANT_HEAD) {
-		say(why, whylen, "want head cut short at byte %zu", *off);
+		why_printf(why, whylen, "want head cut short at byte %zu", *off);
 		return -1;
 	}
 	memset(w, 0, sizeof(*w));
@@ -1044,7 +1030,7 @@ want_decode(const uint8_t *buf, size_t len, size_t *off, struct check_want *w, c
 	w->xnames_len = get32(p + 8);
 	if (p[3] != 0 || w->path_len > OP_PATH_MAX || w->nblocks > CHECK_VERIFY_BLOCKS ||
 	    w->xnames_len > CHECK_XNAMES_MAX) {
-		say(why, whylen, "want at byte %zu: reserved byte %u, path of %u bytes, %u "
+		why_printf(why, whylen, "want at byte %zu: reserved byte %u, path of %u bytes, %u "
 		    "blocks, %u bytes of xattr names: over a limit", *off, p[3], w->path_len,
 		    w->nblocks, w->xnames_len);
 		return -1;
@@ -1052,14 +1038,14 @@ want_decode(const uint8_t *buf, size_t len, size_t *off, struct check_want *w, c
 	need = CHECK_WANT_HEAD + (size_t)w->path_len + 1 + 8 * (size_t)w->nblocks +
 	    w->xnames_len;
 	if (left < need) {
-		say(why, whylen, "want at byte %zu of %zu bytes runs past the end (%zu left)",
+		why_printf(why, whylen, "want at byte %zu of %zu bytes runs past the end (%zu left)",
 		    *off, need, left);
 		return -1;
 	}
 	p += CHECK_WANT_HEAD;
 	w->path = (const char *)p;
 	if (memchr(p, '\0', w->path_len) != NULL || p[w->path_len] != '\0') {
-		say(why, whylen, "want at byte %zu: path holds a NUL or is not followed by one",
+		why_printf(why, whylen, "want at byte %zu: path holds a NUL or is not followed by one",
 		    *off);
 		return -1;
 	}
@@ -1068,7 +1054,7 @@ want_decode(const uint8_t *buf, size_t len, size_t *off, struct check_want *w, c
 		w->blocks[i] = get64(p);
 	w->xnames = (const char *)p;
 	if ((problem = want_problem(w)) != NULL) {
-		say(why, whylen, "want at byte %zu: %s", *off, problem);
+		why_printf(why, whylen, "want at byte %zu: %s", *off, problem);
 		return -1;
 	}
 	*off += need;
@@ -1083,13 +1069,13 @@ check_wants_decode(const uint8_t *buf, size_t len, struct check_want *out, size_
 
 	*n = 0;
 	if (len < CHECK_WANTS_HEAD || buf[0] != WANTS_VERSION || buf[1] != 0) {
-		say(why, whylen, "wants message of %zu bytes: expected version %d and a zero "
+		why_printf(why, whylen, "wants message of %zu bytes: expected version %d and a zero "
 		    "reserved byte in a 4-byte head", len, WANTS_VERSION);
 		return -1;
 	}
 	count = get16(buf + 2);
 	if (count > CHECK_WANTS_MAX || count > max) {
-		say(why, whylen, "%zu wants, expected at most %zu", count,
+		why_printf(why, whylen, "%zu wants, expected at most %zu", count,
 		    max < CHECK_WANTS_MAX ? max : (size_t)CHECK_WANTS_MAX);
 		return -1;
 	}
@@ -1097,7 +1083,7 @@ check_wants_decode(const uint8_t *buf, size_t len, struct check_want *out, size_
 		if (want_decode(buf, len, &off, &out[i], why, whylen) == -1)
 			return -1;
 	if (off != len) {
-		say(why, whylen, "%zu bytes after the last of %zu wants", len - off, count);
+		why_printf(why, whylen, "%zu bytes after the last of %zu wants", len - off, count);
 		return -1;
 	}
 	*n = count;
@@ -1548,11 +1534,11 @@ replace(struct check_verifier *v, uint16_t root, const char *path, int dirfd,
 	char q[OP_QUOTE_SIZE];
 
 	if (dirfd == -1) {
-		say(why, whylen, "root %u: the verify says the root is not a directory", root);
+		why_printf(why, whylen, "root %u: the verify says the root is not a directory", root);
 		return -1;
 	}
 	if (quarantine(v->quarantine, root, dirfd, parent, name, res) == -1) {
-		say(why, whylen, "root %u \"%s\": moving it into quarantine: %s", root,
+		why_printf(why, whylen, "root %u \"%s\": moving it into quarantine: %s", root,
 		    op_quote(path, strlen(path), q), strerror(errno));
 		return -1;
 	}
@@ -1605,7 +1591,7 @@ want_ancestor(struct check_verifier *v, const struct op *op, struct check_result
 	}
 	return 0;
 fail:
-	say(why, whylen, "root %u: looking for the missing directory of \"%s\": %s", op->root,
+	why_printf(why, whylen, "root %u: looking for the missing directory of \"%s\": %s", op->root,
 	    op_quote(op->path, op->path_len, prefix), strerror(errno));
 	return -1;
 }
@@ -1793,7 +1779,7 @@ verify_dir(struct check_verifier *v, const struct op *op, struct check_result *r
 	rc = 0;
 	goto out;
 fail:
-	say(why, whylen, "root %u directory \"%s\": %s", op->root,
+	why_printf(why, whylen, "root %u directory \"%s\": %s", op->root,
 	    op_quote(op->path, op->path_len, q), strerror(errno));
 out:
 	if (fd != -1)
@@ -1812,7 +1798,7 @@ verify_link(struct check_verifier *v, const struct op *op, const struct spot *sp
 	ssize_t n;
 
 	if ((n = readlinkat(sp->dirfd, sp->name, target, sizeof(target))) == -1) {
-		say(why, whylen, "root %u: readlink: %s", op->root, strerror(errno));
+		why_printf(why, whylen, "root %u: readlink: %s", op->root, strerror(errno));
 		return -1;
 	}
 	if ((size_t)n != op->data_len || memcmp(target, op->data, (size_t)n) != 0)
@@ -1879,7 +1865,7 @@ verify_here(struct check_verifier *v, const struct op *op, const struct spot *sp
 		return verify_link(v, op, sp, res, why, whylen);
 	rc = (op->flags & OP_VERIFY_XATTRS) ? verify_xattrs(v, op, res) : verify_file(v, op, res);
 	if (rc == -1)
-		say(why, whylen, "root %u \"%s\": %s", op->root,
+		why_printf(why, whylen, "root %u \"%s\": %s", op->root,
 		    op_quote(op->path, op->path_len, q), strerror(errno));
 	return rc;
 }
@@ -1909,7 +1895,7 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 	int rc = 0;
 
 	if (op->type != RECORD_VERIFY || op->path == NULL || op->path[op->path_len] != '\0') {
-		say(why, whylen, "not a decoded VERIFY op");
+		why_printf(why, whylen, "not a decoded VERIFY op");
 		return -1;
 	}
 	listed_trim(v, op);
@@ -1922,7 +1908,7 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 	if (S_ISDIR(op->mode) && !(op->flags & OP_VERIFY_XATTRS))
 		listed_push(v, op->root, op->path);
 	if (locate(v, op, &sp) == -1) {
-		say(why, whylen, "root %u \"%s\": %s", op->root,
+		why_printf(why, whylen, "root %u \"%s\": %s", op->root,
 		    op_quote(op->path, op->path_len, q), strerror(errno));
 		return -1;
 	}

@@ -10,6 +10,7 @@
 #include "common/control.h"
 #include "common/ctl.h"
 #include "common/log.h"
+#include "common/options.h"
 #include "common/replctl.h"
 #include "common/util.h"
 
@@ -31,12 +32,7 @@
 #define DRAIN_DEFAULT_MS 30000
 
 /* The options, as one table: getopt, usage and the man page read it. */
-static const struct option_row {
-	const char *lng;
-	int         shrt;
-	const char *arg;
-	const char *help;
-} option_rows[] = {
+static const struct option_row option_rows[] = {
 	{ "config",   'f', "FILE", "configuration file (default " CONFIG_DEFAULT_PATH ")" },
 	{ "identity", 'i', "NAME", "this node's identity, instead of " IDENTITY_DEFAULT_PATH },
 	{ "debug",    'd', NULL,   "log to stderr instead of syslog" },
@@ -56,28 +52,8 @@ struct repl {
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: lifeline-repl [-dvV] [-f FILE] [-i NAME]\n");
-	for (size_t i = 0; i < nitems(option_rows); i++) {
-		const struct option_row *o = &option_rows[i];
-		char left[40];
-
-		snprintf(left, sizeof(left), "-%c, --%s%s%s", o->shrt, o->lng,
-		    o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(out, "  %-26s %s\n", left, o->help);
-	}
-}
-
-static void
-usage_mdoc(FILE *out)
-{
-	for (size_t i = 0; i < nitems(option_rows); i++) {
-		const struct option_row *o = &option_rows[i];
-
-		fprintf(out, ".It Fl %c%s%s , Fl -%s%s%s\n%c%s.\n", o->shrt,
-		    o->arg ? " Ar " : "", o->arg ? o->arg : "", o->lng,
-		    o->arg ? " Ar " : "", o->arg ? o->arg : "",
-		    toupper((unsigned char)o->help[0]), o->help + 1);
-	}
+	options_usage(out, "lifeline-repl [-dvV] [-f FILE] [-i NAME]", option_rows,
+	    nitems(option_rows));
 }
 
 /* ---- requests ---- */
@@ -335,7 +311,7 @@ int
 main(int argc, char *argv[])
 {
 	struct option longopts[nitems(option_rows) + 1];
-	char shortopts[2 * nitems(option_rows) + 1], *p = shortopts, *sockpath, err[1024];
+	char shortopts[2 * nitems(option_rows) + 1], *sockpath, err[1024];
 	const char *conf_path = CONFIG_DEFAULT_PATH, *identity = NULL;
 	int debug = 0, verbose = 0, ch;
 	struct repl r = { 0 };
@@ -344,18 +320,10 @@ main(int argc, char *argv[])
 	struct control *control;
 
 	if (argc == 2 && strcmp(argv[1], "--mdoc") == 0) {
-		usage_mdoc(stdout);
+		options_mdoc(stdout, option_rows, nitems(option_rows));
 		return 0;
 	}
-	for (size_t i = 0; i < nitems(option_rows); i++) {
-		longopts[i] = (struct option){ option_rows[i].lng,
-		    option_rows[i].arg ? required_argument : no_argument, NULL, option_rows[i].shrt };
-		*p++ = (char)option_rows[i].shrt;
-		if (option_rows[i].arg)
-			*p++ = ':';
-	}
-	*p = '\0';
-	memset(&longopts[nitems(option_rows)], 0, sizeof(longopts[0]));
+	options_getopt(option_rows, nitems(option_rows), longopts, shortopts);
 	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f': conf_path = optarg; break;

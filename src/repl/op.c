@@ -6,6 +6,7 @@
 #include "repl/op.h"
 #include "repl/record.h"
 #include "common/bytes.h"
+#include "common/util.h"
 
 #include <sys/stat.h>
 
@@ -13,7 +14,6 @@
 #include <linux/fs.h>             /* RENAME_NOREPLACE, RENAME_EXCHANGE */
 #include <linux/xattr.h>          /* XATTR_CREATE, XATTR_REPLACE */
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,20 +101,6 @@ static const struct {
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
 };
 
-static void refuse(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * A path fit for a message: at most 64 bytes, anything unprintable as '?',
@@ -290,17 +276,17 @@ take_string(const uint8_t *payload, size_t len, size_t *off, size_t slen, const 
 	const uint8_t *nul;
 
 	if (len - *off < slen + 1) {
-		refuse(why, whylen, "%s of %zu bytes and its NUL run past the end of the "
+		why_printf(why, whylen, "%s of %zu bytes and its NUL run past the end of the "
 		    "%zu-byte payload", field, slen, len);
 		return -1;
 	}
 	if ((nul = memchr(payload + *off, '\0', slen)) != NULL) {
-		refuse(why, whylen, "%s holds a NUL at byte %zu of %zu", field,
+		why_printf(why, whylen, "%s holds a NUL at byte %zu of %zu", field,
 		    (size_t)(nul - (payload + *off)), slen);
 		return -1;
 	}
 	if (payload[*off + slen] != '\0') {
-		refuse(why, whylen, "%s not followed by a NUL at payload offset %zu", field,
+		why_printf(why, whylen, "%s not followed by a NUL at payload offset %zu", field,
 		    *off + slen);
 		return -1;
 	}
@@ -344,7 +330,7 @@ check_absent(const struct op *op, unsigned f, const char *tname, char *why, size
 		default:        set = op->path2_len != 0; break;
 		}
 		if (set) {
-			refuse(why, whylen, "%s is set, but %s ops carry none", zero[i].name,
+			why_printf(why, whylen, "%s is set, but %s ops carry none", zero[i].name,
 			    tname);
 			return -1;
 		}
@@ -361,55 +347,55 @@ check_present(const struct op *op, unsigned f, const char *tname, char *why, siz
 	char q[OP_QUOTE_SIZE];
 
 	if ((f & F_PATH_REQ) && op->path_len == 0) {
-		refuse(why, whylen, "empty path for %s, which needs an entry, not the "
+		why_printf(why, whylen, "empty path for %s, which needs an entry, not the "
 		    "directory itself", tname);
 		return -1;
 	}
 	if ((problem = path_problem(op->path, op->path_len)) != NULL) {
-		refuse(why, whylen, "path \"%s\" %s", op_quote(op->path, op->path_len, q), problem);
+		why_printf(why, whylen, "path \"%s\" %s", op_quote(op->path, op->path_len, q), problem);
 		return -1;
 	}
 	if ((f & (F_PATH2 | F_TARGET)) && op->path2_len == 0) {
-		refuse(why, whylen, "empty path2 for %s", tname);
+		why_printf(why, whylen, "empty path2 for %s", tname);
 		return -1;
 	}
 	if ((f & F_PATH2) && (problem = path_problem(op->path2, op->path2_len)) != NULL) {
-		refuse(why, whylen, "path2 \"%s\" %s", op_quote(op->path2, op->path2_len, q),
+		why_printf(why, whylen, "path2 \"%s\" %s", op_quote(op->path2, op->path2_len, q),
 		    problem);
 		return -1;
 	}
 	if ((f & F_NAME) && op->name_len == 0) {
-		refuse(why, whylen, "empty xattr name for %s", tname);
+		why_printf(why, whylen, "empty xattr name for %s", tname);
 		return -1;
 	}
 	if ((f & F_DATA_REQ) && op->data_len == 0) {
-		refuse(why, whylen, "no data for %s", tname);
+		why_printf(why, whylen, "no data for %s", tname);
 		return -1;
 	}
 	if ((op->flags & ~allowed) != 0) {
-		refuse(why, whylen, "flags 0x%x for %s, expected bits of 0x%x", op->flags,
+		why_printf(why, whylen, "flags 0x%x for %s, expected bits of 0x%x", op->flags,
 		    tname, allowed);
 		return -1;
 	}
 	if ((op->type == RECORD_RENAME && op->flags == (RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
 	    (op->type == RECORD_SETXATTR && op->flags == (XATTR_CREATE | XATTR_REPLACE))) {
-		refuse(why, whylen, "flags 0x%x for %s: the two are exclusive", op->flags, tname);
+		why_printf(why, whylen, "flags 0x%x for %s: the two are exclusive", op->flags, tname);
 		return -1;
 	}
 	if ((f & F_MODE) && ((op->mode & ~(uint32_t)(S_IFMT | 07777)) != 0 ||
 	    (specs[op->type].ifmt != 0 && ifmt != 0 && ifmt != specs[op->type].ifmt))) {
-		refuse(why, whylen, "mode 0%o for %s, expected permission bits%s", op->mode,
+		why_printf(why, whylen, "mode 0%o for %s, expected permission bits%s", op->mode,
 		    tname, specs[op->type].ifmt == S_IFREG ? " (and S_IFREG)" :
 		    specs[op->type].ifmt == S_IFDIR ? " (and S_IFDIR)" : " and a file type");
 		return -1;
 	}
 	if ((f & F_ATIME) && !nsec_valid(op->atime_nsec)) {
-		refuse(why, whylen, "atime nsec %u, expected below 1000000000 or a sentinel",
+		why_printf(why, whylen, "atime nsec %u, expected below 1000000000 or a sentinel",
 		    op->atime_nsec);
 		return -1;
 	}
 	if ((f & F_MTIME) && !nsec_valid(op->mtime_nsec)) {
-		refuse(why, whylen, "mtime nsec %u, expected below 1000000000 or a sentinel",
+		why_printf(why, whylen, "mtime nsec %u, expected below 1000000000 or a sentinel",
 		    op->mtime_nsec);
 		return -1;
 	}
@@ -436,7 +422,7 @@ check_ranges(const struct op *op, const char *tname, char *why, size_t whylen)
 		break;
 	case RECORD_FALLOCATE:
 		if (op->size == 0) {
-			refuse(why, whylen, "size 0 for fallocate, expected a range");
+			why_printf(why, whylen, "size 0 for fallocate, expected a range");
 			return -1;
 		}
 		if (op->offset > max || op->size > max - op->offset)
@@ -449,7 +435,7 @@ check_ranges(const struct op *op, const char *tname, char *why, size_t whylen)
 	case RECORD_DATA:
 		if (op->size > max || op->offset > op->size ||
 		    op->data_len > op->size - op->offset) {
-			refuse(why, whylen, "data of %u bytes at offset %llu past the file size "
+			why_printf(why, whylen, "data of %u bytes at offset %llu past the file size "
 			    "%llu of a data op", op->data_len, (unsigned long long)op->offset,
 			    (unsigned long long)op->size);
 			return -1;
@@ -458,7 +444,7 @@ check_ranges(const struct op *op, const char *tname, char *why, size_t whylen)
 	}
 	return 0;
 past:
-	refuse(why, whylen, "offset %llu and size %llu (data %u bytes) for %s reach past "
+	why_printf(why, whylen, "offset %llu and size %llu (data %u bytes) for %s reach past "
 	    "2^63 - 1", (unsigned long long)op->offset, (unsigned long long)op->size,
 	    op->data_len, tname);
 	return -1;
@@ -603,13 +589,13 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 	unsigned f;
 
 	if (!record_type_valid(type)) {
-		refuse(why, whylen, "unknown type %u, expected %u to %u", type, RECORD_TYPE_MIN,
+		why_printf(why, whylen, "unknown type %u, expected %u to %u", type, RECORD_TYPE_MIN,
 		    RECORD_TYPE_MAX);
 		return -1;
 	}
 	f = specs[type].fields;
 	if (len < OP_HEAD_SIZE) {
-		refuse(why, whylen, "%s payload of %zu bytes, shorter than the %d-byte head", tname,
+		why_printf(why, whylen, "%s payload of %zu bytes, shorter than the %d-byte head", tname,
 		    len, OP_HEAD_SIZE);
 		return -1;
 	}
@@ -630,13 +616,13 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 	o.mtime_nsec = get32(payload + H_MTIME_NSEC);
 
 	if (o.path_len > OP_PATH_MAX || o.path2_len > OP_PATH_MAX) {
-		refuse(why, whylen, "%s length %u, expected at most %d",
+		why_printf(why, whylen, "%s length %u, expected at most %d",
 		    o.path_len > OP_PATH_MAX ? "path" : "path2",
 		    o.path_len > OP_PATH_MAX ? o.path_len : o.path2_len, OP_PATH_MAX);
 		return -1;
 	}
 	if (o.name_len > OP_NAME_MAX) {
-		refuse(why, whylen, "name length %u, expected at most %d", o.name_len, OP_NAME_MAX);
+		why_printf(why, whylen, "name length %u, expected at most %d", o.name_len, OP_NAME_MAX);
 		return -1;
 	}
 	if (take_string(payload, len, &off, o.path_len, "path", &o.path, why, whylen) == -1 ||
@@ -644,7 +630,7 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 	    take_string(payload, len, &off, o.name_len, "name", &o.name, why, whylen) == -1)
 		return -1;
 	if (len - off > OP_MAX_DATA) {
-		refuse(why, whylen, "data of %zu bytes, expected at most %u", len - off, OP_MAX_DATA);
+		why_printf(why, whylen, "data of %zu bytes, expected at most %u", len - off, OP_MAX_DATA);
 		return -1;
 	}
 	o.data = payload + off;
@@ -655,7 +641,7 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 	    check_ranges(&o, tname, why, whylen) == -1)
 		return -1;
 	if (type == RECORD_VERIFY && (problem = verify_problem(&o)) != NULL) {
-		refuse(why, whylen, "verify of mode 0%o, flags 0x%x, data of %u bytes: %s", o.mode,
+		why_printf(why, whylen, "verify of mode 0%o, flags 0x%x, data of %u bytes: %s", o.mode,
 		    o.flags, o.data_len, problem);
 		return -1;
 	}

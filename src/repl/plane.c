@@ -832,19 +832,6 @@ send_wants(struct plane *p, const struct check_result *res)
 	}
 }
 
-/* A dated folder for what a check moves aside: QUARANTINE/YYYYmmdd-HHMMSS-check. */
-static char *
-check_quarantine(const struct plane *p)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-	return xasprintf("%s/%s-check", p->quarantine, stamp);
-}
-
 /*
  * Compare the copy with a VERIFY, the applier having applied everything
  * before it (synced: the verifier reads the files). What only this node
@@ -859,7 +846,8 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 	if (!apply_sync(p))
 		return false;
 	if ((op->flags & OP_VERIFY_BEGIN) || p->verifier == NULL) {
-		char *q = check_quarantine(p);
+		/* A dated folder for what this check moves aside: QUARANTINE/DATE-check. */
+		char *q = dated_path(p->quarantine, "check");
 
 		check_verifier_free(p->verifier);
 		p->verifier = check_verifier_new(p->applier, q);

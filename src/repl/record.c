@@ -5,8 +5,8 @@
  */
 #include "repl/record.h"
 #include "common/bytes.h"
+#include "common/util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,20 +62,6 @@ static const struct {
 	[RECORD_DATA]          = { "data",          true },
 };
 
-static void fail(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fail(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 bool
 record_type_valid(unsigned type)
@@ -159,38 +145,38 @@ record_decode(const uint8_t *buf, size_t len, struct record_hdr *h,
 	uint64_t want, got;
 
 	if (len >= OFF_MAGIC + 4 && (magic = get32(buf + OFF_MAGIC)) != RECORD_MAGIC) {
-		fail(why, whylen, "bad magic 0x%08x, expected 0x%08x (\"LLJ1\")", magic,
+		why_printf(why, whylen, "bad magic 0x%08x, expected 0x%08x (\"LLJ1\")", magic,
 		    RECORD_MAGIC);
 		return -1;
 	}
 	if (len >= OFF_VERSION + 2 && (version = get16(buf + OFF_VERSION)) != RECORD_VERSION) {
-		fail(why, whylen, "unknown version %u, expected %u", version, RECORD_VERSION);
+		why_printf(why, whylen, "unknown version %u, expected %u", version, RECORD_VERSION);
 		return -1;
 	}
 	if (len >= OFF_TYPE + 2 && !record_type_valid(type = get16(buf + OFF_TYPE))) {
-		fail(why, whylen, "unknown type %u, expected %u to %u", type, RECORD_TYPE_MIN,
+		why_printf(why, whylen, "unknown type %u, expected %u to %u", type, RECORD_TYPE_MIN,
 		    RECORD_TYPE_MAX);
 		return -1;
 	}
 	if (len >= OFF_LENGTH + 4 && (length = get32(buf + OFF_LENGTH)) > RECORD_MAX_PAYLOAD) {
-		fail(why, whylen, "payload length %u, expected at most %u", length,
+		why_printf(why, whylen, "payload length %u, expected at most %u", length,
 		    RECORD_MAX_PAYLOAD);
 		return -1;
 	}
 	if (len < RECORD_HDR_SIZE) {
-		fail(why, whylen, "incomplete header: %zu of %d bytes", len, RECORD_HDR_SIZE);
+		why_printf(why, whylen, "incomplete header: %zu of %d bytes", len, RECORD_HDR_SIZE);
 		return 1;
 	}
 	length = get32(buf + OFF_LENGTH);
 	if (len - RECORD_HDR_SIZE < length) {
-		fail(why, whylen, "incomplete payload: %zu of %u bytes", len - RECORD_HDR_SIZE,
+		why_printf(why, whylen, "incomplete payload: %zu of %u bytes", len - RECORD_HDR_SIZE,
 		    length);
 		return 1;
 	}
 	got = get64(buf + OFF_CHECKSUM);
 	want = checksum(buf, buf + RECORD_HDR_SIZE, length);
 	if (got != want) {
-		fail(why, whylen, "checksum 0x%016llx, expected 0x%016llx over the header and "
+		why_printf(why, whylen, "checksum 0x%016llx, expected 0x%016llx over the header and "
 		    "%u payload bytes", (unsigned long long)got, (unsigned long long)want, length);
 		return -1;
 	}
@@ -224,21 +210,21 @@ record_scan(const uint8_t *buf, size_t len, uint64_t *last_seq, char *why, size_
 	size_t off = 0, n = 0;
 	int rc;
 
-	fail(why, whylen, "%s", "");
+	why_printf(why, whylen, "%s", "");
 	while (off < len) {
 		rc = record_decode(buf + off, len - off, &h, NULL, reason, sizeof(reason));
 		if (rc != 0) {
-			fail(why, whylen, "%s record %zu at offset %zu: %s",
+			why_printf(why, whylen, "%s record %zu at offset %zu: %s",
 			    rc > 0 ? "torn" : "corrupt", n, off, reason);
 			break;
 		}
 		if (n > 0 && (prev.seq == UINT64_MAX || h.seq != prev.seq + 1)) {
-			fail(why, whylen, "record %zu at offset %zu: seq %llu, expected %llu",
+			why_printf(why, whylen, "record %zu at offset %zu: seq %llu, expected %llu",
 			    n, off, (unsigned long long)h.seq, (unsigned long long)prev.seq + 1);
 			break;
 		}
 		if (n > 0 && h.epoch < prev.epoch) {
-			fail(why, whylen, "record %zu at offset %zu: epoch %llu below the "
+			why_printf(why, whylen, "record %zu at offset %zu: epoch %llu below the "
 			    "previous record's %llu", n, off, (unsigned long long)h.epoch,
 			    (unsigned long long)prev.epoch);
 			break;

@@ -422,20 +422,6 @@ send_pos(struct sconn *c)
 	free(pos);
 }
 
-/* A path under quarantine_dir for this moment: DIR/YYYYmmdd-HHMMSS-epochN. */
-static char *
-quarantine_folder(const struct stream_env *env)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	localtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-	return xasprintf("%s/%s-epoch%" PRIu64, env->quarantine_dir, stamp,
-	    journal_last_epoch(env->journal));
-}
-
 /*
  * The sender says records after keep_seq are a divergent tail: save them
  * in a dated quarantine folder (invariant 5: never deleted), cut the
@@ -448,12 +434,14 @@ on_cut(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct stream_env *env = c->env;
 	struct stream_cut *cut = xcalloc(1, sizeof(*cut));
-	char why[256], *dir = NULL, *save = NULL;
+	char why[256], *dir = NULL, *save = NULL, *epoch;
 
 	if (stream_decode_cut(p, h->length, cut, why, sizeof(why)) < 0)
 		goto fail;
 	if (cut->keep_seq < journal_last_seq(env->journal)) {
-		dir = quarantine_folder(env);
+		epoch = xasprintf("epoch%" PRIu64, journal_last_epoch(env->journal));
+		dir = dated_path(env->quarantine_dir, epoch);
+		free(epoch);
 		save = xasprintf("%s/journal-tail.llj", dir);
 		if (mkdir_p(dir, 0700) < 0) {
 			snprintf(why, sizeof(why), "cannot make %s: %s", dir, strerror(errno));
