@@ -3,13 +3,15 @@
 # off at a random moment, and every record the client saw acknowledged is
 # on the node that takes over. The old active comes back passive, catches
 # up, and is the next run's victim's stand-by. LIFELINE_FSYNC_RUNS runs
-# (20 by default).
+# (20 by default), in replication mode LIFELINE_REPL_MODE (fsync by default;
+# repl_sync_failover runs it in sync mode).
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
 runs=${LIFELINE_FSYNC_RUNS:-20}
+mode=${LIFELINE_REPL_MODE:-fsync}
 plan $((1 + runs * 4))
 
-ok "lab up (ha, sample, fsync)" lab up --mode ha --app sample --replication fsync
+ok "lab up (ha, sample, $mode)" lab up --mode ha --app sample --replication "$mode"
 wait_for "peer_in_sync primary secondary" 15 || diag "the primary does not hear the secondary in sync"
 
 # writer RUN FILE: PUT records until one is not acknowledged; each
