@@ -130,7 +130,7 @@ struct plane {
 	_Atomic int		 check_waiters;   /* the loop waits for check_mu */
 	struct check_scanner	*scanner;
 	struct check_responder	*responder;
-	bool			 check_quit, check_running, check_full;
+	bool			 check_quit, check_running;
 	uint64_t		 check_id;        /* counts the checks started */
 	uint64_t		 wants_added;
 	uint64_t		 check_started_ms, check_ended_ms;
@@ -513,7 +513,6 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 		return -1;
 	}
 	p->check_running = true;
-	p->check_full = full;
 	p->check_id++;
 	p->check_started_ms = now_mono_ms();
 	p->check_result[0] = '\0';
@@ -1332,15 +1331,6 @@ plane_drain(struct plane *p, const int *down, size_t ndown, int timeout_ms, plan
 	p->done = done;
 	p->done_arg = arg;
 	on_poll(-1, 0, p);
-}
-
-void
-plane_cancel(struct plane *p, void *arg)
-{
-	if (p->done_arg == arg) {
-		p->done = NULL;
-		p->done_arg = NULL;
-	}
 }
 
 /* ---- stream callbacks and the tick ---- */

@@ -75,9 +75,6 @@ int		 plane_check(struct plane *p, bool full, char *err, size_t errlen);
 /* The number of the last check started (status "check.id"), 0 before any. */
 uint64_t	 plane_check_id(const struct plane *p);
 
-/* Forget a pending activation or drain callback whose owner is going away. */
-void		 plane_cancel(struct plane *p, void *arg);
-
 /*
  * Take the [replication] settings of a reloaded configuration (mode,
  * queue, compress, bandwidth; the last two for streams started from then
