@@ -212,6 +212,21 @@ stays_passive() {
 	done
 }
 
+# drained ACTIVE STANDBY...: every stand-by has applied the active's last
+# record. The active's figures are read again at each call, and a status
+# is up to 250 ms old (lifelined polls lifeline-repl), so callers let the
+# writing stop that long before they wait_for this.
+drained() {
+	local active=$1 st last n
+	shift
+	st=$(status_of "$active" | jq -r '.replication | "\(.last_seq) \(.acked_seq)"')
+	last=${st% *}
+	[ -n "$last" ] && [ "${st#* }" -ge "$last" ] || return 1
+	for n in "$@"; do
+		[ "$(status_of "$n" | jq -r .replication.applied_seq)" -ge "$last" ] || return 1
+	done
+}
+
 # served_by NODE [IP]: the sample app on the public IP (or IP) answers from NODE.
 served_by() {
 	[ "$(lab exec client -- lifeline-sample ask "${2:-$PUBLIC_IP}:$SAMPLE_PORT" GET --timeout 200 \
