@@ -46,8 +46,9 @@ const struct cli_command cli_commands[] = {
 	{ "engine",  "stop [--cluster] --leave-apps-running|--stop-apps | start",
 	    "stop the engine here (or on every node) leaving the applications running "
 	    "and unwatched, or stopping them; start it again here", cmd_engine },
-	{ "check",   "[--full] [--wait]", "full system check of the protected set, run by the "
-	    "active node; --wait returns when it ended and says how", cmd_check },
+	{ "check",   "[--full] [--wait]", "check the copies against the active node online: the "
+	    "files the journal lists as touched, or with --full the whole protected set; "
+	    "--wait returns when it ended and says how", cmd_check },
 	{ "make-active", "--force", "make this node active now, when the active site is lost; "
 	    "refused while the active is reachable", cmd_make_active },
 	{ "events",  "[--follow] [--json]", "print the event log: role changes, vetoes, refusals, "

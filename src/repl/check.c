@@ -490,6 +490,7 @@ struct check_scanner {
 	uint16_t		 root;
 	char			 path[OP_PATH_MAX + 1];
 	bool			 is_dir;      /* the entry under way */
+	bool			 shallow;     /* it is a shallow target: not walked below */
 	bool			 xattrs;      /* it had xattrs at its first VERIFY */
 	uint64_t		 off;         /* SCAN_FILE: the next block */
 	char			*after;       /* SCAN_DIR: last name of the chunk before */
@@ -523,6 +524,7 @@ check_scanner_new(const int *roots, size_t nroots, const struct check_emitter *e
 	for (i = 0; i < ntargets; i++) {
 		s->targets[i].root = targets[i].root;
 		s->targets[i].path = xstrdup(targets[i].path);
+		s->targets[i].shallow = targets[i].shallow;
 	}
 	s->ntargets = ntargets;
 	s->block = xmalloc(BLOCK);
@@ -563,6 +565,7 @@ scan_pick(struct check_scanner *s)
 		switch (walk_next(&s->walk, s->path)) {
 		case WALK_ENTRY:
 			s->phase = SCAN_LOOK;
+			s->shallow = false;
 			return true;
 		case WALK_DONE:
 			continue;
@@ -572,9 +575,11 @@ scan_pick(struct check_scanner *s)
 	if (s->ntargets > 0 && s->next_target < s->ntargets) {
 		s->root = s->targets[s->next_target].root;
 		snprintf(s->path, sizeof(s->path), "%s", s->targets[s->next_target].path);
+		s->shallow = s->targets[s->next_target].shallow;
 	} else if (s->ntargets == 0 && s->next_target < s->nroots) {
 		s->root = (uint16_t)s->next_target;
 		s->path[0] = '\0';
+		s->shallow = false;
 	} else
 		return false;
 	s->next_target++;
@@ -590,7 +595,7 @@ static int
 scan_emit(struct check_scanner *s, struct op *op)
 {
 	if (!s->begun)
-		op->flags |= OP_VERIFY_BEGIN;
+		op->flags |= OP_VERIFY_BEGIN | (s->ntargets == 0 ? OP_VERIFY_FULL : 0);
 	if (emit(&s->em, op, &s->st.records) == -1)
 		return -1;
 	s->begun = true;
@@ -632,8 +637,10 @@ scan_content_done(struct check_scanner *s)
 		s->phase = SCAN_XATTRS;
 		return;
 	}
-	if (s->is_dir)
+	if (s->is_dir && !s->shallow)
 		walk_push(&s->walk, s->path, &s->children);
+	else if (s->is_dir)
+		names_free(&s->children);
 	s->phase = SCAN_PICK;
 }
 

@@ -11,6 +11,7 @@
 #ifndef LIFELINE_CHECK_H
 #define LIFELINE_CHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,10 +44,15 @@ struct check_emitter {
 
 struct check_scanner;
 
-/* One path to check (a targeted check): that entry, and below it if a directory. */
+/*
+ * One path to check (a targeted check): that entry, and below it if a
+ * directory, or with shallow only a directory's own listing and
+ * attributes (what a name removed or renamed away from it left behind).
+ */
 struct check_target {
 	uint16_t	 root;
 	const char	*path;        /* rules of op.h; "" is the root itself */
+	bool		 shallow;
 };
 
 struct check_scan_stats {
@@ -64,7 +70,8 @@ struct check_scan_stats {
  * over it, and keeps open while the scanner lives). With no targets it
  * walks every root from the top; else only the targets, in the order
  * given. Directories are listed before their entries and walked in name
- * order; the first VERIFY is marked OP_VERIFY_BEGIN. One scanner at a
+ * order; the first VERIFY is marked OP_VERIFY_BEGIN, and OP_VERIFY_FULL
+ * too without targets. One scanner at a
  * time per journal: the verifier follows one walk. Targets are copied; one
  * that breaks the path rules or names no root is refused: NULL, logged.
  */

@@ -934,6 +934,17 @@ journal_first_seq(struct journal *j)
 }
 
 uint64_t
+journal_oldest_seq(struct journal *j)
+{
+	uint64_t v;
+
+	journal_lock(j);
+	v = is_empty(j) ? j->next_seq : j->segs[0].first;
+	journal_unlock(j);
+	return v;
+}
+
+uint64_t
 journal_last_seq(struct journal *j)
 {
 	uint64_t v;
@@ -1102,6 +1113,16 @@ journal_consumer_overflowed(struct journal *j, int consumer)
 	v = consumer_get(j, consumer)->overflowed;
 	journal_unlock(j);
 	return v;
+}
+
+void
+journal_tune(struct journal *j, uint64_t quota_bytes, uint64_t segment_bytes)
+{
+	journal_lock(j);
+	j->quota = quota_bytes;
+	if (segment_bytes != 0)
+		j->seg_bytes = segment_bytes < SEG_MIN_BYTES ? SEG_MIN_BYTES : segment_bytes;
+	journal_unlock(j);
 }
 
 void
@@ -1494,6 +1515,112 @@ journal_enforce_quota(struct journal *j, int keep, journal_overflow_fn *fn, void
 out:
 	journal_unlock(j);
 	return n;
+}
+
+/*
+ * Tell fn every record consumer c had not done, from the oldest kept.
+ * 0, or -1 with err when they cannot be read back.
+ */
+static int
+undone_records(struct journal *j, int c, journal_overflow_fn *fn, void *arg, char *err,
+    size_t errlen)
+{
+	struct journal_reader r;
+	struct record_hdr h;
+	const uint8_t *rec;
+	size_t reclen;
+	uint64_t from = j->consumers[c].done + 1;
+	int rc;
+
+	if (is_empty(j))
+		return 0;
+	if (from < j->segs[0].first)
+		from = j->segs[0].first;
+	reader_init(&r, j, from, false);
+	while ((rc = reader_step_locked(&r, &h, &rec, &reclen, err, errlen)) == 1)
+		if (fn != NULL)
+			fn(arg, c, &h, rec + RECORD_HDR_SIZE);
+	reader_fini(&r);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+journal_skip_to(struct journal *j, uint64_t next_seq, journal_overflow_fn *fn, void *arg,
+    char *err, size_t errlen)
+{
+	struct journal_reader *r;
+	char name[SEG_NAME_LEN + 1], what[320];
+	uint64_t last;
+	int rc = -1;
+
+	journal_lock(j);
+	if (j->broken[0] != '\0') {
+		fail(err, errlen, "journal %s failed earlier: %s", j->dir, j->broken);
+		goto out;
+	}
+	last = j->next_seq - 1;
+	if (next_seq <= j->next_seq) {
+		rc = 0;
+		goto out;
+	}
+	for (int i = 0; i < JOURNAL_MAX_CONSUMERS; i++) {
+		struct consumer *c = &j->consumers[i];
+
+		if (!c->used)
+			continue;
+		if (c->done < last) {
+			/* A list that misses files would make the check miss them: a record
+			 * that cannot be read back still counts, as a file unknown. */
+			if (undone_records(j, i, fn, arg, err, errlen) < 0)
+				log_warnx("journal %s: consumer %s: %s; its copy needs a full check",
+				    j->dir, c->name, err);
+			c->overflowed = true;
+		}
+		c->done = next_seq - 1;
+	}
+	/* From here on, a failure leaves files in a state the journal cannot name. */
+	for (size_t k = 0; k < j->nsegs; k++) {
+		seg_name(name, j->segs[k].first);
+		if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
+			fail(err, errlen, "%s/%s: deleting a skipped segment: %s", j->dir, name,
+			    strerror(errno));
+			goto broken;
+		}
+	}
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	j->nsegs = 0;
+	j->bytes = 0;
+	j->dir_dirty = true;
+	if (new_segment(j, next_seq, err, errlen) < 0)
+		goto broken;
+	if (fsync(j->dirfd) < 0) {
+		fail(err, errlen, "%s: fsync: %s", j->dir, strerror(errno));
+		goto broken;
+	}
+	j->dir_dirty = false;
+	j->next_seq = next_seq;
+	j->durable_seq = next_seq - 1;
+	j->gen++;
+	LIST_FOREACH(r, &j->readers, entry)
+		if (r->next < next_seq && r->gone[0] == '\0')
+			snprintf(r->gone, sizeof(r->gone), "journal %s: records up to %" PRIu64
+			    " skipped (upstream no longer holds them); the reader was at %" PRIu64,
+			    j->dir, next_seq - 1, r->next);
+	pthread_cond_broadcast(&j->done);
+	pthread_cond_broadcast(&j->appended);
+	log_warnx("journal %s: upstream no longer holds records %" PRIu64 "..%" PRIu64
+	    ": dropped what was here, going on at %" PRIu64, j->dir, last + 1, next_seq - 1,
+	    next_seq);
+	rc = 0;
+	goto out;
+broken:
+	snprintf(what, sizeof(what), "%s", err);
+	set_broken(j, what);
+out:
+	journal_unlock(j);
+	return rc;
 }
 
 /* Copy the records from seq from on, as encoded, into a new file at path. */

@@ -91,6 +91,8 @@ int		 journal_append_record(struct journal *j, const uint8_t *rec, size_t len,
 int		 journal_sync(struct journal *j, char *err, size_t errlen);
 
 uint64_t	 journal_first_seq(struct journal *j);    /* 0 if empty */
+/* The oldest seq a reader can start at: the first record's, or the next to come if none. */
+uint64_t	 journal_oldest_seq(struct journal *j);
 uint64_t	 journal_last_seq(struct journal *j);     /* 0 if new; after a cut of
 							    every record, the seq kept */
 uint64_t	 journal_last_epoch(struct journal *j);
@@ -130,6 +132,21 @@ typedef void journal_overflow_fn(void *arg, int consumer, const struct record_hd
 int		 journal_enforce_quota(struct journal *j, int keep, journal_overflow_fn *fn,
 		    void *arg);
 bool		 journal_consumer_overflowed(struct journal *j, int consumer);
+/* Change the quota (0 = none) and the size of segments started from now on. */
+void		 journal_tune(struct journal *j, uint64_t quota_bytes, uint64_t segment_bytes);
+
+/*
+ * Upstream no longer holds the records before next_seq that this journal
+ * lacks (SKIP): drop every record here and go on at next_seq. Each
+ * consumer not done with them all hears of the records it had not done
+ * through fn (their files need a check), is marked overflowed and moved
+ * to next_seq - 1; readers behind next_seq fail, so their owners start
+ * again from where the journal is. The empty segment named next_seq is
+ * made durable, so a restart knows where the journal stands. next_seq
+ * not above the last seq + 1: nothing to do, 0. 0, or -1 with err.
+ */
+int		 journal_skip_to(struct journal *j, uint64_t next_seq, journal_overflow_fn *fn,
+		    void *arg, char *err, size_t errlen);
 void		 journal_consumer_clear_overflow(struct journal *j, int consumer);
 
 /*

@@ -97,7 +97,7 @@ static const struct {
 	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
 	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_FLAGS |
 				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER |
-				   OP_VERIFY_BEGIN, 0 },
+				   OP_VERIFY_BEGIN | OP_VERIFY_FULL, 0 },
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
 };
 
@@ -551,8 +551,11 @@ xattrs_problem(const struct op *op)
 static const char *
 verify_problem(const struct op *op)
 {
-	uint32_t ifmt = op->mode & S_IFMT, flags = op->flags & ~(uint32_t)OP_VERIFY_BEGIN;
+	uint32_t ifmt = op->mode & S_IFMT;
+	uint32_t flags = op->flags & ~(uint32_t)(OP_VERIFY_BEGIN | OP_VERIFY_FULL);
 
+	if ((op->flags & OP_VERIFY_FULL) && !(op->flags & OP_VERIFY_BEGIN))
+		return "flag FULL without BEGIN, which it qualifies";
 	if (ifmt != S_IFREG && ifmt != S_IFDIR && ifmt != S_IFLNK)
 		return "not the mode of a regular file, a directory or a symlink";
 	if (op->flags & OP_VERIFY_XATTRS)

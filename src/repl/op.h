@@ -37,6 +37,7 @@
 #define OP_VERIFY_NOXATTRS  0x2      /* the entry had no xattrs: no XATTRS verify follows */
 #define OP_VERIFY_AFTER     0x4      /* directory chunk: the first name is a lower bound */
 #define OP_VERIFY_BEGIN     0x8      /* the first VERIFY of a check */
+#define OP_VERIFY_FULL      0x10     /* with BEGIN: the check covers every entry */
 
 /* The block of VERIFY hashes and of DATA repairs. */
 #define OP_VERIFY_BLOCK     65536u
@@ -99,6 +100,9 @@
  *   flag OP_VERIFY_BEGIN marks the first VERIFY of a check (any type but
  *            an xattr list): what the passive remembers of the checks
  *            before (which listings it saw, what it wanted whole) ends.
+ *            OP_VERIFY_FULL, only with BEGIN, says the check walks every
+ *            entry (not a targeted one): a copy that needed a full check
+ *            is in sync once it ends.
  *
  * path is relative to the protected directory number root ("" names that
  * directory itself), made of components that are neither empty, ".", nor

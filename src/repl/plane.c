@@ -13,6 +13,7 @@
 #include "repl/journal.h"
 #include "repl/op.h"
 #include "repl/stream.h"
+#include "common/bytes.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/util.h"
@@ -47,6 +48,9 @@ static const char *const plane_role_names[] = {
 
 enum pending { PEND_NONE, PEND_ACTIVATE, PEND_DRAIN };
 
+/* What a copy needs, or a check asked for: the larger wins. */
+enum need { NEED_NONE, NEED_TOUCHED, NEED_FULL };
+
 /* A node this one ships its journal to. */
 struct downstream {
 	enum node_id	 peer;
@@ -72,8 +76,11 @@ struct plane {
 	enum node_id		 self;
 	char			*dir, *history_path, *pos_path, *quarantine, *touched_path;
 	char			*needs_check_path;       /* exists while the copy needs a check */
+	char			*down_check_path;        /* exists while a node downstream needs a
+						            full check (a relay lost its records) */
+	char			*checking_path;          /* the touched list a check works on */
 	char			*capturing_path;         /* exists while the capture writes the copy */
-	bool			 needs_check_saved;
+	int			 needs_saved;    /* what needs_check_path says: NEED_* */
 	struct journal		*journal;
 	struct history		 history;
 	struct applier		*applier;
@@ -94,6 +101,7 @@ struct plane {
 	_Atomic uint64_t	 emit_errors;
 	FILE			*touched;        /* under the journal lock (quota callback) */
 	_Atomic uint64_t	 overflows;
+	_Atomic uint64_t	 skipped_to;     /* a passive's journal skipped records up to here */
 
 	pthread_mutex_t		 ring_mu;
 	struct lag_mark		*ring;
@@ -131,6 +139,10 @@ struct plane {
 	struct check_scanner	*scanner;
 	struct check_responder	*responder;
 	bool			 check_quit, check_running;
+	bool			 check_full;      /* the one running (or last run) covers everything */
+	int			 check_next;      /* asked for while one ran: NEED_* */
+	uint64_t		 check_overflows; /* overflows when it began */
+	size_t			 check_targets;   /* entries a targeted one covers */
 	uint64_t		 check_id;        /* counts the checks started */
 	uint64_t		 wants_added;
 	uint64_t		 check_started_ms, check_ended_ms;
@@ -143,6 +155,7 @@ struct plane {
 	struct check_result	 vres;
 	uint8_t			*wants_buf;
 	_Atomic bool		 checking;        /* a check's VERIFY seen, its end not yet */
+	_Atomic bool		 verifying_full;  /* that check is a full one */
 	uint64_t		 dropped_at_begin; /* env.up_dropped when that check began */
 	_Atomic uint64_t	 checked_seq;     /* CHECKED: in sync once applied up to it */
 	_Atomic uint64_t	 quarantined;
@@ -163,6 +176,7 @@ static _Thread_local uint64_t emitted_seq;
 static void
 finish_pending(struct plane *p, int rc, uint64_t last, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static int save_needs_check(struct plane *p);
 
 /* ---- lag marks ---- */
 
@@ -230,7 +244,42 @@ sink_lock(void *arg)
 	journal_lock(p->journal);
 }
 
-/* Every record a consumer cut by the quota never got: its files, for a targeted check. */
+/*
+ * The touched list, STATE_DIR/repl/touched: the entries whose records a
+ * node downstream never got (the quota cut it loose), for a targeted
+ * check. Entries back to back: u16 root, u16 path length with bit 15 set
+ * for "deep" (a directory with all below it, as after a rename), the
+ * path (rules of op.h; empty for the root). Root TOUCHED_ALL means
+ * "a record that could not be read": only a full check will do. A torn
+ * last entry (a crash) is ignored; the records it named were cut with it.
+ */
+#define TOUCHED_ALL   UINT16_MAX
+#define TOUCHED_DEEP  0x8000u
+
+static void
+touched_add(struct plane *p, uint16_t root, const char *path, size_t len, bool deep)
+{
+	uint8_t head[4];
+
+	if (len > OP_PATH_MAX)
+		return;
+	if (p->touched == NULL && (p->touched = fopen(p->touched_path, "ae")) == NULL) {
+		log_warn("cannot open %s; the next check of a node cut loose must be a full one",
+		    p->touched_path);
+		return;
+	}
+	put16(head, root);
+	put16(head + 2, (uint16_t)(len | (deep ? TOUCHED_DEEP : 0)));
+	fwrite(head, 1, sizeof(head), p->touched);
+	fwrite(path, 1, len, p->touched);
+}
+
+/*
+ * Every record a consumer cut by the quota never got, on the active: the
+ * entries it changed. Renames and repairs are deep (what moved carries its
+ * content along); the rest names a file or a directory's own attributes.
+ * The parents' listings are added when the check is made.
+ */
 static void
 on_overflow(void *arg, int consumer, const struct record_hdr *h, const uint8_t *payload)
 {
@@ -238,13 +287,49 @@ on_overflow(void *arg, int consumer, const struct record_hdr *h, const uint8_t *
 	struct op op;
 	char why[128];
 
-	if (op_decode(h->type, payload, h->length, &op, why, sizeof(why)) < 0)
+	if (op_decode(h->type, payload, h->length, &op, why, sizeof(why)) < 0) {
+		touched_add(p, TOUCHED_ALL, "", 0, true);
 		return;
-	if (p->touched == NULL && (p->touched = fopen(p->touched_path, "ae")) == NULL)
+	}
+	switch (op.type) {
+	case RECORD_FSYNC_BARRIER:
 		return;
-	fprintf(p->touched, "%u %s\n", op.root, op.path);
-	if (op.type == RECORD_RENAME || op.type == RECORD_LINK)
-		fprintf(p->touched, "%u %s\n", op.root, op.path2);
+	case RECORD_RENAME:
+		touched_add(p, op.root, op.path, op.path_len, true);
+		touched_add(p, op.root, op.path2, op.path2_len, true);
+		return;
+	case RECORD_LINK:
+		touched_add(p, op.root, op.path2, op.path2_len, false);
+		break;
+	case RECORD_VERIFY:
+	case RECORD_DATA:
+		touched_add(p, op.root, op.path, op.path_len, true);
+		return;
+	}
+	touched_add(p, op.root, op.path, op.path_len, false);
+}
+
+/*
+ * On a passive: a consumer here lost records (a SKIP from upstream, or
+ * this journal's own quota). The applier's were never applied because
+ * they were never durable, and the active lists them; a node downstream
+ * that lost some needs a full check, which this relay now asks for
+ * whenever that node asks for a targeted one (the marker survives a
+ * restart).
+ */
+static void
+on_lost(void *arg, int consumer, const struct record_hdr *h, const uint8_t *payload)
+{
+	struct plane *p = arg;
+
+	(void)h;
+	(void)payload;
+	if (consumer == p->apply_consumer || access(p->down_check_path, F_OK) == 0)
+		return;
+	if (write_file_atomic(p->down_check_path, "full\n", 5, 0600) < 0)
+		log_warn("cannot write %s", p->down_check_path);
+	else
+		log_warnx("a node downstream lost records it had not received: it needs a full check");
 }
 
 static void
@@ -475,52 +560,248 @@ check_cancel(struct plane *p, const char *why)
 	pthread_mutex_unlock(&p->check_mu);
 }
 
-/*
- * Start a check on the active: of everything, or of the files the
- * journal marked as touched for a node cut loose by the quota.
- */
 uint64_t
 plane_check_id(const struct plane *p)
 {
 	return p->check_id;
 }
 
+/*
+ * The touched list a check takes: what was listed so far moves to
+ * touched.checking (added to what a check that did not end left there),
+ * so entries listed while it runs wait for the next one. The list is
+ * removed when the check ends in sync.
+ */
+static void
+touched_take(struct plane *p)
+{
+	char *more = xasprintf("%s.more", p->touched_path);
+	uint8_t *buf;
+	size_t len;
+	int fd;
+
+	journal_lock(p->journal);
+	if (p->touched != NULL) {
+		if (fflush(p->touched) != 0 || fsync(fileno(p->touched)) < 0)
+			log_warn("%s", p->touched_path);
+		fclose(p->touched);
+		p->touched = NULL;
+	}
+	if (access(p->checking_path, F_OK) != 0) {
+		if (rename(p->touched_path, p->checking_path) < 0 && errno != ENOENT)
+			log_warn("cannot rename %s", p->touched_path);
+		journal_unlock(p->journal);
+		free(more);
+		return;
+	}
+	if (rename(p->touched_path, more) < 0 && errno != ENOENT)
+		log_warn("cannot rename %s", p->touched_path);
+	journal_unlock(p->journal);
+	if ((buf = (uint8_t *)read_file(more, 1u << 30, &len)) != NULL) {
+		fd = open(p->checking_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0)
+			log_warn("cannot add %s to %s", more, p->checking_path);
+		else
+			unlink(more);
+		if (fd >= 0)
+			close(fd);
+		free(buf);
+	}
+	free(more);
+}
+
+static int
+target_cmp(const void *a, const void *b)
+{
+	const struct check_target *x = a, *y = b;
+	int c;
+
+	if (x->root != y->root)
+		return x->root < y->root ? -1 : 1;
+	if ((c = strcmp(x->path, y->path)) != 0)
+		return c;
+	return (int)x->shallow - (int)y->shallow;       /* deep first: it wins */
+}
+
+static void
+target_push(struct check_target **v, size_t *n, size_t *cap, uint16_t root, const char *path,
+    size_t len, bool shallow)
+{
+	char *copy;
+
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	copy = xmalloc(len + 1);
+	memcpy(copy, path, len);
+	copy[len] = '\0';
+	(*v)[(*n)++] = (struct check_target){ root, copy, shallow };
+}
+
+static void
+targets_free(struct check_target *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)v[i].path);
+	free(v);
+}
+
+/*
+ * The targets of a targeted check, from touched.checking: each entry, and
+ * its parent directory's own listing (a name removed or renamed away
+ * leaves nothing else to look at), sorted so a directory comes before
+ * what is in it, each once. Without entries, the roots' own listings.
+ * false when only a full check will do (an entry said so, or the list
+ * cannot be read).
+ */
+static bool
+touched_targets(struct plane *p, struct check_target **out, size_t *nout)
+{
+	size_t len = 0, n = 0, cap = 0, k = 0;
+	uint8_t *buf = (uint8_t *)read_file(p->checking_path, 1u << 30, &len);
+	struct check_target *v = NULL;
+	const uint8_t *at = buf;
+	bool ok = true;
+
+	if (buf == NULL && errno != ENOENT) {
+		log_warn("cannot read %s", p->checking_path);
+		return false;
+	}
+	while (buf != NULL && len - (size_t)(at - buf) >= 4) {
+		uint16_t root = get16(at), lf = get16(at + 2);
+		size_t plen = lf & ~TOUCHED_DEEP, left = len - (size_t)(at - buf) - 4;
+		const char *path = (const char *)at + 4;
+		const char *slash;
+
+		if (plen > left)
+			break;          /* torn by a crash */
+		at += 4 + plen;
+		if (root == TOUCHED_ALL) {
+			ok = false;
+			break;
+		}
+		if (root >= p->conf->protect_data.n || (plen > 0 && !op_path_valid(path, plen)))
+			continue;
+		target_push(&v, &n, &cap, root, path, plen, !(lf & TOUCHED_DEEP));
+		slash = plen > 0 ? memrchr(path, '/', plen) : NULL;
+		if (plen > 0)
+			target_push(&v, &n, &cap, root, path, slash ? (size_t)(slash - path) : 0, true);
+	}
+	free(buf);
+	if (!ok) {
+		targets_free(v, n);
+		return false;
+	}
+	if (n == 0)
+		for (size_t i = 0; i < p->conf->protect_data.n; i++)
+			target_push(&v, &n, &cap, (uint16_t)i, "", 0, true);
+	qsort(v, n, sizeof(*v), target_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && v[k - 1].root == v[i].root && strcmp(v[k - 1].path, v[i].path) == 0) {
+			free((char *)v[i].path);
+			continue;
+		}
+		v[k++] = v[i];
+	}
+	*out = v;
+	*nout = k;
+	return true;
+}
+
+/*
+ * Start a check on the active: of everything, or targeted, of the entries
+ * the touched list names (what a node cut loose by the quota missed).
+ */
 int
 plane_check(struct plane *p, bool full, char *err, size_t errlen)
 {
 	struct check_emitter em = { p, sink_lock, sink_unlock, check_emit };
+	struct check_target *targets = NULL;
+	size_t ntargets = 0;
 
 	if (p->role != PL_ACTIVE || p->ncaptures == 0) {
 		snprintf(err, errlen, "a check runs on the active node; this node is %s",
 		    plane_role_names[p->role]);
 		return -1;
 	}
-	if (!full) {
-		snprintf(err, errlen, "a targeted check needs the list of touched files, which "
-		    "this version keeps only after a queue overflow; use --full");
-		return -1;
-	}
 	check_lock(p);
-	if (p->scanner != NULL) {
+	if (p->scanner != NULL || p->check_running) {
 		pthread_mutex_unlock(&p->check_mu);
 		snprintf(err, errlen, "a check is already running");
 		return -1;
 	}
-	p->scanner = check_scanner_new(p->rootfds, p->conf->protect_data.n, &em, NULL, 0);
+	pthread_mutex_unlock(&p->check_mu);
+	p->check_overflows = p->overflows;
+	touched_take(p);
+	if (!full && !touched_targets(p, &targets, &ntargets)) {
+		log_warnx("check: the touched list cannot say which files to check: checking "
+		    "everything");
+		full = true;
+	}
+	check_lock(p);
+	p->scanner = check_scanner_new(p->rootfds, p->conf->protect_data.n, &em, targets,
+	    ntargets);
+	targets_free(targets, ntargets);
 	if (p->scanner == NULL) {
 		pthread_mutex_unlock(&p->check_mu);
 		snprintf(err, errlen, "cannot start the scan (see the log)");
 		return -1;
 	}
 	p->check_running = true;
+	p->check_full = full;
+	p->check_targets = ntargets;
 	p->check_id++;
 	p->check_started_ms = now_mono_ms();
 	p->check_result[0] = '\0';
 	memset(&p->scan_stats, 0, sizeof(p->scan_stats));
 	pthread_cond_broadcast(&p->check_cv);
 	pthread_mutex_unlock(&p->check_mu);
-	log_info("check of the whole protected set started");
+	if (full)
+		log_info("check of the whole protected set started");
+	else
+		log_info("targeted check of %zu entries started (the touched list)", ntargets);
 	return 0;
+}
+
+/* A check was asked for (by a copy downstream): now, or when the one running ends. */
+static void
+check_request(struct plane *p, enum need what, enum node_id from)
+{
+	char why[256];
+
+	if (p->check_running) {
+		/* A targeted check that began after the last quota cut already covers it. */
+		if (what == NEED_TOUCHED && p->overflows == p->check_overflows)
+			return;
+		if ((int)what > p->check_next)
+			p->check_next = what;
+		return;
+	}
+	if (plane_check(p, what == NEED_FULL, why, sizeof(why)) == 0)
+		log_info("check: %s's copy needs a %s one", node_name(from),
+		    what == NEED_FULL ? "full" : "targeted");
+	else
+		log_warnx("check: %s's copy needs one, which cannot start: %s", node_name(from), why);
+}
+
+/*
+ * A check ended in sync: its touched list is done with, and a node cut
+ * loose by the quota before it began is in step again. One cut while it
+ * ran needs the next check.
+ */
+static void
+check_succeeded(struct plane *p)
+{
+	if (unlink(p->checking_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->checking_path);
+	if (p->overflows != p->check_overflows) {
+		if (p->check_next < NEED_TOUCHED)
+			p->check_next = NEED_TOUCHED;
+		return;
+	}
+	for (size_t i = 0; i < p->ndown; i++)
+		journal_consumer_clear_overflow(p->journal, p->down[i].consumer);
 }
 
 /*
@@ -553,10 +834,11 @@ check_progress(struct plane *p)
 	snprintf(p->check_result, sizeof(p->check_result), "in-sync: %" PRIu64 " wants answered",
 	    p->wants_added);
 	pthread_mutex_unlock(&p->check_mu);
-	log_info("check done in %" PRIu64 " ms: %" PRIu64 " entries, %" PRIu64 " bytes hashed, %"
+	log_info("%s check done in %" PRIu64 " ms: %" PRIu64 " entries, %" PRIu64 " bytes hashed, %"
 	    PRIu64 " wants answered; the copies are in sync up to seq %" PRIu64,
-	    p->check_ended_ms - p->check_started_ms, p->scan_stats.entries, p->scan_stats.bytes,
-	    p->wants_added, last);
+	    p->check_full ? "full" : "targeted", p->check_ended_ms - p->check_started_ms,
+	    p->scan_stats.entries, p->scan_stats.bytes, p->wants_added, last);
+	check_succeeded(p);
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_send_checked(p->down[i].sender, last);
 }
@@ -582,6 +864,7 @@ apply_fail(struct plane *p, const char *fmt, ...)
 
 static void save_tail_files(struct plane *p, const char *saved);
 static void apply_skip(struct plane *p, uint64_t seq);
+static void apply_move(struct plane *p, uint64_t seq);
 
 /* Sleep up to ms, or until the loop has news for the thread (apply_wake). */
 static void
@@ -743,15 +1026,21 @@ check_passed(struct plane *p)
 		p->env.needs_check = true;
 		return;
 	}
+	p->env.needs_touched = false;
+	if (!p->verifying_full && p->env.needs_check) {
+		log_warnx("check: a targeted check ended, but this copy needs a full one");
+		return;
+	}
 	log_info("check: this copy is in sync with the active as of seq %" PRIu64, seq);
 	p->env.needs_check = false;
-	if (unlink(p->needs_check_path) < 0 && errno != ENOENT)
-		log_warn("cannot remove %s", p->needs_check_path);
+	/* A full check reached every node below too. */
+	if (p->verifying_full && unlink(p->down_check_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->down_check_path);
 }
 
-/* Skip past seq: its record cannot be applied; its files are left to the check. */
+/* Move the position past seq without applying what lies before it. */
 static void
-apply_skip(struct plane *p, uint64_t seq)
+apply_move(struct plane *p, uint64_t seq)
 {
 	struct apply_pos pos = applier_pos(p->applier);
 	char err[256];
@@ -759,6 +1048,13 @@ apply_skip(struct plane *p, uint64_t seq)
 	pos.seq = seq;
 	if (applier_set_pos(p->applier, pos, err, sizeof(err)) < 0)
 		apply_fail(p, "cannot move past seq %" PRIu64 ": %s", seq, err);
+}
+
+/* Skip past seq: its record cannot be applied; its files are left to a full check. */
+static void
+apply_skip(struct plane *p, uint64_t seq)
+{
+	apply_move(p, seq);
 	p->env.needs_check = true;
 }
 
@@ -791,11 +1087,17 @@ static struct journal_reader *
 apply_reader(struct plane *p)
 {
 	struct apply_pos pos = applier_pos(p->applier);
-	uint64_t first = journal_first_seq(p->journal);
+	uint64_t first = journal_oldest_seq(p->journal);
 	struct journal_reader *r;
 	char err[256];
 
-	if (first != 0 && pos.seq + 1 < first) {
+	if (pos.seq + 1 < first && first - 1 == p->skipped_to) {
+		/* Skipped on purpose (on_skip): the targeted check it waits for covers them. */
+		log_info("apply: records %" PRIu64 "..%" PRIu64 " were skipped upstream; going on "
+		    "after them", pos.seq + 1, first - 1);
+		apply_move(p, first - 1);
+		pos = applier_pos(p->applier);
+	} else if (pos.seq + 1 < first) {
 		apply_fail(p, "records %" PRIu64 "..%" PRIu64 " are not in the journal: "
 		    "the copy needs a check", pos.seq + 1, first - 1);
 		apply_skip(p, first - 1);
@@ -853,6 +1155,7 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 		free(p->verify_folder);
 		p->verify_folder = q;
 		p->checking = true;
+		p->verifying_full = (op->flags & OP_VERIFY_FULL) != 0;
 		p->dropped_at_begin = p->env.up_dropped;
 	}
 	if (check_verify(p->verifier, op, &p->vres, why, sizeof(why)) < 0) {
@@ -892,10 +1195,15 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 		p->applied_records++;
 		return true;
 	case APPLY_DIVERGED:
-		/* The copy differs here: go on, the check repairs it. */
+		/*
+		 * The copy differs here: go on, the check repairs it. After a
+		 * skip the records that made it differ were skipped, and named
+		 * the file in the touched list: the targeted check covers it.
+		 */
 		if (p->diverged++ % 1000 == 0)
 			log_warnx("apply: %s (the copy needs a check)", why);
-		p->env.needs_check = true;
+		if (!p->env.needs_touched)
+			p->env.needs_check = true;
 		return true;
 	case APPLY_REFUSED:
 		p->refused++;
@@ -1343,6 +1651,47 @@ on_durable(void *arg, uint64_t durable_seq)
 	mark(p, durable_seq, 0);
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_wake(p->down[i].sender);
+	/* A relay's own quota: a node downstream that lags is cut loose, never the applier. */
+	if (p->ndown > 0 && p->apply_consumer >= 0 && journal_bytes(p->journal) > p->queue_bytes)
+		journal_enforce_quota(p->journal, p->apply_consumer, on_lost, p);
+}
+
+/*
+ * The upstream no longer holds records this journal lacks (stream.h,
+ * on_skip). Only once the applier has applied every durable record: the
+ * records then dropped were never acknowledged, so the active's touched
+ * list names their files. The need of a targeted check is on disk before
+ * the journal moves on, so a crash cannot forget it.
+ */
+static int
+on_skip(void *arg, uint64_t next_seq, char *why, size_t whylen)
+{
+	struct plane *p = arg;
+	uint64_t durable = journal_durable_seq(p->journal);
+
+	if (p->role != PL_PASSIVE) {
+		snprintf(why, whylen, "this node is %s", plane_role_names[p->role]);
+		return -1;
+	}
+	if (p->env.applied_seq < durable) {
+		snprintf(why, whylen, "the applier is at seq %" PRIu64 " of %" PRIu64 " durable here; "
+		    "it applies them first", (uint64_t)p->env.applied_seq, durable);
+		return -1;
+	}
+	p->env.needs_touched = true;
+	if (save_needs_check(p) < 0) {
+		snprintf(why, whylen, "cannot note that the copy needs a check in %s",
+		    p->needs_check_path);
+		return -1;
+	}
+	p->skipped_to = next_seq - 1;
+	if (journal_skip_to(p->journal, next_seq, on_lost, p, why, whylen) < 0) {
+		p->env.needs_check = true;
+		return -1;
+	}
+	marks_reset(p);
+	apply_wake(p);
+	return 0;
 }
 
 static void
@@ -1373,14 +1722,16 @@ on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t l
 	size_t n;
 
 	if (p->role == PL_PASSIVE && p->receiver != NULL) {
+		/* What this relay lost of a node's records is not in the active's list. */
+		if (kind == STREAM_UP_TOUCHED && access(p->down_check_path, F_OK) == 0)
+			kind = STREAM_UP_CHECK;
 		receiver_send_up(p->receiver, kind, body, len);
 		return;
 	}
 	if (p->role != PL_ACTIVE)
 		return;
-	if (kind == STREAM_UP_CHECK) {
-		if (!p->check_running && plane_check(p, true, why, sizeof(why)) == 0)
-			log_info("check: %s's copy needs one", node_name(from));
+	if (kind == STREAM_UP_CHECK || kind == STREAM_UP_TOUCHED) {
+		check_request(p, kind == STREAM_UP_CHECK ? NEED_FULL : NEED_TOUCHED, from);
 		return;
 	}
 	if (check_wants_decode(body, len, wants, CHECK_WANTS_MAX, &n, why, sizeof(why)) < 0) {
@@ -1408,18 +1759,42 @@ on_checked(void *arg, uint64_t seq)
 }
 
 /* The copy needs a check: say so on disk, so a restart does not forget it. */
-static void
+static int
 save_needs_check(struct plane *p)
 {
-	bool need = p->env.needs_check;
+	int need = p->env.needs_check ? NEED_FULL : p->env.needs_touched ? NEED_TOUCHED : NEED_NONE;
 
-	if (need == p->needs_check_saved)
-		return;
-	if (need && write_file_atomic(p->needs_check_path, "1\n", 2, 0600) < 0) {
-		log_warn("cannot write %s", p->needs_check_path);
+	if (need == p->needs_saved)
+		return 0;
+	if (need == NEED_NONE ? unlink(p->needs_check_path) < 0 && errno != ENOENT :
+	    write_file_atomic(p->needs_check_path, need == NEED_FULL ? "full\n" : "touched\n",
+	    need == NEED_FULL ? 5 : 8, 0600) < 0) {
+		log_warn("cannot update %s", p->needs_check_path);
+		return -1;
+	}
+	p->needs_saved = need;
+	return 0;
+}
+
+/* What the copy needed when lifeline-repl last stopped. */
+static void
+load_needs_check(struct plane *p)
+{
+	size_t len;
+	char *v = read_file(p->needs_check_path, 64, &len);
+
+	if (v == NULL) {
+		p->needs_saved = NEED_NONE;
 		return;
 	}
-	p->needs_check_saved = need;
+	if (strncmp(v, "touched", 7) == 0) {
+		p->env.needs_touched = true;
+		p->needs_saved = NEED_TOUCHED;
+	} else {
+		p->env.needs_check = true;      /* "full", or anything older */
+		p->needs_saved = NEED_FULL;
+	}
+	free(v);
 }
 
 /* Which streams are down, and for how long: fsync-mode waits end past failover.timeout. */
@@ -1431,6 +1806,12 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	save_needs_check(p);
 	check_progress(p);
+	if (p->check_next != NEED_NONE && !p->check_running && p->role == PL_ACTIVE) {
+		enum need next = (enum need)p->check_next;
+
+		p->check_next = NEED_NONE;
+		check_request(p, next, p->self);
+	}
 	for (size_t i = 0; i < p->ndown; i++) {
 		struct downstream *d = &p->down[i];
 		struct stream_status st;
@@ -1470,6 +1851,10 @@ plane_tune(struct plane *p, const struct config *conf)
 	p->degrade_ms = 2 * conf->timeout_ms;
 	p->compress = conf->compress;
 	p->bandwidth = conf->bandwidth;
+	/* Segments of an eighth of the quota, so the quota frees space in steps. */
+	if (p->journal != NULL)
+		journal_tune(p->journal, conf->queue_bytes, conf->queue_bytes / 8 < JOURNAL_SEGMENT_DEFAULT ?
+		    conf->queue_bytes / 8 : JOURNAL_SEGMENT_DEFAULT);
 }
 
 /* ---- status ---- */
@@ -1534,7 +1919,7 @@ passive_state(struct plane *p, uint64_t applied, uint64_t durable, double lag_ms
 		return "disconnected";
 	if (p->checking)
 		return "checking";
-	if (p->env.needs_check)
+	if (p->env.needs_check || p->env.needs_touched)
 		return "out-of-sync";
 	if (applied < durable && lag_ms >= IN_SYNC_LAG_MS)
 		return "syncing";
@@ -1561,6 +1946,10 @@ check_json(struct plane *p)
 	    "quarantined", (json_int_t)p->quarantined,
 	    "ms", (json_int_t)(p->check_started_ms == 0 ? 0 :
 	    (p->check_running ? now_mono_ms() : p->check_ended_ms) - p->check_started_ms));
+	if (p->check_id > 0) {
+		json_object_set_new(o, "kind", json_string(p->check_full ? "full" : "targeted"));
+		json_object_set_new(o, "targets", json_integer((json_int_t)p->check_targets));
+	}
 	pthread_mutex_unlock(&p->check_mu);
 	return o;
 }
@@ -1607,6 +1996,7 @@ plane_status(struct plane *p)
 	    "refused", (json_int_t)p->refused,
 	    "error", p->apply_error[0] != '\0' ? p->apply_error : NULL,
 	    "queue_overflows", (json_int_t)p->overflows);
+	json_object_set_new(o, "needs_touched", json_boolean(p->env.needs_touched));
 	json_object_set_new(o, "check", check_json(p));
 	pthread_mutex_lock(&p->q_mu);
 	json_object_set_new(o, "quarantine", json_pack("{s:I, s:s?}", "count", (json_int_t)p->q_count,
@@ -1701,6 +2091,8 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->pos_path = xasprintf("%s/apply.pos", p->dir);
 	p->touched_path = xasprintf("%s/touched", p->dir);
 	p->needs_check_path = xasprintf("%s/needs-check", p->dir);
+	p->down_check_path = xasprintf("%s/downstream-needs-check", p->dir);
+	p->checking_path = xasprintf("%s/touched.checking", p->dir);
 	p->capturing_path = xasprintf("%s/capturing", p->dir);
 	p->wants_buf = xmalloc(STREAM_MAX_PAYLOAD);
 	p->quarantine = xasprintf("%s/quarantine", conf->state_dir);
@@ -1717,13 +2109,14 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	pthread_cond_init(&p->check_cv, NULL);
 	jdir = xasprintf("%s/journal", p->dir);
 	jo.dir = jdir;
-	/* The quota is enforced by the sink, which knows what to do with a cut consumer. */
+	/* The quota (plane_tune) is enforced by the sink, which knows what a cut consumer needs. */
 	if (mkdir_p(p->dir, 0700) < 0) {
 		snprintf(err, errlen, "cannot make %s: %s", p->dir, strerror(errno));
 		goto fail;
 	}
 	if ((p->journal = journal_open(&jo, &rec, err, errlen)) == NULL)
 		goto fail;
+	plane_tune(p, conf);
 	if (rec.cut)
 		log_warnx("journal: a torn tail of %" PRIu64 " bytes was cut from %s (%s); every "
 		    "record before it is kept", rec.cut_bytes, rec.cut_path, rec.cut_why);
@@ -1734,11 +2127,10 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->env = (struct stream_env){ .base = base, .conf = conf, .self = self,
 	    .journal = p->journal, .history = &p->history, .history_path = p->history_path,
 	    .quarantine_dir = p->quarantine, .on_durable = on_durable, .on_cut = on_cut,
-	    .on_up = on_up, .on_checked = on_checked, .arg = p };
+	    .on_up = on_up, .on_checked = on_checked, .on_skip = on_skip, .arg = p };
 	p->env.epoch = history_last_epoch(&p->history);
 	p->env.applied_seq = applier_pos(p->applier).seq;
-	p->env.needs_check = access(p->needs_check_path, F_OK) == 0;
-	p->needs_check_saved = p->env.needs_check;
+	load_needs_check(p);
 	p->responder = check_responder_new(p->rootfds, conf->protect_data.n,
 	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
 	open_streams(p);
@@ -1817,6 +2209,8 @@ plane_close(struct plane *p)
 	pthread_cond_destroy(&p->check_cv);
 	free(p->wants_buf);
 	free(p->needs_check_path);
+	free(p->down_check_path);
+	free(p->checking_path);
 	free(p->capturing_path);
 	free(p->captures);
 	free(p->ring);

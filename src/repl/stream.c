@@ -235,7 +235,7 @@ on_pos(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 	struct sender *s = c->sender;
 	struct stream_env *env = c->env;
 	struct stream_pos *pos = xcalloc(1, sizeof(*pos));
-	uint64_t last = journal_last_seq(env->journal), first = journal_first_seq(env->journal);
+	uint64_t last = journal_last_seq(env->journal), first = journal_oldest_seq(env->journal);
 	uint64_t common, from;
 	char why[256];
 	size_t n;
@@ -259,16 +259,21 @@ on_pos(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 		return;         /* a new POS follows */
 	}
 	from = pos->last_seq;
-	if (first != 0 && from + 1 < first) {
+	if (from + 1 < first) {
 		n = stream_encode_skip(s->msg, WIRE_HDR_SIZE + STREAM_SKIP_SIZE, env->epoch, first);
 		send_bytes(c, s->msg, n);
 		log_warnx("stream to %s: records %" PRIu64 "..%" PRIu64 " it lacks are no longer "
 		    "here; its copy needs a check", node_name(s->peer), from + 1, first - 1);
 		from = first - 1;
+		/* Their files are in the touched list (the quota listed them): check those. */
+		if (env->on_up != NULL)
+			env->on_up(env->arg, s->peer, STREAM_UP_TOUCHED, NULL, 0);
 	}
 	journal_consumer_done(env->journal, s->consumer, pos->durable_seq);
 	if ((pos->flags & STREAM_POS_NEEDS_CHECK) && env->on_up != NULL)
 		env->on_up(env->arg, s->peer, STREAM_UP_CHECK, NULL, 0);
+	else if ((pos->flags & STREAM_POS_NEEDS_TOUCHED) && env->on_up != NULL)
+		env->on_up(env->arg, s->peer, STREAM_UP_TOUCHED, NULL, 0);
 	if ((s->reader = journal_reader_new(env->journal, from, false, why, sizeof(why))) == NULL)
 		goto refuse;
 	pthread_mutex_lock(&s->st_lock);
@@ -412,7 +417,8 @@ send_pos(struct sconn *c)
 	if (pos->applied_seq > pos->durable_seq)
 		pos->applied_seq = pos->durable_seq;
 	pos->last_epoch = journal_last_epoch(env->journal);
-	pos->flags = env->needs_check ? STREAM_POS_NEEDS_CHECK : 0;
+	pos->flags = (env->needs_check ? STREAM_POS_NEEDS_CHECK : 0) |
+	    (env->needs_touched ? STREAM_POS_NEEDS_TOUCHED : 0);
 	pos->history = *env->history;
 	n = stream_encode_pos(buf, WIRE_HDR_SIZE + STREAM_POS_SIZE + sizeof(pos->history) + 8,
 	    env->epoch, pos);
@@ -513,6 +519,32 @@ on_records(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 			return conn_close(c, "journal: %s", why);
 		off += record_size(&rh);
 	}
+}
+
+/*
+ * The sender no longer holds records this journal lacks (a queue quota cut
+ * upstream): the owner drops what is here and goes on from next_seq; the
+ * records lost on the way are in the active's list of touched files, for
+ * a targeted check.
+ */
+static void
+on_skip(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct stream_env *env = c->env;
+	uint64_t next;
+	char why[320];
+
+	if (stream_decode_skip(p, h->length, &next, why, sizeof(why)) < 0)
+		return conn_close(c, "%s", why);
+	if (next <= journal_last_seq(env->journal) + 1)
+		return;
+	if (env->on_skip == NULL || env->on_skip(env->arg, next, why, sizeof(why)) < 0)
+		return conn_close(c, "cannot go on from seq %" PRIu64 " yet: %s", next,
+		    env->on_skip == NULL ? "no owner to skip" : why);
+	c->receiver->durable = next - 1;
+	log_warnx("stream from %s: records before seq %" PRIu64 " are gone upstream (queue "
+	    "quota): going on from there; the files they touched are due for a check",
+	    node_name(c->peer), next);
 }
 
 /* Write the queued UP messages, in order; without a connection they are dropped. */
@@ -693,11 +725,8 @@ on_message(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 				c->env->on_checked(c->env->arg, seq);
 			return;
 		}
-		if (h->type == WIRE_STREAM_SKIP) {
-			c->env->needs_check = true;
-			return conn_close(c, "the sender no longer holds records this journal lacks; "
-			    "a full check is needed");
-		}
+		if (h->type == WIRE_STREAM_SKIP)
+			return on_skip(c, h, p);
 	}
 	conn_close(c, "unexpected message type %u", h->type);
 }

@@ -37,6 +37,8 @@ struct stream_env {
 	_Atomic uint64_t	 epoch;          /* the node's persisted epoch, kept current by the owner */
 	_Atomic uint64_t	 applied_seq;    /* the applier's position, for POS and ACK */
 	_Atomic bool		 needs_check;    /* this copy is known to differ somewhere */
+	_Atomic bool		 needs_touched;  /* it lacks records whose files are listed as
+						    touched: a targeted check brings it back */
 	_Atomic uint64_t	 up_dropped;     /* UP messages dropped for want of a connection */
 	/* Called on the loop when the receiver made records durable (a relay wakes its sender). */
 	void			(*on_durable)(void *arg, uint64_t durable_seq);
@@ -52,6 +54,14 @@ struct stream_env {
 	 */
 	void			(*on_up)(void *arg, enum node_id from, unsigned kind,
 				    const uint8_t *body, size_t len);
+	/*
+	 * Called on the loop when the upstream no longer holds records this
+	 * journal lacks (SKIP, a quota cut upstream): the owner drops what
+	 * the journal holds and goes on at next_seq (journal_skip_to), the
+	 * copy then waiting for a targeted check. 0 when done; -1 with why
+	 * when not now (the connection is closed and the skip comes again).
+	 */
+	int			(*on_skip)(void *arg, uint64_t next_seq, char *why, size_t whylen);
 	/* Called on the loop when the upstream says a check of this copy ended at seq. */
 	void			(*on_checked)(void *arg, uint64_t seq);
 	void			*arg;

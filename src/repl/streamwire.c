@@ -213,8 +213,8 @@ stream_encode_up(uint8_t *buf, size_t buflen, uint64_t epoch, unsigned kind, con
 	uint8_t *p;
 
 	if (buflen < total || STREAM_UP_HEAD + body_len > STREAM_MAX_PAYLOAD ||
-	    (kind != STREAM_UP_WANTS && kind != STREAM_UP_CHECK) ||
-	    (kind == STREAM_UP_CHECK) != (body_len == 0))
+	    (kind != STREAM_UP_WANTS && kind != STREAM_UP_CHECK && kind != STREAM_UP_TOUCHED) ||
+	    (kind == STREAM_UP_WANTS) != (body_len != 0))
 		return 0;
 	p = wire_put_hdr(buf, WIRE_STREAM_UP, (uint32_t)(STREAM_UP_HEAD + body_len), epoch);
 	*p++ = (uint8_t)kind;
@@ -243,14 +243,14 @@ stream_decode_up(const uint8_t *p, size_t len, unsigned *kind, const uint8_t **b
 		snprintf(why, whylen, "UP of wants without a body");
 		return -1;
 	}
-	if (*kind == STREAM_UP_CHECK && *body_len != 0) {
+	if (*kind != STREAM_UP_WANTS && *body_len != 0) {
 		snprintf(why, whylen, "UP asking for a check with a body of %zu bytes, expected none",
 		    *body_len);
 		return -1;
 	}
-	if (*kind != STREAM_UP_WANTS && *kind != STREAM_UP_CHECK) {
-		snprintf(why, whylen, "UP of kind %u, expected %d (wants) or %d (check)", *kind,
-		    STREAM_UP_WANTS, STREAM_UP_CHECK);
+	if (*kind != STREAM_UP_WANTS && *kind != STREAM_UP_CHECK && *kind != STREAM_UP_TOUCHED) {
+		snprintf(why, whylen, "UP of kind %u, expected %d (wants), %d (check) or %d "
+		    "(touched)", *kind, STREAM_UP_WANTS, STREAM_UP_CHECK, STREAM_UP_TOUCHED);
 		return -1;
 	}
 	return 0;

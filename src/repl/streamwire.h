@@ -47,10 +47,12 @@
 enum stream_up_kind {
 	STREAM_UP_WANTS = 1,     /* body: check_wants_encode */
 	STREAM_UP_CHECK = 2,     /* body: none; check the whole copy */
+	STREAM_UP_TOUCHED = 3,   /* body: none; check what the active lists as touched */
 };
 
 /* POS flags. */
 #define STREAM_POS_NEEDS_CHECK  0x1   /* the receiver's copy is known to differ */
+#define STREAM_POS_NEEDS_TOUCHED 0x2  /* it lacks records the active lists as touched */
 
 enum stream_codec {
 	STREAM_CODEC_NONE = 0,

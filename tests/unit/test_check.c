@@ -944,7 +944,8 @@ static void
 test_targeted(void **state)
 {
 	struct fx *f = *state;
-	struct check_target t1[] = { { 0, "b/c" }, { 0, "e" } }, t2[] = { { 0, "b" } };
+	struct check_target t1[] = { { 0, "b/c", false }, { 0, "e", false } };
+	struct check_target t2[] = { { 0, "b", false } };
 	char paths[512];
 	size_t from;
 	int i;
@@ -975,9 +976,58 @@ test_targeted(void **state)
 	verify_paths(f, from, paths, sizeof(paths));
 	assert_string_equal(paths, "0:b,0:b/c,0:b/d");
 	assert_null(check_scanner_new(f->afd, NROOTS, &f->em,
-	    (struct check_target[]){ { 0, "../x" } }, 1));
+	    (struct check_target[]){ { 0, "../x", false } }, 1));
 	assert_null(check_scanner_new(f->afd, NROOTS, &f->em,
-	    (struct check_target[]){ { NROOTS, "" } }, 1));
+	    (struct check_target[]){ { NROOTS, "", false } }, 1));
+}
+
+/*
+ * A shallow target checks a directory's own listing and attributes, not
+ * what is below it: the name only the passive still has is moved aside,
+ * the files both have are not walked. Only a full check says FULL on its
+ * first VERIFY.
+ */
+static void
+test_targeted_shallow(void **state)
+{
+	struct fx *f = *state;
+	struct check_target t[] = { { 0, "s", true } };
+	struct record_hdr h;
+	struct op op;
+	char paths[512];
+	size_t from;
+	int i;
+
+	put_dir(f->a[0], "s", 0755);
+	put_dir(f->p[0], "s", 0755);
+	put_file(f->a[0], "s/keep", 500, 50, 0644);
+	put_file(f->p[0], "s/keep", 500, 50, 0644);
+	put_file(f->p[0], "s/stale", 700, 51, 0644);
+	put_mtime(f->a[0], "s/keep", 1700000000, 0);
+	put_mtime(f->p[0], "s/keep", 1700000000, 0);
+	put_mtime(f->a[0], "s", 1700000000, 0);
+	put_mtime(f->p[0], "s", 1700000000, 0);
+	for (i = 0; i < NROOTS; i++) {
+		put_mtime(f->a[i], "", 1700000000, 0);
+		put_mtime(f->p[i], "", 1700000000, 0);
+	}
+	start(f);
+
+	from = f->j.n;
+	run_check(f, t, 1, false, NULL);
+	verify_paths(f, from, paths, sizeof(paths));
+	assert_string_equal(paths, "0:s");
+	jl_get(&f->j, from, &h, &op);
+	assert_true(op.flags & OP_VERIFY_BEGIN);
+	assert_false(op.flags & OP_VERIFY_FULL);
+	assert_int_equal(f->moved, 1);
+	same_trees(f);
+
+	from = f->j.n;
+	run_check(f, NULL, 0, false, NULL);
+	jl_get(&f->j, from, &h, &op);
+	assert_true((op.flags & (OP_VERIFY_BEGIN | OP_VERIFY_FULL)) ==
+	    (OP_VERIFY_BEGIN | OP_VERIFY_FULL));
 }
 
 /*
@@ -989,7 +1039,7 @@ static void
 test_check_after_check(void **state)
 {
 	struct fx *f = *state;
-	struct check_target t[] = { { 1, "c" }, { 1, "d" } };
+	struct check_target t[] = { { 1, "c", false }, { 1, "d", false } };
 	char path[PATH_MAX];
 	size_t wants;
 
@@ -1328,6 +1378,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_before_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targeted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targeted_shallow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_after_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_other_fs, setup, teardown),

@@ -1121,6 +1121,85 @@ test_quota(void **state)
 	journal_close(j);
 }
 
+/*
+ * SKIP from upstream: everything here goes, the journal goes on at the
+ * seq given, a consumer that lacked records hears each of them and is
+ * marked, one that had them all is not, a reader behind fails, and a
+ * reopened journal knows where it stands.
+ */
+static void
+test_skip_to(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_recovery rec;
+	struct seen seen = { 0 };
+	struct journal_reader *r;
+	struct record_hdr h;
+	const uint8_t *p;
+	uint8_t buf[4096];
+	uint64_t firsts[8], total;
+	struct journal *j;
+	char err[512];
+	size_t len;
+	int apply, down;
+
+	j = open_j(f->jdir, MIB, 0, NULL);
+	apply = journal_consumer_add(j, "apply", 0);
+	down = journal_consumer_add(j, "tertiary", 0);
+	for (int i = 0; i < 10; i++)
+		append1(j, 1, 100);
+	sync_ok(j);
+	journal_consumer_done(j, apply, 10);
+	journal_consumer_done(j, down, 4);
+	r = journal_reader_new(j, 5, false, err, sizeof(err));
+	assert_non_null(r);
+
+	seen.consumer = down;
+	assert_int_equal(journal_skip_to(j, 8, on_overflow, &seen, err, sizeof(err)), 0);
+	assert_int_equal(seen.n, 0);                /* 8 is not past the last + 1: nothing */
+	assert_int_equal(journal_skip_to(j, 20, on_overflow, &seen, err, sizeof(err)), 0);
+	assert_false(seen.bad);
+	assert_int_equal(seen.n, 6);                /* 5 to 10, what it lacked */
+	for (size_t i = 0; i < seen.n; i++)
+		assert_int_equal(seen.seqs[i], 5 + i);
+	assert_true(journal_consumer_overflowed(j, down));
+	assert_false(journal_consumer_overflowed(j, apply));
+	assert_int_equal(journal_consumer_seq(j, down), 19);
+	assert_int_equal(journal_consumer_seq(j, apply), 19);
+	assert_int_equal(journal_last_seq(j), 19);
+	assert_int_equal(journal_durable_seq(j), 19);
+	assert_int_equal(journal_first_seq(j), 0);
+	assert_int_equal(journal_oldest_seq(j), 20);
+	assert_int_equal(journal_reader_next(r, &h, &p, &len, err, sizeof(err)), -1);
+	has(err, "skipped");
+	journal_reader_free(r);
+	assert_int_equal(list_segs(f->jdir, firsts, 8, &total), 1);
+	assert_int_equal(firsts[0], 20);
+
+	len = encode(buf, sizeof(buf), 20, 2, 100);
+	assert_int_equal(journal_append_record(j, buf, len, err, sizeof(err)), 0);
+	len = encode(buf, sizeof(buf), 22, 2, 100);
+	assert_int_equal(journal_append_record(j, buf, len, err, sizeof(err)), -1);
+	sync_ok(j);
+	journal_close(j);
+
+	j = open_j(f->jdir, MIB, 0, &rec);
+	assert_int_equal(rec.first_seq, 20);
+	assert_int_equal(rec.last_seq, 20);
+	assert_int_equal(journal_oldest_seq(j), 20);
+	read_all(j, 20, 20, true);
+	journal_close(j);
+
+	/* A journal skipped with nothing after it reopens where the skip left it. */
+	j = open_j(f->jdir, MIB, 0, NULL);
+	assert_int_equal(journal_skip_to(j, 40, NULL, NULL, err, sizeof(err)), 0);
+	journal_close(j);
+	j = open_j(f->jdir, MIB, 0, NULL);
+	assert_int_equal(journal_last_seq(j), 39);
+	assert_int_equal(journal_oldest_seq(j), 40);
+	journal_close(j);
+}
+
 /* The bytes of records from..to, as encoded, read back from the journal. */
 static uint8_t *
 encoded(struct journal *j, uint64_t from, uint64_t to, size_t *len)
@@ -1246,6 +1325,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skip_to, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_after, setup, teardown),
 	};
 

@@ -753,8 +753,12 @@ test_verify_layouts(void **state)
 	refused_op(&op, "another flag with XATTRS", "verify");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
 	refused_op(&op, "another flag with XATTRS", "verify");
-	op = verify_op(S_IFREG | 0644, 0x10, NULL, 0, 0, 0);
-	refused_op(&op, "flags 0x10 for verify", "0xf");
+	op = verify_op(S_IFREG | 0644, 0x20, NULL, 0, 0, 0);
+	refused_op(&op, "flags 0x20 for verify", "0x1f");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_FULL, NULL, 0, 0, 0);
+	refused_op(&op, "FULL without BEGIN", "qualifies");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_FULL | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
+	accepted_op(op);
 }
 
 int

@@ -192,7 +192,13 @@ test_up_checked(void **state)
 	buf[WIRE_HDR_SIZE + 2] = 0;
 	buf[WIRE_HDR_SIZE] = 9;
 	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
-	assert_string_equal(why, "UP of kind 9, expected 1 (wants) or 2 (check)");
+	assert_string_equal(why, "UP of kind 9, expected 1 (wants), 2 (check) or 3 (touched)");
+	buf[WIRE_HDR_SIZE] = STREAM_UP_TOUCHED;     /* no body: a targeted check */
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), 0);
+	assert_int_equal(kind, STREAM_UP_TOUCHED);
+	assert_int_equal(stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_TOUCHED, body, 1), 0);
+	n = stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_TOUCHED, NULL, 0);
+	p = payload_of(buf, n, WIRE_STREAM_UP, &plen);
 	buf[WIRE_HDR_SIZE] = STREAM_UP_WANTS;
 	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
 	assert_string_equal(why, "UP of wants without a body");
