@@ -102,6 +102,8 @@ struct plane {
 	FILE			*touched;        /* under the journal lock (quota callback) */
 	_Atomic uint64_t	 overflows;
 	_Atomic uint64_t	 skipped_to;     /* a passive's journal skipped records up to here */
+	bool			 crashed_active; /* lifeline-repl ended while capturing: a full
+						    check is due, wherever this node goes */
 
 	pthread_mutex_t		 ring_mu;
 	struct lag_mark		*ring;
@@ -802,6 +804,8 @@ check_succeeded(struct plane *p)
 	}
 	for (size_t i = 0; i < p->ndown; i++)
 		journal_consumer_clear_overflow(p->journal, p->down[i].consumer);
+	if (p->check_full)
+		p->crashed_active = false;
 }
 
 /*
@@ -1033,6 +1037,8 @@ check_passed(struct plane *p)
 	}
 	log_info("check: this copy is in sync with the active as of seq %" PRIu64, seq);
 	p->env.needs_check = false;
+	if (p->verifying_full)
+		p->crashed_active = false;
 	/* A full check reached every node below too. */
 	if (p->verifying_full && unlink(p->down_check_path) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s", p->down_check_path);
@@ -1494,6 +1500,8 @@ become_active(struct plane *p)
 	}
 	p->role = PL_ACTIVE;
 	marks_reset(p);
+	if (p->crashed_active)
+		p->check_next = NEED_FULL;      /* on_tick starts it */
 	log_info("active in epoch %" PRIu64 ": capturing %zu folder%s from seq %" PRIu64,
 	    p->pending_epoch, p->ncaptures, p->ncaptures == 1 ? "" : "s",
 	    journal_last_seq(p->journal) + 1);
@@ -2017,6 +2025,8 @@ open_roots(struct plane *p, char *err, size_t errlen)
 {
 	const struct strlist *data = &p->conf->protect_data;
 	struct apply_pos pos;
+	char *marker;
+	size_t len;
 
 	p->rootfds = xcalloc(data->n + 1, sizeof(int));
 	for (size_t i = 0; i < data->n; i++)
@@ -2033,6 +2043,19 @@ open_roots(struct plane *p, char *err, size_t errlen)
 	if (p->applier == NULL)
 		return -1;
 	pos = applier_pos(p->applier);
+	if ((marker = read_file(p->capturing_path, 64, &len)) != NULL &&
+	    strncmp(marker, "stopped", 7) != 0) {
+		/*
+		 * It ended while capturing, not through a clean stop (a crash, a
+		 * kill, a power loss): a change made underneath may never have
+		 * reached the journal, or the journal's tail may be lost while
+		 * the file kept the change. Only a full check can tell.
+		 */
+		p->crashed_active = true;
+		log_warnx("lifeline-repl ended while capturing, without a clean stop: the files may "
+		    "hold changes the journal lost; the copies need a full check");
+	}
+	free(marker);
 	if (access(p->capturing_path, F_OK) == 0 && journal_last_seq(p->journal) > pos.seq) {
 		/* This node was capturing when lifeline-repl ended: its files hold every record. */
 		pos.seq = journal_last_seq(p->journal);
@@ -2131,6 +2154,8 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->env.epoch = history_last_epoch(&p->history);
 	p->env.applied_seq = applier_pos(p->applier).seq;
 	load_needs_check(p);
+	if (p->crashed_active)
+		p->env.needs_check = true;
 	p->responder = check_responder_new(p->rootfds, conf->protect_data.n,
 	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
 	open_streams(p);
@@ -2161,6 +2186,16 @@ plane_close(struct plane *p)
 {
 	if (p == NULL)
 		return;
+	if (p->ncaptures > 0) {
+		char err[256];
+
+		/* Every op is journaled once the capture is down: a clean stop, said so. */
+		stop_captures(p);
+		if (journal_sync(p->journal, err, sizeof(err)) < 0)
+			log_warnx("journal: %s", err);
+		else if (write_file_atomic(p->capturing_path, "stopped\n", 8, 0600) < 0)
+			log_warn("cannot write %s", p->capturing_path);
+	}
 	stop_captures(p);
 	if (p->pending != PEND_NONE)
 		finish_pending(p, -1, 0, "lifeline-repl is stopping");

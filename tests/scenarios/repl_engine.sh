@@ -3,10 +3,11 @@
 # and shipping to the stand-by, and the engine's next start ships on
 # without a check; when lifeline-repl dies on the active node, the engine
 # treats it as a failed protected component and switches over, losing no
-# record.
+# record, and the old active's copy (which may hold a change its journal
+# never got) is brought back by a full check.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 11
+plan 13
 
 field() { status_of "$1" | jq -r ".replication.$2"; }
 on_standby() { grep -qx "$1" "$(lab path secondary data)/records"; }
@@ -39,3 +40,12 @@ else
 	fail "the secondary takes over by a switchover: $(role_of secondary)"
 fi
 is "$(sample_ask "HAS one") $(sample_ask "HAS two")" "YES YES" "with every record"
+# The killed lifeline-repl ended while capturing: a full check of its copy.
+if wait_for '[ "$(field primary state)" = in-sync ] && [ "$(field secondary check.kind)" = full ]' 30; then
+	pass "the old active's copy gets a full check and is in sync again"
+else
+	fail "the old active's copy gets a full check and is in sync again: $(field primary state), check $(status_of secondary | jq -c .replication.check)"
+fi
+lab exec secondary -- lifeline-treehash /var/lib/lifeline-sample >"$WORK/tree.secondary"
+lab exec primary -- lifeline-treehash /var/lib/lifeline-sample >"$WORK/tree.primary"
+is "$(tail -n 1 "$WORK/tree.primary")" "$(tail -n 1 "$WORK/tree.secondary")" "the trees are identical"
