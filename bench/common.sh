@@ -157,3 +157,51 @@ ratio() {
 	case "$1$2" in *-*|'') echo "-"; return ;; esac
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "-" }'
 }
+
+# ns_exec NODE CMD...: CMD in NODE's network namespace alone, with the
+# namespace's own /sys (interface counters), unlike `lab exec`.
+ns_exec() {
+	local node=$1
+	shift
+	ip netns exec "$(lab_prefix)-$node" "$@"
+}
+
+# link_ifaces NODE ADDR...: NODE's interfaces that hold these addresses.
+link_ifaces() {
+	local node=$1 a
+	shift
+	for a in "$@"; do
+		ns_exec "$node" ip -o -4 addr show | awk -v a="$a" '{ split($4, x, "/"); if (x[1] == a) print $2 }'
+	done
+}
+
+# link_bytes NODE DIR IFACE...: the sum of DIR (rx, tx or both) byte counters.
+link_bytes() {
+	local node=$1 dir=$2 i sum=0 d
+	shift 2
+	for i in "$@"; do
+		for d in rx tx; do
+			case $dir in both|"$d") ;; *) continue ;; esac
+			sum=$((sum + $(ns_exec "$node" cat "/sys/class/net/$i/statistics/${d}_bytes")))
+		done
+	done
+	echo "$sum"
+}
+
+# timed OUT CMD...: CMD with its output in OUT; its wall time in ms in
+# ELAPSED_MS; returns CMD's status.
+timed() {
+	local out=$1 t0 rc
+	shift
+	t0=$(date +%s%N)
+	"$@" >"$out" 2>&1
+	rc=$?
+	ELAPSED_MS=$((($(date +%s%N) - t0) / 1000000))
+	return $rc
+}
+
+# mib BYTES: BYTES in MiB with one decimal.
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f\n", b / 1048576 }'; }
+
+# secs MS: MS in seconds with two decimals.
+secs() { awk -v m="$1" 'BEGIN { printf "%.2f\n", m / 1000 }'; }
