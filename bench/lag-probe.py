@@ -64,12 +64,12 @@ def write(args):
             late_max = max(late_max, late)
             if late > period:
                 late_n += 1
+        buf = record(seq, args.size)        # the send time: before the open
         if args.load == "append":
             fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         else:
             fd = os.open(os.path.join(args.dir, "%s%08d" % (FILE_PREFIX, seq)),
                          os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        buf = record(seq, args.size)
         os.write(fd, buf)
         os.close(fd)
     elapsed = time.monotonic() - start
