@@ -146,7 +146,8 @@ struct plane {
 	uint64_t		 check_overflows; /* overflows when it began */
 	size_t			 check_targets;   /* entries a targeted one covers */
 	uint64_t		 check_id;        /* counts the checks started */
-	uint64_t		 wants_added;
+	uint64_t		 wants_added;     /* ever: the responder's count is too */
+	uint64_t		 wants_at_begin, repairs_at_begin;  /* for this check's own figures */
 	uint64_t		 check_started_ms, check_ended_ms;
 	char			 check_result[96];
 	_Atomic uint64_t	 check_last_seq;  /* the last op a scan or a repair emitted */
@@ -719,6 +720,7 @@ int
 plane_check(struct plane *p, bool full, char *err, size_t errlen)
 {
 	struct check_emitter em = { p, sink_lock, sink_unlock, check_emit };
+	struct check_respond_stats rs;
 	struct check_target *targets = NULL;
 	size_t ntargets = 0;
 
@@ -750,6 +752,9 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the scan (see the log)");
 		return -1;
 	}
+	check_responder_stats(p->responder, &rs);
+	p->wants_at_begin = p->wants_added;
+	p->repairs_at_begin = rs.ops;
 	p->check_running = true;
 	p->check_full = full;
 	p->check_targets = ntargets;
@@ -836,12 +841,12 @@ check_progress(struct plane *p)
 	p->check_running = false;
 	p->check_ended_ms = now_mono_ms();
 	snprintf(p->check_result, sizeof(p->check_result), "in-sync: %" PRIu64 " wants answered",
-	    p->wants_added);
+	    p->wants_added - p->wants_at_begin);
 	pthread_mutex_unlock(&p->check_mu);
 	log_info("%s check done in %" PRIu64 " ms: %" PRIu64 " entries, %" PRIu64 " bytes hashed, %"
 	    PRIu64 " wants answered; the copies are in sync up to seq %" PRIu64,
 	    p->check_full ? "full" : "targeted", p->check_ended_ms - p->check_started_ms,
-	    p->scan_stats.entries, p->scan_stats.bytes, p->wants_added, last);
+	    p->scan_stats.entries, p->scan_stats.bytes, p->wants_added - p->wants_at_begin, last);
 	check_succeeded(p);
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_send_checked(p->down[i].sender, last);
@@ -1950,7 +1955,8 @@ check_json(struct plane *p)
 	    p->check_result[0] != '\0' ? "done" : "none",
 	    "result", p->check_result[0] != '\0' ? p->check_result : NULL,
 	    "entries", (json_int_t)p->scan_stats.entries, "bytes", (json_int_t)p->scan_stats.bytes,
-	    "wants", (json_int_t)p->wants_added, "repairs", (json_int_t)rs.ops,
+	    "wants", (json_int_t)(p->wants_added - p->wants_at_begin),
+	    "repairs", (json_int_t)(rs.ops - p->repairs_at_begin),
 	    "quarantined", (json_int_t)p->quarantined,
 	    "ms", (json_int_t)(p->check_started_ms == 0 ? 0 :
 	    (p->check_running ? now_mono_ms() : p->check_ended_ms) - p->check_started_ms));
