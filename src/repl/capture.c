@@ -1607,10 +1607,10 @@ ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newpar
 	order_lock(c);
 	names_write(c);
 	if ((res = child_path(c, parent, name, &pn, &from)) == 0 &&
-	    (res = child_path(c, newparent, newname, &npn, &to)) == 0 && flags == 0 &&
-	    (res = hide_target(c, npn, newname, &to)) == 0 &&
-	    fstatat(c->dfd, to.s, &tst, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    fstatat(c->dfd, from.s, &sst, AT_SYMLINK_NOFOLLOW) == 0)
+	    (res = child_path(c, newparent, newname, &npn, &to)) == 0 &&
+	    (res = syserr(fstatat(c->dfd, from.s, &sst, AT_SYMLINK_NOFOLLOW))) == 0 &&
+	    flags == 0 && (res = hide_target(c, npn, newname, &to)) == 0 &&
+	    fstatat(c->dfd, to.s, &tst, AT_SYMLINK_NOFOLLOW) == 0)
 		replaced = (tst.st_dev != sst.st_dev || tst.st_ino != sst.st_ino) &&
 		    (S_ISDIR(tst.st_mode) || tst.st_nlink <= 1);
 	if (res == 0 &&
@@ -1658,6 +1658,8 @@ ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newnam
 /*
  * Open an existing file. An O_TRUNC open empties it, a change emitted as a
  * TRUNCATE to 0, under the ordering lock; other opens only read the table.
+ * The handle counts on the node before the lock goes, so that an unlink
+ * right after it hides the file instead of leaving it without a name.
  */
 static void
 ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1680,6 +1682,8 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if ((res = emit(c, &op)) != 0)
 			close(fd);
 	}
+	if (res == 0)
+		fi->fh = (uint64_t)(uintptr_t)handle_new(c, n, fd, NULL);
 	if (trunc)
 		order_unlock(c);
 	else
@@ -1688,7 +1692,6 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -res);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)handle_new(c, n, fd, NULL);
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(c, handle_of(fi));
 }
@@ -1731,8 +1734,10 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		else if ((res = emit(c, &op)) != 0)
 			gone(c, &e.attr);
 	}
-	if (res == 0)
+	if (res == 0) {
 		n = entry_add(c, &e.attr, pn, name);
+		fi->fh = (uint64_t)(uintptr_t)handle_new(c, n, fd, NULL);
+	}
 out:
 	order_unlock(c);
 	if (res != 0) {
@@ -1742,7 +1747,6 @@ out:
 		return;
 	}
 	e.ino = n->id;
-	fi->fh = (uint64_t)(uintptr_t)handle_new(c, n, fd, NULL);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		handle_free(c, handle_of(fi));
 		pthread_mutex_lock(&c->mu);
