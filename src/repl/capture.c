@@ -906,7 +906,12 @@ handle_of(const struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
-/* Close h: the last handle of a hidden file takes its hidden name with it. */
+/*
+ * Close h: the last handle of a hidden file takes its hidden name with it.
+ * The count goes down under names_lock, which an unlink deciding to hide
+ * the file holds for writing until the hidden name is in the table: so
+ * either the unlink sees no handle left, or this sees the hidden name.
+ */
 static void
 handle_free(struct capture *c, struct handle *h)
 {
@@ -917,11 +922,13 @@ handle_free(struct capture *c, struct handle *h)
 		closedir(h->dp);
 	else
 		close(h->fd);
+	names_read(c);
 	pthread_mutex_lock(&c->mu);
 	LIST_REMOVE(h, link);
 	if (h->dp == NULL && --n->nopen == 0)
 		last_hidden = n->hidden != NULL;
 	pthread_mutex_unlock(&c->mu);
+	names_done(c);
 	if (last_hidden)
 		unhide(c, n);
 	pthread_mutex_lock(&c->mu);
@@ -1069,18 +1076,37 @@ table_init(struct capture *c, const struct stat *st)
 /*
  * Once no thread serves requests any more: close what the kernel left
  * open, so files hidden while open lose their hidden names (UNLINK ops),
- * as their last release would have done.
+ * as their last release would have done; and any hidden name still left.
  */
 static void
 close_handles(struct capture *c)
 {
 	struct handle *h;
+	struct node *n;
+	size_t i;
 
 	pthread_mutex_lock(&c->mu);
 	while ((h = LIST_FIRST(&c->handles)) != NULL) {
 		pthread_mutex_unlock(&c->mu);
 		handle_free(c, h);
 		pthread_mutex_lock(&c->mu);
+	}
+	for (i = 0; i < c->ids.nb; i++) {
+		struct hentry *e;
+
+	again:
+		LIST_FOREACH(e, &c->ids.b[i], link) {
+			n = container_of(e, struct node, by_id);
+			if (n->hidden != NULL) {
+				pthread_mutex_unlock(&c->mu);
+				unhide(c, n);
+				pthread_mutex_lock(&c->mu);
+				if (n->hidden == NULL)
+					goto again;
+				log_warnx("capture %s: a hidden name stays: inode %ju",
+				    c->dir, (uintmax_t)n->ino);
+			}
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 }

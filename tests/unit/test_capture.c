@@ -1371,6 +1371,90 @@ test_unlink_open(void **state)
 	assert_memory_equal(got, "new t", 5);
 }
 
+struct churn {
+	struct fixture	*f;
+	atomic_bool	 stop;
+	int		 err;
+};
+
+/*
+ * Open, write and close f over and over; errors are kept, not asserted.
+ * An open may fail with ENOENT: the name was found, then unlinked before
+ * the file was opened underneath, where nothing holds it any more.
+ */
+static void *
+churn_main(void *arg)
+{
+	struct churn *ch = arg;
+	const char *path = P(ch->f, "f");
+	int fd;
+
+	while (!atomic_load(&ch->stop) && ch->err == 0) {
+		if ((fd = open(path, O_CREAT | O_RDWR, 0644)) == -1) {
+			if (errno != ENOENT)
+				ch->err = errno;
+			continue;
+		}
+		if (write(fd, "x", 1) != 1)
+			ch->err = errno ? errno : EIO;
+		if (close(fd) != 0 && ch->err == 0)
+			ch->err = errno;
+	}
+	return NULL;
+}
+
+/*
+ * Unlinks racing with opens and closes of the same file: every file hidden
+ * while open loses its hidden name once closed, nothing is left at the
+ * root, and no write fails for want of a path.
+ */
+static void
+test_unlink_race(void **state)
+{
+	struct fixture *f = *state;
+	struct churn ch[2] = { { .f = f }, { .f = f } };
+	struct capture_stats cs;
+	struct dirent *de;
+	const char *path;
+	size_t hides = 0, k;
+	pthread_t t[2];
+	uint64_t end;
+	int i;
+	DIR *d;
+
+	start(f, false);
+	path = P(f, "f");
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, churn_main, &ch[i]), 0);
+	for (end = now_mono_ms() + 1500; now_mono_ms() < end;)
+		(void)unlink(path);
+	for (i = 0; i < 2; i++) {
+		atomic_store(&ch[i].stop, true);
+		pthread_join(t[i], NULL);
+		assert_int_equal(ch[i].err, 0);
+	}
+	for (k = 0; k < nrecs(f); k++)
+		hides += f->r.recs[k].op.type == RECORD_RENAME;
+	print_message("%zu opens hidden\n", hides);
+	for (i = 0; i < 500; i++) {
+		capture_stats(f->c, &cs);
+		if (cs.hidden == 0)
+			break;
+		usleep(10000);                          /* releases are asynchronous */
+	}
+	assert_int_equal(cs.hidden, 0);
+	assert_int_equal(cs.emit_errors, 0);
+	d = opendir(f->dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".fuse_hidden", 12) == 0)
+			fail_msg("%s left at the root", de->d_name);
+	closedir(d);
+	f->next = nrecs(f);
+	assert_int_equal(atomic_load(&f->r.violations), 0);
+	stop(f);
+}
+
 /* The table size once the kernel has forgotten what it can (at most 5 s). */
 static struct capture_stats
 settled(struct fixture *f, uint64_t want_nodes)
@@ -1519,6 +1603,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unlink_other_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_dir_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
