@@ -287,6 +287,8 @@ struct capture {
 	struct htable		 inos;
 	struct htable		 names;
 	struct node		*rootn;
+	uid_t			 euid;        /* who makes nodes underneath */
+	gid_t			 egid;
 	uint64_t		 next_id;
 	uint32_t		 hidden_seq;  /* the counter of hidden names (ordering lock) */
 	LIST_HEAD(, handle)	 handles;     /* open, for capture_stop */
@@ -954,42 +956,77 @@ parent_stat(struct capture *c, const struct rpath *p, struct stat *st)
 }
 
 /*
- * Give a node root has just made at p (open as fd, or -1) the owner, group
- * and mode the caller would have got on a local file system, and note them
- * in op: a symlink keeps its mode; a directory made in a set-group-ID one
- * keeps the bit. When that fails the node is removed again.
+ * What a node the caller makes at p is to be, as on a local file system:
+ * the caller's uid and gid (the group of a set-group-ID folder wins, and a
+ * folder made in one keeps the bit) and its mode less the caller's umask.
+ * made_right: root making it already gives it that owner and group.
  */
-static int
-own(struct capture *c, fuse_req_t req, const struct rpath *p, int fd, mode_t mode,
-    struct op *op)
+struct owner {
+	uid_t	 uid;
+	gid_t	 gid;
+	mode_t	 perm;
+	bool	 made_right;
+};
+
+static void
+owner_of(struct capture *c, fuse_req_t req, const struct rpath *p, mode_t mode,
+    struct owner *o)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	mode_t perm = mode & 07777 & ~(fc->umask & 0777);
-	gid_t gid = fc->gid;
 	struct stat pst;
-	int res;
+	bool sgid = parent_stat(c, p, &pst) == 0 && (pst.st_mode & S_ISGID);
 
-	if (parent_stat(c, p, &pst) == 0 && (pst.st_mode & S_ISGID)) {
-		gid = pst.st_gid;
-		if (S_ISDIR(mode))
-			perm |= S_ISGID;
+	o->uid = fc->uid;
+	o->gid = sgid ? pst.st_gid : fc->gid;
+	o->perm = mode & 07777 & ~(fc->umask & 0777);
+	if (sgid && S_ISDIR(mode))
+		o->perm |= S_ISGID;
+	o->made_right = o->uid == c->euid && (sgid || o->gid == c->egid);
+}
+
+/*
+ * The mode to make a node with: its own when it already has its owner
+ * (and no set-ID or sticky bit, which the kernel may drop), else room for
+ * root only until own() gives it away.
+ */
+static mode_t
+make_mode(const struct owner *o, mode_t root_only)
+{
+	return o->made_right && !(o->perm & 07000) ? o->perm : root_only;
+}
+
+/*
+ * Give the node just made at p (st: as made; open as fd, or -1) the owner,
+ * group and mode of o where it has not got them (a symlink keeps its
+ * mode), and note them in op and st. When that fails the node is removed.
+ */
+static int
+own(struct capture *c, const struct owner *o, const struct rpath *p, int fd,
+    struct stat *st, struct op *op)
+{
+	bool lnk = S_ISLNK(st->st_mode), changed = false;
+	int res = 0;
+
+	if (st->st_uid != o->uid || st->st_gid != o->gid) {
+		res = fd != -1 ? syserr(fchown(fd, o->uid, o->gid)) :
+		    syserr(fchownat(c->dfd, p->s, o->uid, o->gid, AT_SYMLINK_NOFOLLOW));
+		changed = true;
 	}
-	if (fd != -1) {
-		res = syserr(fchown(fd, fc->uid, gid));
-		if (res == 0)
-			res = syserr(fchmod(fd, perm));
-	} else {
-		res = syserr(fchownat(c->dfd, p->s, fc->uid, gid, AT_SYMLINK_NOFOLLOW));
-		if (res == 0 && !S_ISLNK(mode))
-			res = syserr(fchmodat(c->dfd, p->s, perm, 0));
+	if (res == 0 && !lnk && (st->st_mode & 07777) != o->perm) {
+		res = fd != -1 ? syserr(fchmod(fd, o->perm)) :
+		    syserr(fchmodat(c->dfd, p->s, o->perm, 0));
+		changed = true;
 	}
+	if (res == 0 && changed)
+		res = fd != -1 ? syserr(fstat(fd, st)) :
+		    syserr(fstatat(c->dfd, p->s, st, AT_SYMLINK_NOFOLLOW));
 	if (res != 0) {
-		(void)unlinkat(c->dfd, p->s, S_ISDIR(mode) ? AT_REMOVEDIR : 0);
+		(void)unlinkat(c->dfd, p->s, S_ISDIR(st->st_mode) ? AT_REMOVEDIR : 0);
 		return res;
 	}
-	op->uid = fc->uid;
-	op->gid = gid;
-	op->mode = S_ISLNK(mode) ? 0 : perm;
+	op->uid = o->uid;
+	op->gid = o->gid;
+	op->mode = lnk ? 0 : o->perm;
 	return 0;
 }
 
@@ -1395,12 +1432,12 @@ ll_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /*
  * The end of mknod, mkdir and symlink: res says whether the node was made
- * at p in folder pn and owned; stat it, emit op, enter it in the table,
- * release the ordering lock and reply.
+ * at p in folder pn; stat it, give it to its owner (o), emit op, enter it
+ * in the table, release the ordering lock and reply.
  */
 static void
-made(struct capture *c, fuse_req_t req, int res, struct op *op, const struct rpath *p,
-    struct node *pn, const char *name)
+made(struct capture *c, fuse_req_t req, int res, const struct owner *o, struct op *op,
+    const struct rpath *p, struct node *pn, const char *name)
 {
 	struct node *n = NULL;
 	struct stat st;
@@ -1409,6 +1446,8 @@ made(struct capture *c, fuse_req_t req, int res, struct op *op, const struct rpa
 		set_path(op, p);
 		if ((res = syserr(fstatat(c->dfd, p->s, &st, AT_SYMLINK_NOFOLLOW))) != 0)
 			undo(c, op);
+		else if ((res = own(c, o, p, -1, &st, op)) == 0 && op->type == RECORD_CREATE)
+			op->mode |= st.st_mode & S_IFMT;
 	}
 	if (res == 0 && (res = emit(c, op)) != 0)
 		gone(c, &st);
@@ -1428,6 +1467,7 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t
 	struct capture *c = cap(req);
 	struct op op = { .type = RECORD_CREATE, .flags = OP_CREATE_EXCL };
 	struct node *pn = NULL;
+	struct owner o;
 	struct rpath p;
 	int res;
 
@@ -1437,11 +1477,11 @@ ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t
 		return;
 	}
 	order_lock(c);
-	if ((res = child_path(c, parent, name, &pn, &p)) == 0 &&
-	    (res = syserr(mknodat(c->dfd, p.s, (mode & S_IFMT) | 0600, 0))) == 0 &&
-	    (res = own(c, req, &p, -1, mode, &op)) == 0)
-		op.mode |= mode & S_IFMT;
-	made(c, req, res, &op, &p, pn, name);
+	if ((res = child_path(c, parent, name, &pn, &p)) == 0) {
+		owner_of(c, req, &p, mode, &o);
+		res = syserr(mknodat(c->dfd, p.s, (mode & S_IFMT) | make_mode(&o, 0600), 0));
+	}
+	made(c, req, res, &o, &op, &p, pn, name);
 }
 
 static void
@@ -1450,14 +1490,16 @@ ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	struct capture *c = cap(req);
 	struct op op = { .type = RECORD_MKDIR };
 	struct node *pn = NULL;
+	struct owner o;
 	struct rpath p;
 	int res;
 
 	order_lock(c);
-	if ((res = child_path(c, parent, name, &pn, &p)) == 0 &&
-	    (res = syserr(mkdirat(c->dfd, p.s, 0700))) == 0)
-		res = own(c, req, &p, -1, S_IFDIR | (mode & 07777), &op);
-	made(c, req, res, &op, &p, pn, name);
+	if ((res = child_path(c, parent, name, &pn, &p)) == 0) {
+		owner_of(c, req, &p, S_IFDIR | (mode & 07777), &o);
+		res = syserr(mkdirat(c->dfd, p.s, make_mode(&o, 0700)));
+	}
+	made(c, req, res, &o, &op, &p, pn, name);
 }
 
 static void
@@ -1466,6 +1508,7 @@ ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *na
 	struct capture *c = cap(req);
 	struct op op = { .type = RECORD_SYMLINK };
 	struct node *pn = NULL;
+	struct owner o;
 	struct rpath p;
 	int res;
 
@@ -1474,10 +1517,11 @@ ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *na
 		return;
 	}
 	order_lock(c);
-	if ((res = child_path(c, parent, name, &pn, &p)) == 0 &&
-	    (res = syserr(symlinkat(target, c->dfd, p.s))) == 0)
-		res = own(c, req, &p, -1, S_IFLNK | 0777, &op);
-	made(c, req, res, &op, &p, pn, name);
+	if ((res = child_path(c, parent, name, &pn, &p)) == 0) {
+		owner_of(c, req, &p, S_IFLNK | 0777, &o);
+		res = syserr(symlinkat(target, c->dfd, p.s));
+	}
+	made(c, req, res, &o, &op, &p, pn, name);
 }
 
 /*
@@ -1738,27 +1782,31 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fuse_entry_param e = { .attr_timeout = CAPTURE_TIMEOUT,
 	    .entry_timeout = CAPTURE_TIMEOUT };
 	struct node *pn = NULL, *n = NULL;
+	struct owner o;
 	struct rpath p;
 	int fd = -1, res;
 
 	order_lock(c);
 	if ((res = child_path(c, parent, name, &pn, &p)) != 0)
 		goto out;
-	fd = openat(c->dfd, p.s, under_flags(c, fi->flags) | O_CREAT | O_EXCL, 0600);
+	owner_of(c, req, &p, S_IFREG | mode, &o);
+	fd = openat(c->dfd, p.s, under_flags(c, fi->flags) | O_CREAT | O_EXCL,
+	    make_mode(&o, 0600));
 	if (fd == -1 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		op = (struct op){ .type = RECORD_TRUNCATE };
 		set_path(&op, &p);
 		if ((res = syserr(fd = openat(c->dfd, p.s, under_flags(c, fi->flags)))) == 0 &&
 		    (res = syserr(fstat(fd, &e.attr))) == 0 && (fi->flags & O_TRUNC))
 			res = emit(c, &op);
-	} else if ((res = syserr(fd)) == 0 &&
-	    (res = own(c, req, &p, fd, S_IFREG | mode, &op)) == 0) {
-		op.mode |= S_IFREG;
+	} else if ((res = syserr(fd)) == 0) {
 		set_path(&op, &p);
 		if ((res = syserr(fstat(fd, &e.attr))) != 0)
 			undo(c, &op);
-		else if ((res = emit(c, &op)) != 0)
-			gone(c, &e.attr);
+		else if ((res = own(c, &o, &p, fd, &e.attr, &op)) == 0) {
+			op.mode |= S_IFREG;
+			if ((res = emit(c, &op)) != 0)
+				gone(c, &e.attr);
+		}
 	}
 	if (res == 0) {
 		n = entry_add(c, &e.attr, pn, name);
@@ -2412,6 +2460,8 @@ capture_start(const struct capture_opts *o, char *err, size_t errlen)
 	c->root = o->root;
 	c->sink = *s;
 	c->writeback = o->writeback;
+	c->euid = geteuid();
+	c->egid = getegid();
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_rwlock_init(&c->names_lock, &rwa);
 	pthread_rwlockattr_destroy(&rwa);

@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -716,6 +717,8 @@ test_owner(void **state)
 	struct fixture *f = *state;
 	const struct rec *x;
 	struct stat st;
+	int status;
+	pid_t pid;
 
 	start(f, false);
 	assert_int_equal(mkdir(P(f, "g"), 0755), 0);
@@ -732,8 +735,33 @@ test_owner(void **state)
 	x = expect(f, RECORD_MKDIR, "g/sub", NULL);
 	assert_int_equal(x->op.mode, S_ISGID | 0700);
 	assert_int_equal(x->op.gid, 1234);
+
+	/* Another user's file: made by root, then given away. */
+	assert_int_equal(mkdir(P(f, "pub"), 0777), 0);
+	expect(f, RECORD_MKDIR, "pub", NULL);
+	assert_int_equal(chmod(P(f, "pub"), 0777), 0);
+	expect(f, RECORD_CHMOD, "pub", NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		umask(002);         /* in pub first: the scratch folder is root's only */
+		if (chdir(P(f, "pub")) != 0 || setgroups(0, NULL) != 0 ||
+		    setgid(4321) != 0 || setuid(4321) != 0)
+			_exit(2);
+		_exit(open("u", O_CREAT | O_WRONLY, 0666) >= 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	x = expect(f, RECORD_CREATE, "pub/u", NULL);
+	assert_int_equal(x->op.uid, 4321);
+	assert_int_equal(x->op.gid, 4321);
+	assert_int_equal(x->op.mode, S_IFREG | 0664);
 	expect_none(f);
 	stop(f);
+	assert_int_equal(lstat(P(f, "pub/u"), &st), 0);
+	assert_int_equal(st.st_uid, 4321);
+	assert_int_equal(st.st_gid, 4321);
+	assert_int_equal(st.st_mode & 07777, 0664);
 	assert_int_equal(lstat(P(f, "g/fifo"), &st), 0);
 	assert_true(S_ISFIFO(st.st_mode));
 	assert_int_equal(st.st_gid, 1234);
