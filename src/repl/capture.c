@@ -81,6 +81,9 @@
  * - copy_file_range is not implemented: the kernel then copies through
  *   read and write, which are captured. No lock or flock either: the
  *   kernel keeps locks locally.
+ * - fsync: the file underneath is made durable by a syncer thread while
+ *   its FSYNC_BARRIER is journaled and the sink's barrier waits, in
+ *   parallel rather than one after the other (ARCHITECTURE.md, Speed).
  * - A pool of threads of our own reads the device (fuse_session_receive_buf)
  *   instead of fuse_session_loop_mt, whose main thread can only be woken by
  *   a signal: capture_stop ends ours with pthread_cancel, which only acts
@@ -125,6 +128,7 @@
 #include "repl/record.h"
 
 #define CAPTURE_THREADS    16          /* requests served at once */
+#define CAPTURE_SYNCERS    8           /* fsyncs underneath run beside their barriers */
 #define CAPTURE_MAX_WRITE  (1u << 20)
 #define CAPTURE_TIMEOUT    1.0         /* seconds the kernel caches names, attributes */
 #define CAPTURE_GRACE_MS   2000        /* capture_stop waits so long for open files */
@@ -264,6 +268,15 @@ struct handle {
 
 struct capture;
 
+/* An fsync underneath, done by a syncer while its barrier is journaled. */
+struct syncjob {
+	struct syncjob	*next;
+	int		 fd;
+	int		 datasync;
+	int		 res;          /* 0 or -errno, once done */
+	bool		 done;
+};
+
 struct worker {
 	struct capture	*c;
 	pthread_t	 tid;
@@ -281,6 +294,14 @@ struct capture {
 	bool			 mounted;     /* se is mounted (fuse_session_unmount due) */
 	struct worker		 workers[CAPTURE_THREADS];
 	size_t			 nworkers;
+	pthread_t		 syncers[CAPTURE_SYNCERS];
+	size_t			 nsyncers;
+	pthread_mutex_t		 sync_mu;     /* the queue of syncjobs */
+	pthread_cond_t		 sync_cv;     /* a job queued, or the syncers end */
+	pthread_cond_t		 sync_done;   /* a job done */
+	struct syncjob		*sync_head;
+	struct syncjob		**sync_tail;
+	bool			 sync_end;
 	pthread_rwlock_t	 names_lock;  /* see the top of the file */
 	pthread_mutex_t		 mu;          /* the table below */
 	struct htable		 ids;
@@ -1945,16 +1966,59 @@ ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* Queue an fsync of fd for a syncer; done inline when there is none. */
+static void
+sync_start(struct capture *c, struct syncjob *j)
+{
+	if (c->nsyncers == 0) {
+		j->res = syserr(j->datasync ? fdatasync(j->fd) : fsync(j->fd));
+		j->done = true;
+		return;
+	}
+	pthread_mutex_lock(&c->sync_mu);
+	j->next = NULL;
+	*c->sync_tail = j;
+	c->sync_tail = &j->next;
+	pthread_cond_signal(&c->sync_cv);
+	pthread_mutex_unlock(&c->sync_mu);
+}
+
+static int
+sync_wait(struct capture *c, struct syncjob *j)
+{
+	pthread_mutex_lock(&c->sync_mu);
+	while (!j->done)
+		pthread_cond_wait(&c->sync_done, &c->sync_mu);
+	pthread_mutex_unlock(&c->sync_mu);
+	return j->res;
+}
+
+/*
+ * An application's fsync: the file underneath is made durable while its
+ * barrier goes into the journal and the sink waits for what the mode
+ * demands, not after (two waits on the disk, or a disk and the network, in
+ * parallel). The barrier's place among the ops is the same either way: the
+ * writes it covers were emitted before the kernel sent the fsync. The
+ * application hears success only when both succeeded.
+ */
+static void
+fsync_node(fuse_req_t req, fuse_ino_t ino, int fd, int datasync)
+{
+	struct capture *c = cap(req);
+	struct syncjob j = { .fd = fd, .datasync = datasync };
+	int res;
+
+	sync_start(c, &j);
+	res = barrier(c, ino, datasync);
+	if (sync_wait(c, &j) != 0)
+		res = j.res;
+	fuse_reply_err(req, -res);
+}
+
 static void
 ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct capture *c = cap(req);
-	int fd = handle_of(fi)->fd;
-
-	if ((datasync ? fdatasync(fd) : fsync(fd)) == -1)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, -barrier(c, ino, datasync));
+	fsync_node(req, ino, handle_of(fi)->fd, datasync);
 }
 
 static void
@@ -2045,13 +2109,7 @@ ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void
 ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct capture *c = cap(req);
-	int fd = handle_of(fi)->fd;
-
-	if ((datasync ? fdatasync(fd) : fsync(fd)) == -1)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, -barrier(c, ino, datasync));
+	fsync_node(req, ino, handle_of(fi)->fd, datasync);
 }
 
 static void
@@ -2239,7 +2297,50 @@ serve(void *arg)
 	return NULL;
 }
 
-/* Start the pool with every signal blocked: they are the daemon's business. */
+/* A syncer: fsyncs files underneath for fsync_node until the capture ends. */
+static void *
+sync_main(void *arg)
+{
+	struct capture *c = arg;
+	struct syncjob *j;
+
+	pthread_mutex_lock(&c->sync_mu);
+	for (;;) {
+		while (c->sync_head == NULL && !c->sync_end)
+			pthread_cond_wait(&c->sync_cv, &c->sync_mu);
+		if ((j = c->sync_head) == NULL)
+			break;
+		if ((c->sync_head = j->next) == NULL)
+			c->sync_tail = &c->sync_head;
+		pthread_mutex_unlock(&c->sync_mu);
+		j->res = syserr(j->datasync ? fdatasync(j->fd) : fsync(j->fd));
+		pthread_mutex_lock(&c->sync_mu);
+		j->done = true;
+		pthread_cond_broadcast(&c->sync_done);
+	}
+	pthread_mutex_unlock(&c->sync_mu);
+	return NULL;
+}
+
+/* End the syncers once no request is served any more (none waits for them). */
+static void
+stop_syncers(struct capture *c)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->sync_mu);
+	c->sync_end = true;
+	pthread_cond_broadcast(&c->sync_cv);
+	pthread_mutex_unlock(&c->sync_mu);
+	for (i = 0; i < c->nsyncers; i++)
+		pthread_join(c->syncers[i], NULL);
+	c->nsyncers = 0;
+}
+
+/*
+ * Start the syncers and the pool with every signal blocked: they are the
+ * daemon's business. Without syncers, fsyncs are done inline.
+ */
 static int
 start_workers(struct capture *c, char *err, size_t errlen)
 {
@@ -2248,6 +2349,9 @@ start_workers(struct capture *c, char *err, size_t errlen)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (; c->nsyncers < CAPTURE_SYNCERS; c->nsyncers++)
+		if (pthread_create(&c->syncers[c->nsyncers], NULL, sync_main, c) != 0)
+			break;
 	for (; c->nworkers < CAPTURE_THREADS; c->nworkers++) {
 		struct worker *w = &c->workers[c->nworkers];
 
@@ -2418,6 +2522,7 @@ static void
 session_teardown(struct capture *c, unsigned grace_ms)
 {
 	stop_workers(c, grace_ms);
+	stop_syncers(c);
 	if (end_connection(c))
 		fuse_session_unmount(c->se);
 	close_handles(c);
@@ -2434,6 +2539,9 @@ capture_free(struct capture *c)
 	table_free(c);
 	pthread_rwlock_destroy(&c->names_lock);
 	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->sync_mu);
+	pthread_cond_destroy(&c->sync_cv);
+	pthread_cond_destroy(&c->sync_done);
 	if (c->dfd != -1)
 		close(c->dfd);
 	free(c->dir);
@@ -2463,6 +2571,10 @@ capture_start(const struct capture_opts *o, char *err, size_t errlen)
 	c->euid = geteuid();
 	c->egid = getegid();
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->sync_mu, NULL);
+	pthread_cond_init(&c->sync_cv, NULL);
+	pthread_cond_init(&c->sync_done, NULL);
+	c->sync_tail = &c->sync_head;
 	pthread_rwlock_init(&c->names_lock, &rwa);
 	pthread_rwlockattr_destroy(&rwa);
 	if ((c->dir = realpath(o->dir, NULL)) == NULL ||
