@@ -19,7 +19,9 @@
  * A node lives while the kernel holds it (its lookup count, lowered by
  * forget), while a file handle is open on it, or while a name below it is
  * known (a hard link in a folder the kernel has forgotten still needs that
- * folder's path).
+ * folder's path). When the last link of an inode goes through the mount,
+ * its node leaves the inode index ("retired"): a file given the same inode
+ * number later gets a node id of its own, never the old one's cache.
  *
  * Work underneath is done by path, relative to the directory descriptor,
  * with the path built from the table; not with an O_PATH descriptor per
@@ -30,7 +32,9 @@
  * writing while they change the tree, and that lookups, getattr, open,
  * opendir, readlink and the xattr reads (which take no ordering lock) hold
  * for reading while they build a path and use it. So no request ever
- * follows a path that a rename through the mount made stale. An O_PATH
+ * follows a path that a rename through the mount made stale (an open that
+ * comes after its name was unlinked fails with ENOENT, as the high-level
+ * library's did: nothing holds that inode underneath any more). An O_PATH
  * descriptor per node would follow renames by itself, but the kernel can
  * hold millions of inodes, far past any descriptor limit; open_by_handle_at
  * costs a syscall per request and not every file system exports handles;
@@ -56,9 +60,11 @@
  *
  * Other FUSE choices, and why:
  * - default_permissions: the kernel checks modes. We run as root, so a node
- *   made here is then given the caller's uid and gid, and its mode less the
+ *   made here is given the caller's uid and gid, and its mode less the
  *   caller's umask (the group of a set-group-ID directory wins, as on a
- *   local file system). HANDLE_KILLPRIV is off, so the kernel itself clears
+ *   local file system): made for root only, then chowned and chmodded,
+ *   unless root making it gives it that owner already (then it is made
+ *   with its mode). HANDLE_KILLPRIV is off, so the kernel itself clears
  *   set-user-ID bits on writes, through a setattr that is captured.
  * - stat shows the inode numbers of the files underneath.
  * - Names and attributes cached 1 s, no negative caching, page cache not
