@@ -60,8 +60,8 @@ struct capture	*capture_start(const struct capture_opts *o, char *err, size_t er
  * uncaptured, while the open files are still served and captured for a
  * grace period (2 s), then fail with ENOTCONN; the caller should treat a
  * busy stop as a reason for a targeted check. The sink is called until
- * this returns (files unlinked while open are removed at the end, an
- * UNLINK op), and its barrier and after_write must return for it to
+ * this returns (files unlinked while open lose their hidden names at the
+ * end, UNLINK ops), and its barrier and after_write must return for it to
  * finish. NULL is ignored.
  */
 void		 capture_stop(struct capture *c);
@@ -75,11 +75,18 @@ void		 capture_stop(struct capture *c);
  */
 int		 capture_clear_stale(const char *dir);
 
-/* Operations served and ops emitted since start, for status. */
+/*
+ * Operations served and ops emitted since start, for status; and the node
+ * table now: inodes the kernel holds or a path needs (the root included),
+ * names known, open files unlinked that have a hidden name.
+ */
 struct capture_stats {
 	uint64_t	ops;
 	uint64_t	emitted;
 	uint64_t	emit_errors;
+	uint64_t	nodes;
+	uint64_t	names;
+	uint64_t	hidden;
 };
 void		 capture_stats(const struct capture *c, struct capture_stats *st);
 

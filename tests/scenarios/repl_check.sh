@@ -23,7 +23,7 @@ chmod 0600 "$sdata/d" 2>/dev/null
 isnt_same=$(cmp -s "$sdata/d/big" "$(lab path primary data)/d/big" && echo same || echo differs)
 is "$isnt_same" "differs" "the stand-by's copy is damaged"
 
-lab exec primary -- lifeline-writer "$data/w" --seconds 5 --threads 2 --seed 3 --skip link \
+lab exec primary -- lifeline-writer "$data/w" --seconds 5 --threads 2 --seed 3 \
 	>"$WORK/writer.out" 2>&1 &
 writer=$!
 sleep 1        # the check starts with the writer in full swing

@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 
 #include <dirent.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +39,7 @@
 
 #define ROOT      7       /* the root index every op must carry */
 #define WATCHDOG  60      /* seconds a test may take before it is stopped */
+#define HIDDEN_LEN 64     /* bytes of a hidden name and its NUL, at most */
 
 /* An op as the sink saw it, with copies of its strings and data. */
 struct rec {
@@ -280,11 +282,12 @@ teardown(void **state)
  * Skip without root or FUSE; else make the scratch folder with "data" in
  * it (and "old" in that), arm the watchdog and mount the capture.
  */
+static void mount_capture(struct fixture *f, bool writeback);
+
 static void
 start(struct fixture *f, bool writeback)
 {
-	struct capture_opts o = { .root = ROOT, .writeback = writeback };
-	char err[256] = "", *probe;
+	char *probe;
 
 	if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0)
 		skip();
@@ -300,6 +303,16 @@ start(struct fixture *f, bool writeback)
 		print_message("user xattrs refused under %s (%s): xattr part skipped\n",
 		    f->tmp, strerror(errno));
 	free(probe);
+	mount_capture(f, writeback);
+}
+
+/* Mount the capture over f->dir (again, after a stop), the watchdog armed. */
+static void
+mount_capture(struct fixture *f, bool writeback)
+{
+	struct capture_opts o = { .root = ROOT, .writeback = writeback };
+	char err[256] = "";
+
 	xstrlcpy(watched, f->dir, sizeof(watched));
 	signal(SIGALRM, on_alarm);
 	alarm(WATCHDOG);
@@ -352,6 +365,16 @@ expect(struct fixture *f, uint16_t type, const char *path, const char *path2)
 	return x;
 }
 
+/*
+ * The hidden name of inode ino, the capture's n-th: at the root,
+ * ".fuse_hidden", the inode number in 16 hex digits, n in 8.
+ */
+static void
+hidden_name(char *buf, ino_t ino, unsigned n)
+{
+	snprintf(buf, HIDDEN_LEN, ".fuse_hidden%016jx%08x", (uintmax_t)ino, n);
+}
+
 /* Wait (at most 5 s) for an op emitted after the syscall returned: a release. */
 static void
 wait_op(struct fixture *f)
@@ -360,6 +383,52 @@ wait_op(struct fixture *f)
 
 	for (i = 0; i < 500 && nrecs(f) <= f->next; i++)
 		usleep(10000);
+}
+
+/*
+ * The ops on path up to its FSYNC_BARRIER: writes, and the sizes and times
+ * the writeback cache may send with them. Returns whether want (len bytes)
+ * was written at off by one of them.
+ */
+static bool
+until_barrier(struct fixture *f, const char *path, uint64_t off, const char *want,
+    size_t len)
+{
+	bool seen = false;
+
+	for (;;) {
+		const struct rec *x;
+
+		if (f->next >= nrecs(f))
+			fail_msg("no FSYNC_BARRIER of %s", path);
+		x = expect(f, f->r.recs[f->next].op.type, path, NULL);
+		if (x->op.type == RECORD_FSYNC_BARRIER)
+			return seen;
+		if (x->op.type != RECORD_WRITE && x->op.type != RECORD_TRUNCATE &&
+		    x->op.type != RECORD_UTIMENS)
+			fail_msg("op %zu: %s %s before the barrier", f->next - 1,
+			    record_type_name(x->op.type), path);
+		if (x->op.type == RECORD_WRITE && want != NULL && x->op.offset <= off &&
+		    x->op.offset + x->op.data_len >= off + len &&
+		    memcmp(x->data + (off - x->op.offset), want, len) == 0)
+			seen = true;
+	}
+}
+
+/* Write s into a /proc or /sys file. 0, or -1 with errno. */
+static int
+write_proc(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+	ssize_t n;
+
+	if (fd == -1)
+		return -1;
+	n = write(fd, s, strlen(s));
+	e = errno;
+	close(fd);
+	errno = e;
+	return n == (ssize_t)strlen(s) ? 0 : -1;
 }
 
 static void
@@ -466,7 +535,7 @@ test_names(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec *x;
-	char got[64], hidden[PATH_MAX];
+	char got[64];
 	int fd;
 
 	start(f, false);
@@ -519,19 +588,18 @@ test_names(void **state)
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(atomic_load(&f->r.barriers), 2);
 
-	/* Unlinked while open: hidden, written, removed at the last close. */
+	/*
+	 * d/h, a link to what the exchange made d/b, unlinked while open: the
+	 * file keeps a name, so nothing is hidden; its writes name d/b.
+	 */
 	fd = open(P(f, "d/h"), O_WRONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(unlink(P(f, "d/h")), 0);
-	x = expect(f, RECORD_RENAME, "d/h", NULL);
-	assert_true(strncmp(x->path2, "d/.fuse_hidden", 14) == 0);
-	xstrlcpy(hidden, x->path2, sizeof(hidden));
+	expect(f, RECORD_UNLINK, "d/h", NULL);
 	assert_int_equal(access(P(f, "d/h"), F_OK), -1);
 	assert_int_equal(write(fd, "hh", 2), 2);
-	expect(f, RECORD_WRITE, hidden, NULL);
+	expect(f, RECORD_WRITE, "d/b", NULL);
 	assert_int_equal(close(fd), 0);
-	wait_op(f);                                    /* release is asynchronous */
-	expect(f, RECORD_UNLINK, hidden, NULL);
 	assert_int_equal(unlink(P(f, "d/s")), 0);
 	expect(f, RECORD_UNLINK, "d/s", NULL);
 	assert_int_equal(rmdir(P(f, "d")), -1);
@@ -649,6 +717,8 @@ test_owner(void **state)
 	struct fixture *f = *state;
 	const struct rec *x;
 	struct stat st;
+	int status;
+	pid_t pid;
 
 	start(f, false);
 	assert_int_equal(mkdir(P(f, "g"), 0755), 0);
@@ -665,8 +735,33 @@ test_owner(void **state)
 	x = expect(f, RECORD_MKDIR, "g/sub", NULL);
 	assert_int_equal(x->op.mode, S_ISGID | 0700);
 	assert_int_equal(x->op.gid, 1234);
+
+	/* Another user's file: made by root, then given away. */
+	assert_int_equal(mkdir(P(f, "pub"), 0777), 0);
+	expect(f, RECORD_MKDIR, "pub", NULL);
+	assert_int_equal(chmod(P(f, "pub"), 0777), 0);
+	expect(f, RECORD_CHMOD, "pub", NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		umask(002);         /* in pub first: the scratch folder is root's only */
+		if (chdir(P(f, "pub")) != 0 || setgroups(0, NULL) != 0 ||
+		    setgid(4321) != 0 || setuid(4321) != 0)
+			_exit(2);
+		_exit(open("u", O_CREAT | O_WRONLY, 0666) >= 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	x = expect(f, RECORD_CREATE, "pub/u", NULL);
+	assert_int_equal(x->op.uid, 4321);
+	assert_int_equal(x->op.gid, 4321);
+	assert_int_equal(x->op.mode, S_IFREG | 0664);
 	expect_none(f);
 	stop(f);
+	assert_int_equal(lstat(P(f, "pub/u"), &st), 0);
+	assert_int_equal(st.st_uid, 4321);
+	assert_int_equal(st.st_gid, 4321);
+	assert_int_equal(st.st_mode & 07777, 0664);
 	assert_int_equal(lstat(P(f, "g/fifo"), &st), 0);
 	assert_true(S_ISFIFO(st.st_mode));
 	assert_int_equal(st.st_gid, 1234);
@@ -896,9 +991,9 @@ test_stop_busy(void **state)
 {
 	struct fixture *f = *state;
 	struct timespec t0, t1;
-	const struct rec *x;
-	char hidden[PATH_MAX];
+	char hidden[HIDDEN_LEN];
 	struct dirent *de;
+	struct stat st;
 	int fd, fd2;
 	DIR *d;
 
@@ -909,10 +1004,10 @@ test_stop_busy(void **state)
 	fd2 = open(P(f, "gone"), O_CREAT | O_RDWR, 0644);
 	assert_true(fd2 >= 0);
 	expect(f, RECORD_CREATE, "gone", NULL);
+	assert_int_equal(fstat(fd2, &st), 0);
+	hidden_name(hidden, st.st_ino, 0);
 	assert_int_equal(unlink(P(f, "gone")), 0);
-	x = expect(f, RECORD_RENAME, "gone", NULL);
-	assert_true(strncmp(x->path2, ".fuse_hidden", 12) == 0);
-	xstrlcpy(hidden, x->path2, sizeof(hidden));
+	expect(f, RECORD_RENAME, "gone", hidden);
 	assert_int_equal(write(fd2, "still", 5), 5);
 	expect(f, RECORD_WRITE, hidden, NULL);
 
@@ -971,6 +1066,491 @@ test_writeback(void **state)
 	stop(f);
 	assert_int_equal(get_file(P(f, "w"), got, sizeof(got)), sizeof(got));
 	assert_memory_equal(got, want, sizeof(want));
+}
+
+/* ---- Hard links: one kernel inode per file, whatever its names ---- */
+
+/* pread of exactly len bytes at off, compared with want. */
+static void
+read_equal(int fd, off_t off, const char *want, size_t len)
+{
+	char got[256];
+
+	assert_true(len <= sizeof(got));
+	assert_int_equal(pread(fd, got, len, off), (ssize_t)len);
+	assert_memory_equal(got, want, len);
+}
+
+/*
+ * a and b, two names of one file, both open: what is written through a
+ * is read through b at once, size and bytes, and a truncate through a is
+ * b's size at once; the ops name a, the file's first name.
+ */
+static void
+hardlink_write_read(struct fixture *f, bool writeback)
+{
+	struct stat st;
+	char got[64];
+	int fa, fb;
+
+	start(f, writeback);
+	fa = open(P(f, "a"), O_CREAT | O_RDWR, 0644);
+	assert_true(fa >= 0);
+	expect(f, RECORD_CREATE, "a", NULL);
+	assert_int_equal(write(fa, "hello", 5), 5);
+	assert_int_equal(fsync(fa), 0);
+	assert_true(until_barrier(f, "a", 0, "hello", 5));
+	assert_int_equal(link(P(f, "a"), P(f, "b")), 0);
+	expect(f, RECORD_LINK, "a", "b");
+	fb = open(P(f, "b"), O_RDONLY);
+	assert_true(fb >= 0);
+	read_equal(fb, 0, "hello", 5);                  /* b's pages are cached now */
+
+	assert_int_equal(pwrite(fa, "WORLD!!", 7, 3), 7);
+	assert_int_equal(fstat(fb, &st), 0);
+	assert_int_equal(st.st_size, 10);
+	assert_int_equal(stat(P(f, "b"), &st), 0);
+	assert_int_equal(st.st_size, 10);
+	read_equal(fb, 0, "helWORLD!!", 10);
+	assert_int_equal(read(fb, got, sizeof(got)), 10);
+	assert_memory_equal(got, "helWORLD!!", 10);
+
+	assert_int_equal(ftruncate(fa, 4), 0);
+	assert_int_equal(fstat(fb, &st), 0);
+	assert_int_equal(st.st_size, 4);
+	assert_int_equal(pread(fb, got, sizeof(got), 0), 4);
+	assert_memory_equal(got, "helW", 4);
+	assert_int_equal(fsync(fa), 0);
+	(void)until_barrier(f, "a", 0, NULL, 0);
+	assert_int_equal(close(fb), 0);
+	assert_int_equal(close(fa), 0);
+	stop(f);
+	assert_int_equal(get_file(P(f, "b"), got, sizeof(got)), 4);
+	assert_memory_equal(got, "helW", 4);
+}
+
+static void
+test_hardlink(void **state)
+{
+	hardlink_write_read(*state, false);
+}
+
+static void
+test_hardlink_writeback(void **state)
+{
+	hardlink_write_read(*state, true);
+}
+
+/* A shared mapping written through a is read through b at once, then captured. */
+static void
+test_hardlink_mmap(void **state)
+{
+	struct fixture *f = *state;
+	char *p;
+	int fa, fb;
+
+	start(f, true);
+	fa = open(P(f, "a"), O_CREAT | O_RDWR, 0644);
+	assert_true(fa >= 0);
+	expect(f, RECORD_CREATE, "a", NULL);
+	assert_int_equal(ftruncate(fa, 8192), 0);
+	assert_int_equal(fsync(fa), 0);                 /* and times the cache sends */
+	(void)until_barrier(f, "a", 0, NULL, 0);
+	assert_int_equal(link(P(f, "a"), P(f, "b")), 0);
+	expect(f, RECORD_LINK, "a", "b");
+	fb = open(P(f, "b"), O_RDONLY);
+	assert_true(fb >= 0);
+	read_equal(fb, 4096, "\0\0\0\0\0\0\0\0", 8);
+	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fa, 0);
+	assert_true(p != MAP_FAILED);
+	memcpy(p + 4096, "mmapdata", 8);
+	read_equal(fb, 4096, "mmapdata", 8);            /* before any msync */
+	assert_int_equal(msync(p, 8192, MS_SYNC), 0);
+	assert_true(until_barrier(f, "a", 4096, "mmapdata", 8));
+	assert_int_equal(munmap(p, 8192), 0);
+	assert_int_equal(close(fb), 0);
+	assert_int_equal(close(fa), 0);
+	stop(f);
+}
+
+/* st_ino is the inode underneath, the same for every name; st_nlink counts them. */
+static void
+test_hardlink_stat(void **state)
+{
+	struct fixture *f = *state;
+	struct stat sa, sb, so, under;
+	int fd;
+
+	start(f, false);
+	assert_int_equal(mkdir(P(f, "d"), 0755), 0);
+	expect(f, RECORD_MKDIR, "d", NULL);
+	assert_int_equal(link(P(f, "old"), P(f, "d/b")), 0);
+	expect(f, RECORD_LINK, "old", "d/b");
+	assert_int_equal(stat(P(f, "old"), &so), 0);
+	assert_int_equal(stat(P(f, "d/b"), &sb), 0);
+	assert_int_equal(so.st_ino, sb.st_ino);
+	assert_int_equal(so.st_nlink, 2);
+	assert_int_equal(sb.st_nlink, 2);
+	fd = open(P(f, "d/b"), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sa), 0);
+	assert_int_equal(sa.st_ino, so.st_ino);
+	assert_int_equal(sa.st_nlink, 2);
+	assert_int_equal(link(P(f, "d/b"), P(f, "c")), 0);
+	expect(f, RECORD_LINK, "old", "c");             /* the file's first name */
+	assert_int_equal(stat(P(f, "old"), &so), 0);
+	assert_int_equal(so.st_nlink, 3);
+	assert_int_equal(unlink(P(f, "old")), 0);
+	expect(f, RECORD_UNLINK, "old", NULL);
+	assert_int_equal(fstat(fd, &sa), 0);
+	assert_int_equal(sa.st_nlink, 2);
+	assert_int_equal(stat(P(f, "c"), &sa), 0);
+	assert_int_equal(sa.st_nlink, 2);
+	assert_int_equal(close(fd), 0);
+	expect_none(f);
+	stop(f);
+	assert_int_equal(stat(P(f, "c"), &under), 0);
+	assert_int_equal(under.st_ino, sb.st_ino);
+	assert_int_equal(under.st_nlink, 2);
+}
+
+/*
+ * The name a file was opened by goes while another stays: a plain UNLINK,
+ * and the writes name the other one. Here the other name is one the
+ * capture never looked up (made before the mount): the open file's last
+ * known name is hidden, and the other stays a link of it.
+ */
+static void
+test_unlink_other_name(void **state)
+{
+	struct fixture *f = *state;
+	char hidden[HIDDEN_LEN], got[64];
+	struct stat st;
+	int fa, fb;
+
+	start(f, false);
+	fa = open(P(f, "a"), O_CREAT | O_RDWR, 0644);
+	assert_true(fa >= 0);
+	expect(f, RECORD_CREATE, "a", NULL);
+	assert_int_equal(link(P(f, "a"), P(f, "b")), 0);
+	expect(f, RECORD_LINK, "a", "b");
+	fb = open(P(f, "b"), O_RDWR);
+	assert_true(fb >= 0);
+	assert_int_equal(unlink(P(f, "b")), 0);
+	expect(f, RECORD_UNLINK, "b", NULL);
+	assert_int_equal(write(fb, "via-b", 5), 5);
+	expect(f, RECORD_WRITE, "a", NULL);
+	assert_int_equal(link(P(f, "a"), P(f, "b2")), 0);
+	expect(f, RECORD_LINK, "a", "b2");
+	assert_int_equal(unlink(P(f, "a")), 0);
+	expect(f, RECORD_UNLINK, "a", NULL);
+	assert_int_equal(write(fa, "A", 1), 1);
+	expect(f, RECORD_WRITE, "b2", NULL);
+	assert_int_equal(fstat(fa, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(close(fa), 0);
+	assert_int_equal(close(fb), 0);
+	expect_none(f);
+	stop(f);
+	assert_int_equal(get_file(P(f, "b2"), got, sizeof(got)), 5);
+	assert_memory_equal(got, "Aia-b", 5);
+
+	/* A second name made underneath, unknown to the capture. */
+	assert_int_equal(link(P(f, "b2"), P(f, "under")), 0);
+	f->next = nrecs(f);
+	mount_capture(f, false);
+	fa = open(P(f, "b2"), O_RDWR);
+	assert_true(fa >= 0);
+	assert_int_equal(fstat(fa, &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+	hidden_name(hidden, st.st_ino, 0);
+	assert_int_equal(unlink(P(f, "b2")), 0);
+	expect(f, RECORD_RENAME, "b2", hidden);
+	assert_int_equal(fstat(fa, &st), 0);
+	assert_int_equal(st.st_nlink, 1);               /* "under" */
+	assert_int_equal(pwrite(fa, "U", 1, 0), 1);
+	expect(f, RECORD_WRITE, hidden, NULL);
+	assert_int_equal(close(fa), 0);
+	wait_op(f);
+	expect(f, RECORD_UNLINK, hidden, NULL);
+	expect_none(f);
+	stop(f);
+	assert_int_equal(get_file(P(f, "under"), got, sizeof(got)), 5);
+	assert_memory_equal(got, "Uia-b", 5);
+	assert_int_equal(access(P(f, hidden), F_OK), -1);
+}
+
+/* Files open below a folder renamed twice: their ops follow the folder. */
+static void
+test_rename_dir_open(void **state)
+{
+	struct fixture *f = *state;
+	int fd, fd2;
+
+	start(f, false);
+	assert_int_equal(mkdir(P(f, "d"), 0755), 0);
+	expect(f, RECORD_MKDIR, "d", NULL);
+	assert_int_equal(mkdir(P(f, "d/e"), 0755), 0);
+	expect(f, RECORD_MKDIR, "d/e", NULL);
+	fd = open(P(f, "d/e/f"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "d/e/f", NULL);
+	fd2 = open(P(f, "d/g"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd2 >= 0);
+	expect(f, RECORD_CREATE, "d/g", NULL);
+	assert_int_equal(rename(P(f, "d"), P(f, "x")), 0);
+	expect(f, RECORD_RENAME, "d", "x");
+	assert_int_equal(write(fd, "1", 1), 1);
+	expect(f, RECORD_WRITE, "x/e/f", NULL);
+	assert_int_equal(write(fd2, "2", 1), 1);
+	expect(f, RECORD_WRITE, "x/g", NULL);
+	assert_int_equal(rename(P(f, "x/e"), P(f, "y")), 0);
+	expect(f, RECORD_RENAME, "x/e", "y");
+	assert_int_equal(write(fd, "3", 1), 1);
+	expect(f, RECORD_WRITE, "y/f", NULL);
+	assert_int_equal(fsync(fd), 0);
+	expect(f, RECORD_FSYNC_BARRIER, "y/f", NULL);
+	assert_int_equal(fchmod(fd, 0600), 0);
+	expect(f, RECORD_CHMOD, "y/f", NULL);
+	assert_int_equal(renameat2(AT_FDCWD, P(f, "x"), AT_FDCWD, P(f, "y"),
+	    RENAME_EXCHANGE), 0);
+	expect(f, RECORD_RENAME, "x", "y");
+	assert_int_equal(write(fd, "4", 1), 1);
+	expect(f, RECORD_WRITE, "x/f", NULL);
+	assert_int_equal(write(fd2, "5", 1), 1);
+	expect(f, RECORD_WRITE, "y/g", NULL);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(close(fd2), 0);
+	expect_none(f);
+	stop(f);
+}
+
+/*
+ * The last name of an open file goes (unlink, or a rename over it): it is
+ * renamed to a hidden name at the root instead, the writes name that, and
+ * the last close removes it. The folder that held it can go meanwhile.
+ */
+static void
+test_unlink_open(void **state)
+{
+	struct fixture *f = *state;
+	char hidden[HIDDEN_LEN], hidden2[HIDDEN_LEN], got[16];
+	struct capture_stats cs;
+	struct stat st;
+	int fd, fd2;
+
+	start(f, false);
+	assert_int_equal(mkdir(P(f, "d"), 0755), 0);
+	expect(f, RECORD_MKDIR, "d", NULL);
+	fd = open(P(f, "d/f"), O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "d/f", NULL);
+	assert_int_equal(write(fd, "before", 6), 6);
+	expect(f, RECORD_WRITE, "d/f", NULL);
+	assert_int_equal(fstat(fd, &st), 0);
+	hidden_name(hidden, st.st_ino, 0);
+	assert_int_equal(unlink(P(f, "d/f")), 0);
+	expect(f, RECORD_RENAME, "d/f", hidden);
+	assert_int_equal(f->r.recs[f->next - 1].op.flags, 0);
+	assert_int_equal(access(P(f, "d/f"), F_OK), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_nlink, 0);               /* as on a local file system */
+	capture_stats(f->c, &cs);
+	assert_int_equal(cs.hidden, 1);
+	assert_int_equal(rmdir(P(f, "d")), 0);          /* not kept by the hidden file */
+	expect(f, RECORD_RMDIR, "d", NULL);
+	assert_int_equal(pwrite(fd, "after", 5, 6), 5);
+	expect(f, RECORD_WRITE, hidden, NULL);
+	assert_int_equal(ftruncate(fd, 8), 0);
+	expect(f, RECORD_TRUNCATE, hidden, NULL);
+	assert_int_equal(pread(fd, got, sizeof(got), 0), 8);
+	assert_memory_equal(got, "beforeaf", 8);
+	assert_int_equal(close(fd), 0);
+	wait_op(f);                                     /* release is asynchronous */
+	expect(f, RECORD_UNLINK, hidden, NULL);
+	capture_stats(f->c, &cs);
+	assert_int_equal(cs.hidden, 0);
+
+	/* A rename over an open file's last name hides it first. */
+	fd = open(P(f, "t"), O_CREAT | O_RDWR, 0644);
+	assert_true(fd >= 0);
+	expect(f, RECORD_CREATE, "t", NULL);
+	fd2 = open(P(f, "s"), O_CREAT | O_RDWR, 0644);
+	assert_true(fd2 >= 0);
+	expect(f, RECORD_CREATE, "s", NULL);
+	assert_int_equal(fstat(fd, &st), 0);
+	hidden_name(hidden2, st.st_ino, 1);
+	assert_int_equal(rename(P(f, "s"), P(f, "t")), 0);
+	expect(f, RECORD_RENAME, "t", hidden2);
+	expect(f, RECORD_RENAME, "s", "t");
+	assert_int_equal(write(fd, "old t", 5), 5);
+	expect(f, RECORD_WRITE, hidden2, NULL);
+	assert_int_equal(write(fd2, "new t", 5), 5);
+	expect(f, RECORD_WRITE, "t", NULL);
+	assert_int_equal(close(fd2), 0);
+	assert_int_equal(close(fd), 0);
+	wait_op(f);
+	expect(f, RECORD_UNLINK, hidden2, NULL);
+	expect_none(f);
+	stop(f);
+	assert_int_equal(access(P(f, hidden), F_OK), -1);
+	assert_int_equal(access(P(f, hidden2), F_OK), -1);
+	assert_int_equal(get_file(P(f, "t"), got, sizeof(got)), 5);
+	assert_memory_equal(got, "new t", 5);
+}
+
+struct churn {
+	struct fixture	*f;
+	atomic_bool	 stop;
+	int		 err;
+};
+
+/*
+ * Open, write and close f over and over; errors are kept, not asserted.
+ * An open may fail with ENOENT: the name was found, then unlinked before
+ * the file was opened underneath, where nothing holds it any more.
+ */
+static void *
+churn_main(void *arg)
+{
+	struct churn *ch = arg;
+	const char *path = P(ch->f, "f");
+	int fd;
+
+	while (!atomic_load(&ch->stop) && ch->err == 0) {
+		if ((fd = open(path, O_CREAT | O_RDWR, 0644)) == -1) {
+			if (errno != ENOENT)
+				ch->err = errno;
+			continue;
+		}
+		if (write(fd, "x", 1) != 1)
+			ch->err = errno ? errno : EIO;
+		if (close(fd) != 0 && ch->err == 0)
+			ch->err = errno;
+	}
+	return NULL;
+}
+
+/*
+ * Unlinks racing with opens and closes of the same file: every file hidden
+ * while open loses its hidden name once closed, nothing is left at the
+ * root, and no write fails for want of a path.
+ */
+static void
+test_unlink_race(void **state)
+{
+	struct fixture *f = *state;
+	struct churn ch[2] = { { .f = f }, { .f = f } };
+	struct capture_stats cs;
+	struct dirent *de;
+	const char *path;
+	size_t hides = 0, k;
+	pthread_t t[2];
+	uint64_t end;
+	int i;
+	DIR *d;
+
+	start(f, false);
+	path = P(f, "f");
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, churn_main, &ch[i]), 0);
+	for (end = now_mono_ms() + 1500; now_mono_ms() < end;)
+		(void)unlink(path);
+	for (i = 0; i < 2; i++) {
+		atomic_store(&ch[i].stop, true);
+		pthread_join(t[i], NULL);
+		assert_int_equal(ch[i].err, 0);
+	}
+	for (k = 0; k < nrecs(f); k++)
+		hides += f->r.recs[k].op.type == RECORD_RENAME;
+	print_message("%zu opens hidden\n", hides);
+	for (i = 0; i < 500; i++) {
+		capture_stats(f->c, &cs);
+		if (cs.hidden == 0)
+			break;
+		usleep(10000);                          /* releases are asynchronous */
+	}
+	assert_int_equal(cs.hidden, 0);
+	assert_int_equal(cs.emit_errors, 0);
+	d = opendir(f->dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, ".fuse_hidden", 12) == 0)
+			fail_msg("%s left at the root", de->d_name);
+	closedir(d);
+	f->next = nrecs(f);
+	assert_int_equal(atomic_load(&f->r.violations), 0);
+	stop(f);
+}
+
+/* The table size once the kernel has forgotten what it can (at most 5 s). */
+static struct capture_stats
+settled(struct fixture *f, uint64_t want_nodes)
+{
+	struct capture_stats cs;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		sync();
+		if (write_proc("/proc/sys/vm/drop_caches", "2") != 0)
+			fail_msg("drop_caches: %s", strerror(errno));
+		usleep(100000);
+		capture_stats(f->c, &cs);
+		if (i >= 2 && cs.nodes <= want_nodes)
+			break;
+	}
+	return cs;
+}
+
+/*
+ * Many lookups, then the kernel drops its caches: every FORGET reaches the
+ * table and no node is left but the root. A folder the kernel forgot stays
+ * while a known name of an open file is below it: its path is needed.
+ */
+static void
+test_forget(void **state)
+{
+	struct fixture *f = *state;
+	struct capture_stats cs;
+	char name[64];
+	struct stat st;
+	int fd, i;
+
+	start(f, false);
+	assert_int_equal(mkdir(P(f, "d"), 0755), 0);
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "d/f%d", i);
+		fd = open(P(f, name), O_CREAT | O_WRONLY, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(close(fd), 0);
+		assert_int_equal(stat(P(f, name), &st), 0);
+	}
+	f->next = nrecs(f);
+	capture_stats(f->c, &cs);
+	assert_true(cs.nodes >= 201);
+	cs = settled(f, 1);
+	assert_int_equal(cs.nodes, 1);
+	assert_int_equal(cs.names, 0);
+	assert_int_equal(stat(P(f, "d/f7"), &st), 0);   /* looked up again */
+	capture_stats(f->c, &cs);
+	assert_int_equal(cs.nodes, 3);
+	assert_int_equal(cs.names, 2);
+
+	/* d/f7, linked to b and open by that name: d is forgotten but kept. */
+	assert_int_equal(link(P(f, "d/f7"), P(f, "b")), 0);
+	expect(f, RECORD_LINK, "d/f7", "b");
+	fd = open(P(f, "b"), O_WRONLY);
+	assert_true(fd >= 0);
+	cs = settled(f, 3);
+	assert_int_equal(cs.nodes, 3);                  /* root, d, the file */
+	assert_int_equal(write(fd, "x", 1), 1);
+	expect(f, RECORD_WRITE, "d/f7", NULL);
+	assert_int_equal(close(fd), 0);
+	cs = settled(f, 1);
+	assert_int_equal(cs.nodes, 1);
+	assert_int_equal(cs.names, 0);
+	expect_none(f);
+	stop(f);
 }
 
 /*
@@ -1044,6 +1624,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_emit_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writeback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardlink_writeback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardlink_mmap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardlink_stat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_other_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_dir_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
 	};
