@@ -2103,16 +2103,6 @@ ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 }
 
 static void
-ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct capture *c = cap(req);
-
-	(void)ino;
-	handle_free(c, handle_of(fi));
-	fuse_reply_err(req, 0);
-}
-
-static void
 ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	fsync_node(req, ino, handle_of(fi)->fd, datasync);
@@ -2266,7 +2256,7 @@ static const struct fuse_lowlevel_ops capture_ops = {
 	.fsync		= ll_fsync,
 	.opendir	= ll_opendir,
 	.readdir	= ll_readdir,
-	.releasedir	= ll_releasedir,
+	.releasedir	= ll_release,        /* a handle is a handle: same release */
 	.fsyncdir	= ll_fsyncdir,
 	.setxattr	= ll_setxattr,
 	.getxattr	= ll_getxattr,
