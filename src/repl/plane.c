@@ -102,8 +102,10 @@ struct plane {
 	FILE			*touched;        /* under the journal lock (quota callback) */
 	_Atomic uint64_t	 overflows;
 	_Atomic uint64_t	 skipped_to;     /* a passive's journal skipped records up to here */
-	bool			 crashed_active; /* lifeline-repl ended while capturing: a full
+	_Atomic bool		 crashed_active; /* lifeline-repl ended while capturing: a full
 						    check is due, wherever this node goes */
+	_Atomic bool		 touched_lost;   /* an entry could not be listed: the next check
+						    must be a full one */
 
 	pthread_mutex_t		 ring_mu;
 	struct lag_mark		*ring;
@@ -264,17 +266,21 @@ touched_add(struct plane *p, uint16_t root, const char *path, size_t len, bool d
 {
 	uint8_t head[4];
 
-	if (len > OP_PATH_MAX)
-		return;
 	if (p->touched == NULL && (p->touched = fopen(p->touched_path, "ae")) == NULL) {
-		log_warn("cannot open %s; the next check of a node cut loose must be a full one",
-		    p->touched_path);
+		if (!p->touched_lost)
+			log_warn("cannot open %s; the next check will be a full one", p->touched_path);
+		p->touched_lost = true;
 		return;
 	}
 	put16(head, root);
 	put16(head + 2, (uint16_t)(len | (deep ? TOUCHED_DEEP : 0)));
-	fwrite(head, 1, sizeof(head), p->touched);
-	fwrite(path, 1, len, p->touched);
+	if (len > OP_PATH_MAX || fwrite(head, 1, sizeof(head), p->touched) != sizeof(head) ||
+	    fwrite(path, 1, len, p->touched) != len) {
+		if (!p->touched_lost)
+			log_warn("cannot list a touched entry in %s; the next check will be a full one",
+			    p->touched_path);
+		p->touched_lost = true;
+	}
 }
 
 /*
@@ -352,8 +358,8 @@ sink_unlock(void *arg)
 		return;
 	if ((cut = journal_enforce_quota(p->journal, -1, on_overflow, p)) > 0) {
 		p->overflows += (uint64_t)cut;
-		if (p->touched != NULL)
-			fflush(p->touched);
+		if (p->touched != NULL && fflush(p->touched) != 0)
+			p->touched_lost = true;
 		log_warnx("replication queue over %" PRIu64 " bytes: a node downstream was cut "
 		    "loose; the files it missed are listed in %s for a targeted check",
 		    quota, p->touched_path);
@@ -738,6 +744,12 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 	pthread_mutex_unlock(&p->check_mu);
 	p->check_overflows = p->overflows;
 	touched_take(p);
+	if (!full && p->touched_lost) {
+		log_warnx("check: an entry could not be listed as touched: checking everything");
+		full = true;
+	}
+	if (full)
+		p->touched_lost = false;
 	if (!full && !touched_targets(p, &targets, &ntargets)) {
 		log_warnx("check: the touched list cannot say which files to check: checking "
 		    "everything");
@@ -773,9 +785,9 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 
 /* A check was asked for (by a copy downstream): now, or when the one running ends. */
 static void
-check_request(struct plane *p, enum need what, enum node_id from)
+check_request(struct plane *p, enum need what, int from)
 {
-	char why[256];
+	char why[256], who[64];
 
 	if (p->check_running) {
 		/* A targeted check that began after the last quota cut already covers it. */
@@ -785,11 +797,15 @@ check_request(struct plane *p, enum need what, enum node_id from)
 			p->check_next = what;
 		return;
 	}
-	if (plane_check(p, what == NEED_FULL, why, sizeof(why)) == 0)
-		log_info("check: %s's copy needs a %s one", node_name(from),
-		    what == NEED_FULL ? "full" : "targeted");
+	if (from >= 0)
+		snprintf(who, sizeof(who), "%s's copy needs", node_name(from));
 	else
-		log_warnx("check: %s's copy needs one, which cannot start: %s", node_name(from), why);
+		snprintf(who, sizeof(who), "asked for earlier (or after a crash):");
+	if (plane_check(p, what == NEED_FULL, why, sizeof(why)) == 0)
+		log_info("check: %s a %s one", who, what == NEED_FULL ? "full" : "targeted");
+	else
+		log_warnx("check: %s a %s one, which cannot start: %s", who,
+		    what == NEED_FULL ? "full" : "targeted", why);
 }
 
 /*
@@ -1823,7 +1839,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		enum need next = (enum need)p->check_next;
 
 		p->check_next = NEED_NONE;
-		check_request(p, next, p->self);
+		check_request(p, next, -1);      /* asked for while one ran, or after a crash */
 	}
 	for (size_t i = 0; i < p->ndown; i++) {
 		struct downstream *d = &p->down[i];
@@ -2202,7 +2218,6 @@ plane_close(struct plane *p)
 		else if (write_file_atomic(p->capturing_path, "stopped\n", 8, 0600) < 0)
 			log_warn("cannot write %s", p->capturing_path);
 	}
-	stop_captures(p);
 	if (p->pending != PEND_NONE)
 		finish_pending(p, -1, 0, "lifeline-repl is stopping");
 	if (p->check_thread != 0) {
