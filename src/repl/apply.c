@@ -680,22 +680,6 @@ unfit(const struct op *op, const struct loc l[2], const struct snap b[2])
 	}
 }
 
-/* fchown then fchmod (chown may clear set-id bits), exact mode whatever the umask. */
-static enum apply_result
-set_owner_mode(const struct job *j, int fd)
-{
-	if (fchown(fd, j->op->uid, j->op->gid) == -1)
-		return sys(j, errno, false, "fchown");
-	step("fchown");
-	if (fchmod(fd, j->op->mode & 07777) == -1)
-		return sys(j, errno, false, "fchmod");
-	step("fchmod");
-	if (fsync(fd) == -1)
-		return sys(j, errno, false, "fsync");
-	step("fsync");
-	return APPLY_OK;
-}
-
 static enum apply_result
 sync_dir(const struct job *j, int dirfd, const char *which)
 {
@@ -706,8 +690,68 @@ sync_dir(const struct job *j, int dirfd, const char *which)
 }
 
 /*
+ * Give fd (or name in dirfd, not followed, when fd is -1) the mtime the
+ * record carries for it, so the copy has the active's time rather than the
+ * applier's clock; 0.0 is none (op.h). The atime is left as it is.
+ */
+static enum apply_result
+set_mtime(const struct job *j, int fd, int dirfd, const char *name, int64_t sec, uint32_t nsec,
+    const char *which)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = sec, .tv_nsec = nsec } };
+	int rc;
+
+	if (sec == 0 && nsec == 0)
+		return APPLY_OK;
+	if (nsec == OP_TIME_NOW || nsec == OP_TIME_OMIT)
+		ts[1].tv_nsec = nsec == OP_TIME_NOW ? UTIME_NOW : UTIME_OMIT;
+	rc = fd != -1 ? futimens(fd, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	if (rc == -1)
+		return sys(j, errno, false, which);
+	step(which);
+	return APPLY_OK;
+}
+
+/* The directory's mtime after the change, then the fsync that makes the change durable. */
+static enum apply_result
+finish_dir(const struct job *j, int dirfd, int64_t sec, uint32_t nsec, const char *which)
+{
+	enum apply_result r;
+
+	if ((r = set_mtime(j, dirfd, -1, NULL, sec, nsec, "dir-mtime")) != APPLY_OK)
+		return r;
+	return sync_dir(j, dirfd, which);
+}
+
+/*
+ * fchown then fchmod (chown may clear set-id bits), exact mode whatever the
+ * umask, then the mtime the record carries, and the fsync of all three.
+ */
+static enum apply_result
+set_owner_mode(const struct job *j, int fd)
+{
+	enum apply_result r;
+
+	if (fchown(fd, j->op->uid, j->op->gid) == -1)
+		return sys(j, errno, false, "fchown");
+	step("fchown");
+	if (fchmod(fd, j->op->mode & 07777) == -1)
+		return sys(j, errno, false, "fchmod");
+	step("fchmod");
+	if ((r = set_mtime(j, fd, -1, NULL, j->op->mtime_sec, j->op->mtime_nsec, "mtime")) !=
+	    APPLY_OK)
+		return r;
+	if (fsync(fd) == -1)
+		return sys(j, errno, false, "fsync");
+	step("fsync");
+	return APPLY_OK;
+}
+
+/*
  * Do an entry op, or, when done, only what follows its main call: the
- * owner and mode of what it made and the fsyncs that make it durable,
+ * owner and mode of what it made, the mtimes the record carries (of what
+ * it made and of the directories it changed) and the fsyncs that make it
+ * durable,
  * all harmless to repeat. Every step is a call on a name relative to its
  * parent that never follows a symlink.
  */
@@ -729,7 +773,8 @@ perform(const struct job *j, const struct loc l[2], bool done)
 				break;
 			}
 			step("truncate");
-			if (fsync(fd) == -1)
+			if ((r = set_mtime(j, fd, -1, NULL, op->mtime_sec, op->mtime_nsec,
+			    "mtime")) == APPLY_OK && fsync(fd) == -1)
 				r = sys(j, errno, false, "fsync");
 			break;
 		}
@@ -742,7 +787,8 @@ perform(const struct job *j, const struct loc l[2], bool done)
 		if (!done)
 			step("create");
 		if ((r = set_owner_mode(j, fd)) == APPLY_OK)
-			r = sync_dir(j, l[0].dirfd, "fsync-dir");
+			r = finish_dir(j, l[0].dirfd, op->dir_mtime_sec, op->dir_mtime_nsec,
+			    "fsync-dir");
 		break;
 	case RECORD_MKDIR:
 		if (!done) {
@@ -757,7 +803,8 @@ perform(const struct job *j, const struct loc l[2], bool done)
 			break;
 		}
 		if ((r = set_owner_mode(j, fd)) == APPLY_OK)
-			r = sync_dir(j, l[0].dirfd, "fsync-dir");
+			r = finish_dir(j, l[0].dirfd, op->dir_mtime_sec, op->dir_mtime_nsec,
+			    "fsync-dir");
 		break;
 	case RECORD_SYMLINK:
 		if (!done) {
@@ -772,7 +819,9 @@ perform(const struct job *j, const struct loc l[2], bool done)
 			break;
 		}
 		step("fchownat");
-		if ((r = sync_dir(j, l[0].dirfd, "fsync-dir")) != APPLY_OK)
+		if ((r = set_mtime(j, -1, l[0].dirfd, l[0].name, op->mtime_sec, op->mtime_nsec,
+		    "mtime")) != APPLY_OK || (r = finish_dir(j, l[0].dirfd, op->dir_mtime_sec,
+		    op->dir_mtime_nsec, "fsync-dir")) != APPLY_OK)
 			break;
 		/* A symlink cannot be opened to fsync its owner: sync its file system. */
 		if (syncfs(l[0].dirfd) == -1)
@@ -790,7 +839,7 @@ perform(const struct job *j, const struct loc l[2], bool done)
 			}
 			step("unlinkat");
 		}
-		r = sync_dir(j, l[0].dirfd, "fsync-dir");
+		r = finish_dir(j, l[0].dirfd, op->dir_mtime_sec, op->dir_mtime_nsec, "fsync-dir");
 		break;
 	case RECORD_RENAME:
 		if (!done) {
@@ -801,8 +850,10 @@ perform(const struct job *j, const struct loc l[2], bool done)
 			}
 			step("renameat2");
 		}
-		if ((r = sync_dir(j, l[1].dirfd, "fsync-dir2")) == APPLY_OK)
-			r = sync_dir(j, l[0].dirfd, "fsync-dir");
+		if ((r = finish_dir(j, l[1].dirfd, op->dir2_mtime_sec, op->dir2_mtime_nsec,
+		    "fsync-dir2")) == APPLY_OK)
+			r = finish_dir(j, l[0].dirfd, op->dir_mtime_sec, op->dir_mtime_nsec,
+			    "fsync-dir");
 		break;
 	case RECORD_LINK:
 		if (!done) {
@@ -812,7 +863,7 @@ perform(const struct job *j, const struct loc l[2], bool done)
 			}
 			step("linkat");
 		}
-		r = sync_dir(j, l[1].dirfd, "fsync-dir2");
+		r = finish_dir(j, l[1].dirfd, op->dir_mtime_sec, op->dir_mtime_nsec, "fsync-dir2");
 		break;
 	case RECORD_FALLOCATE:
 		if ((fd = open_name(&l[0], O_WRONLY)) == -1) {
@@ -826,6 +877,9 @@ perform(const struct job *j, const struct loc l[2], bool done)
 			}
 			step("fallocate");
 		}
+		if ((r = set_mtime(j, fd, -1, NULL, op->mtime_sec, op->mtime_nsec, "mtime")) !=
+		    APPLY_OK)
+			break;
 		if (fsync(fd) == -1)
 			r = sys(j, errno, false, "fsync");
 		else
@@ -1034,6 +1088,7 @@ apply_state(struct applier *a, const struct job *j)
 		}
 		if (op->type != RECORD_WRITE)
 			step("ftruncate");
+		r = set_mtime(j, fd, -1, NULL, op->mtime_sec, op->mtime_nsec, "mtime");
 		break;
 	case RECORD_CHMOD:
 		if ((fd = open_name(&l, O_RDONLY)) == -1) {

@@ -825,6 +825,8 @@ last_name(const struct node *n, const struct name *nm)
 	return LIST_FIRST(&n->names) == nm && LIST_NEXT(nm, sibling) == NULL;
 }
 
+static void folder_mtime(struct capture *, const struct rpath *, int64_t *, uint32_t *);
+
 /*
  * Give the name at p (entry nm, or NULL, of open file n in folder pn) a
  * hidden name instead: a RENAME op (see the top of the file). Both locks
@@ -875,6 +877,8 @@ hide(struct capture *c, struct node *n, struct node *pn, struct name *nm,
 	set_path(&op, p);
 	op.path2 = h.s;
 	op.path2_len = (uint16_t)h.len;
+	folder_mtime(c, p, &op.dir_mtime_sec, &op.dir_mtime_nsec);
+	folder_mtime(c, &h, &op.dir2_mtime_sec, &op.dir2_mtime_nsec);
 	return emit(c, &op);
 }
 
@@ -903,6 +907,7 @@ unhide(struct capture *c, struct node *n)
 			retire(c, &st);
 		pthread_mutex_unlock(&c->mu);
 		set_path(&op, &p);
+		folder_mtime(c, &p, &op.dir_mtime_sec, &op.dir_mtime_nsec);
 		(void)emit(c, &op);
 	} else if (res != -EAGAIN)
 		log_warnx("capture %s: cannot remove the hidden name of inode %ju: %s",
@@ -980,6 +985,40 @@ parent_stat(struct capture *c, const struct rpath *p, struct stat *st)
 	memcpy(pp.s, p->s, pp.len);
 	pp.s[pp.len] = '\0';
 	return syserr(fstatat(c->dfd, pp.s, st, 0));
+}
+
+/*
+ * The times a change leaves behind, read underneath right after it (the
+ * ordering lock held) and carried by its op, so the stand-by gets the
+ * active's mtimes, not its applier's clock (op.h). A time that cannot be
+ * read is left 0.0, "not known": the change itself is done and journaled.
+ */
+static void
+take_mtime(const struct stat *st, int64_t *sec, uint32_t *nsec)
+{
+	*sec = st->st_mtim.tv_sec;
+	*nsec = (uint32_t)st->st_mtim.tv_nsec;
+}
+
+/* op.mtime: of the open file fd, else of the entry at p. */
+static void
+entry_mtime(struct capture *c, struct op *op, const struct rpath *p, int fd)
+{
+	struct stat st;
+
+	if ((fd != -1 ? fstat(fd, &st) : fstatat(c->dfd, under(p), &st,
+	    AT_SYMLINK_NOFOLLOW)) == 0)
+		take_mtime(&st, &op->mtime_sec, &op->mtime_nsec);
+}
+
+/* The mtime of the folder holding p, into sec and nsec (op.dir_mtime or dir2_mtime). */
+static void
+folder_mtime(struct capture *c, const struct rpath *p, int64_t *sec, uint32_t *nsec)
+{
+	struct stat st;
+
+	if (parent_stat(c, p, &st) == 0)
+		take_mtime(&st, sec, nsec);
 }
 
 /*
@@ -1351,8 +1390,11 @@ set_size(struct capture *c, const struct rpath *p, int fd, off_t size)
 		res = syserr(ftruncate(fd, size));
 	else
 		res = truncate_at(c, p, size);
+	if (res != 0)
+		return res;
 	set_path(&op, p);
-	return res != 0 ? res : emit(c, &op);
+	entry_mtime(c, &op, p, fd);
+	return emit(c, &op);
 }
 
 /* UTIME_NOW is read back and sent as a time: the passive's clock is not ours. */
@@ -1473,8 +1515,12 @@ made(struct capture *c, fuse_req_t req, int res, const struct owner *o, struct o
 		set_path(op, p);
 		if ((res = syserr(fstatat(c->dfd, p->s, &st, AT_SYMLINK_NOFOLLOW))) != 0)
 			undo(c, op);
-		else if ((res = own(c, o, p, -1, &st, op)) == 0 && op->type == RECORD_CREATE)
-			op->mode |= st.st_mode & S_IFMT;
+		else if ((res = own(c, o, p, -1, &st, op)) == 0) {
+			if (op->type == RECORD_CREATE)
+				op->mode |= st.st_mode & S_IFMT;
+			take_mtime(&st, &op->mtime_sec, &op->mtime_nsec);
+			folder_mtime(c, p, &op->dir_mtime_sec, &op->dir_mtime_nsec);
+		}
 	}
 	if (res == 0 && (res = emit(c, op)) != 0)
 		gone(c, &st);
@@ -1584,6 +1630,7 @@ remove_file(struct capture *c, struct node *pn, const char *name, const struct r
 		retire(c, &st);
 	pthread_mutex_unlock(&c->mu);
 	set_path(&op, p);
+	folder_mtime(c, p, &op.dir_mtime_sec, &op.dir_mtime_nsec);
 	return emit(c, &op);
 }
 
@@ -1626,6 +1673,7 @@ ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		retire(c, &st);
 		pthread_mutex_unlock(&c->mu);
 		set_path(&op, &p);
+		folder_mtime(c, &p, &op.dir_mtime_sec, &op.dir_mtime_nsec);
 		res = emit(c, &op);
 	}
 	names_done(c);
@@ -1716,6 +1764,8 @@ ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newpar
 		set_path(&op, &from);
 		op.path2 = to.s;
 		op.path2_len = (uint16_t)to.len;
+		folder_mtime(c, &from, &op.dir_mtime_sec, &op.dir_mtime_nsec);
+		folder_mtime(c, &to, &op.dir2_mtime_sec, &op.dir2_mtime_nsec);
 		res = emit(c, &op);
 	}
 	names_done(c);
@@ -1740,6 +1790,7 @@ ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newnam
 		set_path(&op, &from);
 		op.path2 = to.s;
 		op.path2_len = (uint16_t)to.len;
+		folder_mtime(c, &to, &op.dir_mtime_sec, &op.dir_mtime_nsec);
 		if ((res = syserr(fstatat(c->dfd, to.s, &st, AT_SYMLINK_NOFOLLOW))) != 0)
 			undo(c, &op);
 		else if ((res = emit(c, &op)) == 0)
@@ -1776,6 +1827,7 @@ ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		res = syserr(fd = openat(c->dfd, under(&p), under_flags(c, fi->flags)));
 	if (res == 0 && trunc) {
 		set_path(&op, &p);
+		entry_mtime(c, &op, &p, fd);
 		if ((res = emit(c, &op)) != 0)
 			close(fd);
 	}
@@ -1823,14 +1875,18 @@ ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		op = (struct op){ .type = RECORD_TRUNCATE };
 		set_path(&op, &p);
 		if ((res = syserr(fd = openat(c->dfd, p.s, under_flags(c, fi->flags)))) == 0 &&
-		    (res = syserr(fstat(fd, &e.attr))) == 0 && (fi->flags & O_TRUNC))
+		    (res = syserr(fstat(fd, &e.attr))) == 0 && (fi->flags & O_TRUNC)) {
+			take_mtime(&e.attr, &op.mtime_sec, &op.mtime_nsec);
 			res = emit(c, &op);
+		}
 	} else if ((res = syserr(fd)) == 0) {
 		set_path(&op, &p);
 		if ((res = syserr(fstat(fd, &e.attr))) != 0)
 			undo(c, &op);
 		else if ((res = own(c, &o, &p, fd, &e.attr, &op)) == 0) {
 			op.mode |= S_IFREG;
+			take_mtime(&e.attr, &op.mtime_sec, &op.mtime_nsec);
+			folder_mtime(c, &p, &op.dir_mtime_sec, &op.dir_mtime_nsec);
 			if ((res = emit(c, &op)) != 0)
 				gone(c, &e.attr);
 		}
@@ -1923,6 +1979,7 @@ ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 		res = -errno;
 	else if ((res = open_path(c, h->node, &p)) == 0) {
 		set_path(&op, &p);
+		entry_mtime(c, &op, &p, h->fd);
 		res = emit_write(c, &op, buf, (size_t)n, off);
 	}
 	order_unlock(c);
@@ -2212,6 +2269,7 @@ ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 	if ((res = syserr(fallocate(h->fd, mode, off, len))) == 0 &&
 	    (res = open_path(c, h->node, &p)) == 0) {
 		set_path(&op, &p);
+		entry_mtime(c, &op, &p, h->fd);
 		res = emit(c, &op);
 	}
 	order_unlock(c);

@@ -62,6 +62,12 @@ _Static_assert(OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA <= RECORD_MAX_
 #define F_PATH_REQ  0x0800    /* path names an entry: never "" (the directory itself) */
 #define F_PATH2     0x1000    /* path2 is a path under the rules */
 #define F_TARGET    0x2000    /* path2 is a symlink target: any bytes but NUL, not empty */
+#define F_DIRTIME   0x4000    /* dir_mtime, in the atime slot */
+#define F_DIR2TIME  0x8000    /* dir2_mtime, in the mtime slot */
+
+/* The two time slots of the head: each holds at most one field of a type. */
+#define SLOT_A      (F_ATIME | F_DIRTIME)
+#define SLOT_M      (F_MTIME | F_DIR2TIME)
 
 #define FALLOC_MODES (FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE | \
     FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)
@@ -77,23 +83,26 @@ static const struct {
 	uint32_t	flags;      /* allowed bits of op.flags */
 	uint32_t	ifmt;       /* file type bits mode may hold besides 0; 0: any */
 } specs[RECORD_TYPE_MAX + 1] = {
-	[RECORD_WRITE]         = { F_PATH_REQ | F_OFFSET | F_DATA_REQ, 0, 0 },
-	[RECORD_TRUNCATE]      = { F_PATH_REQ | F_SIZE, 0, 0 },
-	[RECORD_CREATE]        = { F_PATH_REQ | F_MODE | F_OWNER | F_FLAGS,
+	[RECORD_WRITE]         = { F_PATH_REQ | F_OFFSET | F_DATA_REQ | F_MTIME, 0, 0 },
+	[RECORD_TRUNCATE]      = { F_PATH_REQ | F_SIZE | F_MTIME, 0, 0 },
+	[RECORD_CREATE]        = { F_PATH_REQ | F_MODE | F_OWNER | F_FLAGS | F_MTIME | F_DIRTIME,
 				   OP_CREATE_EXCL | OP_CREATE_TRUNC, S_IFREG },
-	[RECORD_MKDIR]         = { F_PATH_REQ | F_MODE | F_OWNER, 0, S_IFDIR },
-	[RECORD_UNLINK]        = { F_PATH_REQ, 0, 0 },
-	[RECORD_RMDIR]         = { F_PATH_REQ, 0, 0 },
-	[RECORD_RENAME]        = { F_PATH_REQ | F_PATH2 | F_FLAGS,
+	[RECORD_MKDIR]         = { F_PATH_REQ | F_MODE | F_OWNER | F_MTIME | F_DIRTIME, 0,
+				   S_IFDIR },
+	[RECORD_UNLINK]        = { F_PATH_REQ | F_DIRTIME, 0, 0 },
+	[RECORD_RMDIR]         = { F_PATH_REQ | F_DIRTIME, 0, 0 },
+	[RECORD_RENAME]        = { F_PATH_REQ | F_PATH2 | F_FLAGS | F_DIRTIME | F_DIR2TIME,
 				   RENAME_NOREPLACE | RENAME_EXCHANGE, 0 },
-	[RECORD_LINK]          = { F_PATH_REQ | F_PATH2, 0, 0 },
-	[RECORD_SYMLINK]       = { F_PATH_REQ | F_TARGET | F_OWNER, 0, 0 },
+	[RECORD_LINK]          = { F_PATH_REQ | F_PATH2 | F_DIRTIME, 0, 0 },
+	[RECORD_SYMLINK]       = { F_PATH_REQ | F_TARGET | F_OWNER | F_MTIME | F_DIRTIME, 0,
+				   0 },
 	[RECORD_CHMOD]         = { F_MODE, 0, 0 },
 	[RECORD_CHOWN]         = { F_OWNER, 0, 0 },
 	[RECORD_UTIMENS]       = { F_ATIME | F_MTIME, 0, 0 },
 	[RECORD_SETXATTR]      = { F_NAME | F_DATA | F_FLAGS, XATTR_CREATE | XATTR_REPLACE, 0 },
 	[RECORD_REMOVEXATTR]   = { F_NAME, 0, 0 },
-	[RECORD_FALLOCATE]     = { F_PATH_REQ | F_OFFSET | F_SIZE | F_FLAGS, FALLOC_MODES, 0 },
+	[RECORD_FALLOCATE]     = { F_PATH_REQ | F_OFFSET | F_SIZE | F_FLAGS | F_MTIME,
+				   FALLOC_MODES, 0 },
 	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
 	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_FLAGS |
 				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER |
@@ -228,9 +237,28 @@ op_encode(uint8_t *buf, size_t buflen, const struct op *op)
 	uint16_t path2_len = (f & (F_PATH2 | F_TARGET)) ? op->path2_len : 0;
 	uint16_t name_len = (f & F_NAME) ? op->name_len : 0;
 	uint32_t data_len = (f & (F_DATA | F_DATA_REQ)) ? op->data_len : 0;
-	uint32_t atime_nsec = (f & F_ATIME) ? nsec_wire(op->atime_nsec) : 0;
-	uint32_t mtime_nsec = (f & F_MTIME) ? nsec_wire(op->mtime_nsec) : 0;
+	int64_t atime_sec = 0, mtime_sec = 0;
+	uint32_t atime_nsec = 0, mtime_nsec = 0;
 	uint8_t *p;
+
+	if (f & F_ATIME) {
+		atime_sec = op->atime_sec;
+		atime_nsec = nsec_wire(op->atime_nsec);
+	} else if (f & F_DIRTIME) {
+		atime_sec = op->dir_mtime_sec;
+		atime_nsec = op->dir_mtime_nsec;
+		if (atime_nsec >= NSEC_PER_SEC)
+			return 0;
+	}
+	if (f & F_MTIME) {
+		mtime_sec = op->mtime_sec;
+		mtime_nsec = nsec_wire(op->mtime_nsec);
+	} else if (f & F_DIR2TIME) {
+		mtime_sec = op->dir2_mtime_sec;
+		mtime_nsec = op->dir2_mtime_nsec;
+		if (mtime_nsec >= NSEC_PER_SEC)
+			return 0;
+	}
 
 	if (f == 0 || op->path_len > OP_PATH_MAX || path2_len > OP_PATH_MAX ||
 	    name_len > OP_NAME_MAX || data_len > OP_MAX_DATA)
@@ -252,8 +280,8 @@ op_encode(uint8_t *buf, size_t buflen, const struct op *op)
 	put32(buf + H_FLAGS, (f & F_FLAGS) ? op->flags : 0);
 	put64(buf + H_OFFSET, (f & F_OFFSET) ? op->offset : 0);
 	put64(buf + H_SIZE, (f & F_SIZE) ? op->size : 0);
-	put64(buf + H_ATIME_SEC, (f & F_ATIME) ? (uint64_t)op->atime_sec : 0);
-	put64(buf + H_MTIME_SEC, (f & F_MTIME) ? (uint64_t)op->mtime_sec : 0);
+	put64(buf + H_ATIME_SEC, (uint64_t)atime_sec);
+	put64(buf + H_MTIME_SEC, (uint64_t)mtime_sec);
 	put32(buf + H_ATIME_NSEC, atime_nsec);
 	put32(buf + H_MTIME_NSEC, mtime_nsec);
 	p = buf + OP_HEAD_SIZE;
@@ -307,8 +335,8 @@ check_absent(const struct op *op, unsigned f, const char *tname, char *why, size
 		const char	*name;
 	} zero[] = {
 		{ F_MODE, "mode" }, { F_OWNER, "uid/gid" }, { F_FLAGS, "flags" },
-		{ F_OFFSET, "offset" }, { F_SIZE, "size" }, { F_ATIME, "atime" },
-		{ F_MTIME, "mtime" }, { F_NAME, "name" }, { F_PATH2 | F_TARGET, "path2" },
+		{ F_OFFSET, "offset" }, { F_SIZE, "size" }, { SLOT_A, "atime" },
+		{ SLOT_M, "mtime" }, { F_NAME, "name" }, { F_PATH2 | F_TARGET, "path2" },
 		{ F_DATA | F_DATA_REQ, "data" },
 	};
 	size_t i;
@@ -323,8 +351,8 @@ check_absent(const struct op *op, unsigned f, const char *tname, char *why, size
 		case F_FLAGS:   set = op->flags != 0; break;
 		case F_OFFSET:  set = op->offset != 0; break;
 		case F_SIZE:    set = op->size != 0; break;
-		case F_ATIME:   set = op->atime_sec != 0 || op->atime_nsec != 0; break;
-		case F_MTIME:   set = op->mtime_sec != 0 || op->mtime_nsec != 0; break;
+		case SLOT_A:    set = op->atime_sec != 0 || op->atime_nsec != 0; break;
+		case SLOT_M:    set = op->mtime_sec != 0 || op->mtime_nsec != 0; break;
 		case F_NAME:    set = op->name_len != 0; break;
 		case F_DATA | F_DATA_REQ: set = op->data_len != 0; break;
 		default:        set = op->path2_len != 0; break;
@@ -397,6 +425,16 @@ check_present(const struct op *op, unsigned f, const char *tname, char *why, siz
 	if ((f & F_MTIME) && !nsec_valid(op->mtime_nsec)) {
 		why_printf(why, whylen, "mtime nsec %u, expected below 1000000000 or a sentinel",
 		    op->mtime_nsec);
+		return -1;
+	}
+	if ((f & F_DIRTIME) && op->atime_nsec >= NSEC_PER_SEC) {
+		why_printf(why, whylen, "directory mtime nsec %u in the atime slot, expected below "
+		    "1000000000", op->atime_nsec);
+		return -1;
+	}
+	if ((f & F_DIR2TIME) && op->mtime_nsec >= NSEC_PER_SEC) {
+		why_printf(why, whylen, "directory mtime nsec %u in the mtime slot, expected below "
+		    "1000000000", op->mtime_nsec);
 		return -1;
 	}
 	return 0;
@@ -643,6 +681,19 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 	    check_present(&o, f, tname, why, whylen) == -1 ||
 	    check_ranges(&o, tname, why, whylen) == -1)
 		return -1;
+	/* The directory times leave the slots they travel in for their own fields. */
+	if (f & F_DIRTIME) {
+		o.dir_mtime_sec = o.atime_sec;
+		o.dir_mtime_nsec = o.atime_nsec;
+		o.atime_sec = 0;
+		o.atime_nsec = 0;
+	}
+	if (f & F_DIR2TIME) {
+		o.dir2_mtime_sec = o.mtime_sec;
+		o.dir2_mtime_nsec = o.mtime_nsec;
+		o.mtime_sec = 0;
+		o.mtime_nsec = 0;
+	}
 	if (type == RECORD_VERIFY && (problem = verify_problem(&o)) != NULL) {
 		why_printf(why, whylen, "verify of mode 0%o, flags 0x%x, data of %u bytes: %s", o.mode,
 		    o.flags, o.data_len, problem);

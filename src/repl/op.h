@@ -48,24 +48,37 @@
  *
  * Fields by type (others are written as zero by op_encode, and op_decode
  * refuses them unless zero, so a payload has one encoding):
- *   WRITE          root path offset data
- *   TRUNCATE       root path size
- *   CREATE         root path mode uid gid flags(OP_CREATE_*)
- *   MKDIR          root path mode uid gid
- *   UNLINK, RMDIR  root path
+ *   WRITE          root path offset data mtime
+ *   TRUNCATE       root path size mtime
+ *   CREATE         root path mode uid gid flags(OP_CREATE_*) mtime dir_mtime
+ *   MKDIR          root path mode uid gid mtime dir_mtime
+ *   UNLINK, RMDIR  root path dir_mtime
  *   RENAME         root path path2 flags(RENAME_NOREPLACE|RENAME_EXCHANGE)
- *   LINK           root path(existing) path2(new name)
+ *                  dir_mtime dir2_mtime
+ *   LINK           root path(existing) path2(new name) dir_mtime
  *   SYMLINK        root path(new link) path2(target text, any bytes) uid gid
+ *                  mtime dir_mtime
  *   CHMOD          root path mode
  *   CHOWN          root path uid gid (UINT32_MAX = leave as is)
  *   UTIMENS        root path atime mtime
  *   SETXATTR       root path name data flags(XATTR_CREATE|XATTR_REPLACE)
  *   REMOVEXATTR    root path name
- *   FALLOCATE      root path offset size flags(FALLOC_FL_* mode)
+ *   FALLOCATE      root path offset size flags(FALLOC_FL_* mode) mtime
  *   FSYNC_BARRIER  root path flags(OP_FSYNC_*)
  *   VERIFY         root path offset size mode(st_mode) uid gid mtime
  *                  flags(OP_VERIFY_*) data: by the type in mode, below
  *   DATA           root path offset size(file size) data(the block's bytes)
+ *
+ * Times a change leaves behind (the stand-by's copy is to have the active's
+ * mtimes, not the applier's clock): mtime of the entry ops above is the
+ * entry's mtime right after the change (the file written, truncated or
+ * made); dir_mtime is the mtime the change left on the directory holding
+ * path (for LINK, the one holding path2, the new name), dir2_mtime the one
+ * of the directory holding path2 (RENAME). On the wire dir_mtime takes the
+ * atime slot and dir2_mtime the mtime slot (no type carries both). 0.0
+ * means not known: the applier leaves that time as its change made it (a
+ * change always leaves a later time, so no real one is 0.0). These times
+ * are never the OP_TIME sentinels.
  *
  * mode of CREATE, MKDIR and CHMOD is the permission bits (07777); the file
  * type bits may come along as FUSE gives them (S_IFREG for CREATE, S_IFDIR
@@ -123,6 +136,10 @@ struct op {
 	uint32_t	 atime_nsec;  /* or OP_TIME_OMIT / OP_TIME_NOW */
 	int64_t		 mtime_sec;
 	uint32_t	 mtime_nsec;
+	int64_t		 dir_mtime_sec;   /* see "Times a change leaves behind" */
+	uint32_t	 dir_mtime_nsec;
+	int64_t		 dir2_mtime_sec;
+	uint32_t	 dir2_mtime_nsec;
 	const char	*path;        /* NUL-terminated, length path_len */
 	uint16_t	 path_len;
 	const char	*path2;       /* RENAME/LINK: a path as above; SYMLINK: the target */

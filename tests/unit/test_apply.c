@@ -51,6 +51,9 @@
 #define CRASHED  86                     /* exit status of a child that "crashed" */
 #define MAXSTEPS 4096
 
+/* Whether dump() shows each entry's mtime (the crash tests, whose ops all carry them). */
+static bool dump_mtimes;
+
 /* ---- the crash hook ---- */
 
 static long crash_at;                   /* 0: never; k: _exit in the k-th step */
@@ -124,6 +127,7 @@ setup(void **state)
 	fresh(f);
 	crash_at = 0;
 	tracing = false;
+	dump_mtimes = false;
 	*state = f;
 	return 0;
 }
@@ -263,6 +267,14 @@ struct seen {
 	char	path[256];
 };
 
+static void
+put_mtime(FILE *out, const struct stat *st)
+{
+	if (dump_mtimes)
+		fprintf(out, " mtime=%lld.%09ld", (long long)st->st_mtim.tv_sec,
+		    st->st_mtim.tv_nsec);
+}
+
 /* One line per entry below dirfd, sorted, recursively; see the header comment. */
 static void
 dump_dir(FILE *out, int dirfd, const char *prefix, struct seen *seen, size_t *nseen)
@@ -287,6 +299,7 @@ dump_dir(FILE *out, int dirfd, const char *prefix, struct seen *seen, size_t *ns
 		assert_int_equal(fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
 		fprintf(out, "%s mode=%o owner=%u:%u", path, (unsigned)st.st_mode,
 		    (unsigned)st.st_uid, (unsigned)st.st_gid);
+		put_mtime(out, &st);
 		if (S_ISLNK(st.st_mode)) {
 			len = readlinkat(dirfd, name, target, sizeof(target) - 1);
 			assert_true(len >= 0);
@@ -353,8 +366,10 @@ dump(const char *dir)
 	assert_non_null(out);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
-	fprintf(out, ". mode=%o owner=%u:%u\n", (unsigned)st.st_mode, (unsigned)st.st_uid,
+	fprintf(out, ". mode=%o owner=%u:%u", (unsigned)st.st_mode, (unsigned)st.st_uid,
 	    (unsigned)st.st_gid);
+	put_mtime(out, &st);
+	fputc('\n', out);
 	dump_dir(out, fd, "", seen, &nseen);
 	close(fd);
 	fclose(out);
@@ -820,6 +835,22 @@ test_set_position(void **state)
 /* ---- the same tree as the ops done directly ---- */
 
 /*
+ * The times the capture would have read after op number i: each its own,
+ * so a time the applier set from the wrong field, or failed to set again
+ * after a crash, shows in the dump. The encoder keeps those the type carries.
+ */
+static void
+stamp(struct op *op, size_t i)
+{
+	op->mtime_sec = 1600000000 + (int64_t)i;
+	op->mtime_nsec = (uint32_t)(100 + i);
+	op->dir_mtime_sec = 1700000000 + (int64_t)i;
+	op->dir_mtime_nsec = (uint32_t)(200 + i);
+	op->dir2_mtime_sec = 1800000000 + (int64_t)i;
+	op->dir2_mtime_nsec = (uint32_t)(300 + i);
+}
+
+/*
  * A sequence with every entry op, renames over a target and exchanges,
  * links, unlinks, directories, and state-setting ops between them.
  * collapse: the file system can FALLOC_FL_COLLAPSE_RANGE (ext4, xfs).
@@ -828,7 +859,7 @@ static size_t
 sequence(struct op *ops, bool collapse)
 {
 	static char block[8193];
-	size_t n = 0;
+	size_t i, n = 0;
 
 	memset(block, 'B', 8192);
 	ops[n++] = OP(RECORD_MKDIR, "d", .mode = 0750, .uid = 1000, .gid = 1000);
@@ -865,6 +896,8 @@ sequence(struct op *ops, bool collapse)
 	ops[n++] = OP(RECORD_WRITE, "d/b", DATA("end"));
 	ops[n++] = OP(RECORD_LINK, "d/c2", P2("d/e/c3"));
 	ops[n++] = OP(RECORD_RENAME, "d/e/c3", P2("d/c2"));               /* two links, one file */
+	for (i = 0; i < n; i++)
+		stamp(&ops[i], i);
 	return n;
 }
 
@@ -1095,7 +1128,16 @@ test_crash_every_step(void **state)
 	tracing = false;
 	nsteps = steps;
 	assert_true(nsteps > (long)n && nsteps <= MAXSTEPS);
+	dump_mtimes = true;
 	ref = dump(f->root);
+	/*
+	 * Times from the records as stamp() gave them: d/c2's from its last
+	 * TRUNCATE (op 19), d's as path2's folder of the last rename (op 28),
+	 * d/e's as path's folder of it.
+	 */
+	assert_non_null(strstr(ref, "d/c2 mode=100640 owner=5:6 mtime=1600000019.000000119"));
+	assert_non_null(strstr(ref, "\nd mode=40700 owner=1000:1000 mtime=1800000028.000000328"));
+	assert_non_null(strstr(ref, "\nd/e mode=40755 owner=0:0 mtime=1700000028.000000228"));
 
 	for (k = 1; k <= nsteps; k++)
 		assert_true(crash_and_check(f, ops, n, k, 0, ref, nsteps));

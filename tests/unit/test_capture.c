@@ -618,6 +618,101 @@ test_names(void **state)
 	assert_int_equal(access(P(f, "b"), F_OK), -1);
 }
 
+/* Whether the time carried in sec/nsec is the mtime the entry rel has underneath. */
+static void
+same_mtime(int under, const char *rel, int64_t sec, uint32_t nsec, const char *what)
+{
+	struct stat st;
+
+	assert_int_equal(fstatat(under, rel, &st, AT_SYMLINK_NOFOLLOW | (*rel ? 0 : AT_EMPTY_PATH)),
+	    0);
+	if (sec != st.st_mtim.tv_sec || nsec != (uint32_t)st.st_mtim.tv_nsec)
+		fail_msg("%s: carried %lld.%09u, %s has %lld.%09ld underneath", what,
+		    (long long)sec, nsec, *rel ? rel : "the root", (long long)st.st_mtim.tv_sec,
+		    st.st_mtim.tv_nsec);
+}
+
+/*
+ * Each op carries the times its change left underneath: the entry's mtime
+ * (written, truncated, made) and the mtime of the folders whose names it
+ * changed, read right after it. A pause before each op moves the clock on,
+ * so a time read before the change, or of another entry, would differ.
+ */
+static void
+test_times(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec *x;
+	int fd, under;
+
+	/* The folder underneath, opened between two mounts: the mount hides its path. */
+	start(f, false);
+	stop(f);
+	under = open(f->dir, O_PATH | O_DIRECTORY);
+	assert_true(under >= 0);
+	mount_capture(f, false);
+
+	usleep(20000);
+	assert_int_equal(mkdir(P(f, "d"), 0755), 0);
+	x = expect(f, RECORD_MKDIR, "d", NULL);
+	same_mtime(under, "d", x->op.mtime_sec, x->op.mtime_nsec, "MKDIR mtime");
+	same_mtime(under, "", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "MKDIR dir_mtime");
+	usleep(20000);
+	fd = open(P(f, "d/a"), O_CREAT | O_EXCL | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	x = expect(f, RECORD_CREATE, "d/a", NULL);
+	same_mtime(under, "d/a", x->op.mtime_sec, x->op.mtime_nsec, "CREATE mtime");
+	same_mtime(under, "d", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "CREATE dir_mtime");
+	usleep(20000);
+	assert_int_equal(write(fd, "abc", 3), 3);
+	x = expect(f, RECORD_WRITE, "d/a", NULL);
+	same_mtime(under, "d/a", x->op.mtime_sec, x->op.mtime_nsec, "WRITE mtime");
+	usleep(20000);
+	assert_int_equal(fallocate(fd, 0, 0, 8192), 0);
+	x = expect(f, RECORD_FALLOCATE, "d/a", NULL);
+	same_mtime(under, "d/a", x->op.mtime_sec, x->op.mtime_nsec, "FALLOCATE mtime");
+	usleep(20000);
+	assert_int_equal(ftruncate(fd, 2), 0);
+	x = expect(f, RECORD_TRUNCATE, "d/a", NULL);
+	same_mtime(under, "d/a", x->op.mtime_sec, x->op.mtime_nsec, "TRUNCATE mtime");
+	assert_int_equal(close(fd), 0);
+	usleep(20000);
+	assert_int_equal(symlink("a", P(f, "d/s")), 0);
+	x = expect(f, RECORD_SYMLINK, "d/s", "a");
+	same_mtime(under, "d/s", x->op.mtime_sec, x->op.mtime_nsec, "SYMLINK mtime");
+	same_mtime(under, "d", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "SYMLINK dir_mtime");
+	assert_int_equal(mkdir(P(f, "e"), 0755), 0);
+	expect(f, RECORD_MKDIR, "e", NULL);
+	usleep(20000);
+	assert_int_equal(rename(P(f, "d/a"), P(f, "e/a")), 0);
+	x = expect(f, RECORD_RENAME, "d/a", "e/a");
+	same_mtime(under, "d", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "RENAME dir_mtime");
+	same_mtime(under, "e", x->op.dir2_mtime_sec, x->op.dir2_mtime_nsec, "RENAME dir2_mtime");
+	usleep(20000);
+	assert_int_equal(link(P(f, "e/a"), P(f, "d/h")), 0);
+	x = expect(f, RECORD_LINK, "e/a", "d/h");
+	same_mtime(under, "d", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "LINK dir_mtime");
+	usleep(20000);
+	assert_int_equal(unlink(P(f, "d/h")), 0);
+	x = expect(f, RECORD_UNLINK, "d/h", NULL);
+	same_mtime(under, "d", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "UNLINK dir_mtime");
+	assert_int_equal(unlink(P(f, "d/s")), 0);
+	expect(f, RECORD_UNLINK, "d/s", NULL);
+	usleep(20000);
+	assert_int_equal(rmdir(P(f, "d")), 0);
+	x = expect(f, RECORD_RMDIR, "d", NULL);
+	same_mtime(under, "", x->op.dir_mtime_sec, x->op.dir_mtime_nsec, "RMDIR dir_mtime");
+	usleep(20000);
+	fd = open(P(f, "e/a"), O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	x = expect(f, RECORD_TRUNCATE, "e/a", NULL);
+	same_mtime(under, "e/a", x->op.mtime_sec, x->op.mtime_nsec, "O_TRUNC mtime");
+	assert_int_equal(close(fd), 0);
+	expect_none(f);
+	close(under);
+	stop(f);
+}
+
 /* Attributes: chmod, chown, utimens, xattrs, fallocate; fsync barriers. */
 static void
 test_attributes(void **state)
@@ -1616,6 +1711,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmap, setup, teardown),

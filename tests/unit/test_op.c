@@ -32,6 +32,8 @@ sample(unsigned type)
 		op.offset = 4096;
 		op.data = (const uint8_t *)"hello";
 		op.data_len = 5;
+		op.mtime_sec = 1700000000;
+		op.mtime_nsec = 123456789;
 		break;
 	case RECORD_TRUNCATE:
 		op.size = 123456789;
@@ -41,6 +43,10 @@ sample(unsigned type)
 		op.uid = 1000;
 		op.gid = 100;
 		op.flags = OP_CREATE_EXCL;
+		op.mtime_sec = 1700000003;
+		op.mtime_nsec = 3;
+		op.dir_mtime_sec = 1700000004;
+		op.dir_mtime_nsec = 4;
 		break;
 	case RECORD_MKDIR:
 		op.mode = 01777;
@@ -51,10 +57,15 @@ sample(unsigned type)
 		op.path2 = "other/name";
 		op.path2_len = 10;
 		op.flags = RENAME_EXCHANGE;
+		op.dir_mtime_sec = 1700000001;
+		op.dir_mtime_nsec = 1;
+		op.dir2_mtime_sec = 1700000002;
+		op.dir2_mtime_nsec = 999999999;
 		break;
 	case RECORD_LINK:
 		op.path2 = "hard";
 		op.path2_len = 4;
+		op.dir_mtime_sec = 5;
 		break;
 	case RECORD_SYMLINK:
 		op.path2 = "../../etc/\x01passwd";      /* a target is any bytes */
@@ -154,6 +165,10 @@ test_round_trips(void **state)
 		assert_int_equal(out.atime_nsec, in.atime_nsec);
 		assert_true(out.mtime_sec == in.mtime_sec);
 		assert_int_equal(out.mtime_nsec, in.mtime_nsec);
+		assert_true(out.dir_mtime_sec == in.dir_mtime_sec);
+		assert_int_equal(out.dir_mtime_nsec, in.dir_mtime_nsec);
+		assert_true(out.dir2_mtime_sec == in.dir2_mtime_sec);
+		assert_int_equal(out.dir2_mtime_nsec, in.dir2_mtime_nsec);
 		assert_int_equal(out.path_len, in.path_len);
 		assert_memory_equal(out.path, in.path, in.path_len + 1);
 		assert_int_equal(out.path2_len, in.path2_len);
@@ -294,7 +309,15 @@ test_encode_refusals(void **state)
 	op = sample(RECORD_UTIMENS);
 	op.atime_nsec = 1000000000;
 	assert_int_equal(op_encode(buf, sizeof(buf), &op), 0);
+	/* A directory's time is a time, never a sentinel. */
+	op = sample(RECORD_RENAME);
+	op.dir2_mtime_nsec = OP_TIME_NOW;
+	assert_int_equal(op_encode(buf, sizeof(buf), &op), 0);
+	op = sample(RECORD_UNLINK);
+	op.dir_mtime_nsec = 1000000000;
+	assert_int_equal(op_encode(buf, sizeof(buf), &op), 0);
 }
+
 
 /* Decode and expect a refusal whose reason holds both words. */
 static void
@@ -598,6 +621,57 @@ test_per_type(void **state)
 	refused_op(&op, "offset 65541", "file size 65540");
 }
 
+/*
+ * The directory times travel in the time slots: dir_mtime in the atime
+ * slot, dir2_mtime in the mtime slot; decoded into their own fields, with
+ * atime and mtime left zero. Fields a type does not carry stay out.
+ */
+static void
+test_dir_times(void **state)
+{
+	static const uint8_t rename_slots[] = {
+		0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x01,        /* atime slot: dir_mtime sec */
+		0, 0, 0, 0, 0x65, 0x53, 0xf1, 0x02,        /* mtime slot: dir2_mtime sec */
+		0, 0, 0, 0x01,  0x3b, 0x9a, 0xc9, 0xff,    /* their nsecs: 1, 999999999 */
+	};
+	struct op op = sample(RECORD_RENAME), out;
+	uint8_t buf[BUFSZ];
+	char why[256] = "";
+	size_t n;
+
+	n = encode(buf, sizeof(buf), &op);
+	assert_memory_equal(buf + 40, rename_slots, sizeof(rename_slots));
+	assert_int_equal(op_decode(RECORD_RENAME, buf, n, &out, why, sizeof(why)), 0);
+	assert_true(out.atime_sec == 0 && out.atime_nsec == 0);
+	assert_true(out.mtime_sec == 0 && out.mtime_nsec == 0);
+	assert_true(out.dir_mtime_sec == 1700000001 && out.dir_mtime_nsec == 1);
+	assert_true(out.dir2_mtime_sec == 1700000002 && out.dir2_mtime_nsec == 999999999);
+
+	/* An nsec past a second in a directory slot is refused, naming it. */
+	put_be(buf + 60, 1000000000, 4);
+	refused(RECORD_RENAME, buf, n, "directory mtime nsec 1000000000", "mtime slot");
+	n = encode(buf, sizeof(buf), &op);
+	put_be(buf + 56, OP_TIME_OMIT, 4);
+	refused(RECORD_RENAME, buf, n, "directory mtime nsec", "atime slot");
+
+	/* A type without them: UNLINK has no dir2_mtime, WRITE no directory time. */
+	op = sample(RECORD_UNLINK);
+	op.dir2_mtime_sec = 9;
+	op.atime_sec = 9;
+	n = encode(buf, sizeof(buf), &op);
+	assert_int_equal(op_decode(RECORD_UNLINK, buf, n, &out, why, sizeof(why)), 0);
+	assert_true(out.dir2_mtime_sec == 0 && out.dir_mtime_sec == 0);
+	put_be(buf + 48, 1, 8);
+	refused(RECORD_UNLINK, buf, n, "mtime is set", "unlink");
+	op = sample(RECORD_WRITE);
+	op.dir_mtime_sec = 9;
+	n = encode(buf, sizeof(buf), &op);
+	assert_int_equal(op_decode(RECORD_WRITE, buf, n, &out, why, sizeof(why)), 0);
+	assert_true(out.dir_mtime_sec == 0 && out.mtime_sec == 1700000000);
+	put_be(buf + 40, 1, 8);
+	refused(RECORD_WRITE, buf, n, "atime is set", "write");
+}
+
 /* Raw bytes in a field the type does not carry are refused, naming it. */
 static void
 test_unused_fields(void **state)
@@ -638,6 +712,8 @@ test_unused_fields(void **state)
 	refused(RECORD_WRITE, buf, n, "name is set, but write ops carry none", "none");
 	refused(RECORD_UNLINK, buf, n, "name is set, but unlink ops carry none", "none");
 	op = sample(RECORD_RENAME);
+	op.dir_mtime_sec = op.dir2_mtime_sec = 0;     /* UNLINK has the atime slot, not mtime's */
+	op.dir_mtime_nsec = op.dir2_mtime_nsec = 0;
 	n = encode(buf, sizeof(buf), &op);
 	refused(RECORD_UNLINK, buf, n, "flags is set, but unlink ops carry none", "none");
 	put_be(buf + 20, 0, 4);
@@ -769,6 +845,7 @@ main(void)
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_encode_zeroes_unused),
 		cmocka_unit_test(test_encode_refusals),
+		cmocka_unit_test(test_dir_times),
 		cmocka_unit_test(test_decode_framing),
 		cmocka_unit_test(test_bad_paths),
 		cmocka_unit_test(test_per_type),
