@@ -227,6 +227,16 @@ drained() {
 	done
 }
 
+# tree_of NODE: the hash walk (lifeline-treehash --list --mtime) of NODE's
+# protected data as it is on disk, read from the host: for the active, the
+# folder underneath its capture, which is what the stand-bys are to equal
+# (through the mount, the kernel's writeback cache may show a write's time
+# a moment before the file got it underneath). One line per entry, then
+# the total.
+tree_of() {
+	"$LIFELINE_BIN/lifeline-treehash" "$(lab path "$1" data)" --list --mtime
+}
+
 # served_by NODE [IP]: the sample app on the public IP (or IP) answers from NODE.
 served_by() {
 	[ "$(lab exec client -- lifeline-sample ask "${2:-$PUBLIC_IP}:$SAMPLE_PORT" GET --timeout 200 \
