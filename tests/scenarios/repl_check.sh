@@ -46,9 +46,9 @@ if wait_for "drained primary secondary" 30; then
 else
 	fail "the queue drains"
 fi
-lab exec primary -- lifeline-treehash "$data" --list >"$WORK/tree.primary"
-lab exec secondary -- lifeline-treehash "$data" --list >"$WORK/tree.secondary"
-is "$(tail -n 1 "$WORK/tree.secondary")" "$(tail -n 1 "$WORK/tree.primary")" "the trees are identical"
+tree_of primary >"$WORK/tree.primary"
+tree_of secondary >"$WORK/tree.secondary"
+is "$(tail -n 1 "$WORK/tree.secondary")" "$(tail -n 1 "$WORK/tree.primary")" "the trees are identical, mtimes too"
 cmp -s "$WORK/tree.primary" "$WORK/tree.secondary" ||
 	diag "$(diff "$WORK/tree.primary" "$WORK/tree.secondary" | head -n 20)"
 if wait_for '[ "$(field secondary state)" = in-sync ]' 10; then

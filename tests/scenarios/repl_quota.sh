@@ -55,9 +55,9 @@ diag "$(cat "$WORK/check.json")"
 lab exec primary -- sh -c "echo after > $data/q/after" >/dev/null
 sleep 0.5
 wait_for "drained primary secondary" 20 || diag "the secondary lags after the check"
-lab exec primary -- lifeline-treehash "$data" --list >"$WORK/tree.primary"
-lab exec secondary -- lifeline-treehash "$data" --list >"$WORK/tree.secondary"
-is "$(tail -n 1 "$WORK/tree.secondary")" "$(tail -n 1 "$WORK/tree.primary")" "the trees are identical"
+tree_of primary >"$WORK/tree.primary"
+tree_of secondary >"$WORK/tree.secondary"
+is "$(tail -n 1 "$WORK/tree.secondary")" "$(tail -n 1 "$WORK/tree.primary")" "the trees are identical, mtimes too"
 cmp -s "$WORK/tree.primary" "$WORK/tree.secondary" ||
 	diag "$(diff "$WORK/tree.primary" "$WORK/tree.secondary" | head -n 20)"
 is "$(field secondary needs_check) $(field secondary needs_touched)" "false false" \

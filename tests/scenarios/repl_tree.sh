@@ -4,8 +4,9 @@
 # an ha+dr lab; lifeline-repl on the secondary is killed with SIGKILL in
 # the middle and resumes from its journal; once the queue drains, the
 # trees of all three nodes hash the same (content, sizes, modes, owners,
-# xattrs, link counts, symlink targets). Hard links are in the mix: the
-# capture gives every name of a file one kernel inode.
+# xattrs, link counts, symlink targets, and the mtimes of files, folders
+# and symlinks), the active's read underneath its capture. Hard links are
+# in the mix: the capture gives every name of a file one kernel inode.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
 plan 9
@@ -47,7 +48,7 @@ else
 fi
 
 for node in primary secondary tertiary; do
-	lab exec "$node" -- lifeline-treehash "$data" --list >"$WORK/tree.$node" 2>"$WORK/tree.$node.err"
+	tree_of "$node" >"$WORK/tree.$node" 2>"$WORK/tree.$node.err"
 done
 total_p=$(tail -n 1 "$WORK/tree.primary")
 diag "primary: $total_p"
