@@ -77,7 +77,14 @@
  *   then gathers small writes and sends them in its own order, which is
  *   legal as every fsync is a barrier (ARCHITECTURE.md, Speed). Files
  *   opened write-only are opened read-write underneath, as the kernel then
- *   reads partial pages through them.
+ *   reads partial pages through them. The kernel then also keeps a
+ *   written file's mtime itself (the time of the write(2)) and does not
+ *   hand it to us: the ops carry the time the file got underneath, when
+ *   the write reached it, which is what the passive gets and what the
+ *   file keeps on disk.
+ * - Times: each op carries the mtimes its change left underneath (the
+ *   entry's, its folders'), read right after the change under the ordering
+ *   lock (op.h), so the passive's copy has them rather than its clock.
  * - max_write 1 MiB = OP_MAX_DATA: one request, one WRITE op (a larger one
  *   would be split). A write's data is emitted from the request buffer
  *   itself, without a copy.
