@@ -159,6 +159,8 @@ struct plane {
 	char			*verify_folder;  /* its dated quarantine folder */
 	struct check_result	 vres;
 	uint8_t			*wants_buf;
+	bool			 changed_unsynced; /* applier thread: a record changed the copy
+						    since the last apply_sync */
 	_Atomic bool		 checking;        /* a check's VERIFY seen, its end not yet */
 	_Atomic bool		 verifying_full;  /* that check is a full one */
 	uint64_t		 dropped_at_begin; /* env.up_dropped when that check began */
@@ -1096,6 +1098,7 @@ apply_sync(struct plane *p)
 		apply_fail(p, "%s", err);
 		return false;
 	}
+	p->changed_unsynced = false;
 	seq = applier_pos(p->applier).seq;
 	p->env.applied_seq = seq;
 	if (p->apply_consumer >= 0)
@@ -1162,16 +1165,22 @@ send_wants(struct plane *p, const struct check_result *res)
 
 /*
  * Compare the copy with a VERIFY, the applier having applied everything
- * before it (synced: the verifier reads the files). What only this node
- * has is moved into quarantine; what differs is asked for. false when
- * the position could not be made durable first.
+ * before it. What only this node has is moved into quarantine; what
+ * differs is asked for. The position is made durable first when a record
+ * since the last sync changed the copy: a move into quarantine must never
+ * sit under a position a crash would replay changes from. Only VERIFY
+ * records since then (they change nothing) need no sync: a replay of
+ * them verifies again, and wants asked twice are answered twice, which
+ * repairs nothing twice. That keeps a check of many unchanged entries
+ * from paying a position write and an fdatasync per entry. false when the
+ * position could not be made durable.
  */
 static bool
 verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 {
 	char why[512];
 
-	if (!apply_sync(p))
+	if (p->changed_unsynced && !apply_sync(p))
 		return false;
 	if ((op->flags & OP_VERIFY_BEGIN) || p->verifier == NULL) {
 		/* A dated folder for what this check moves aside: QUARANTINE/DATE-check. */
@@ -1217,6 +1226,8 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 	}
 	if (h->type == RECORD_VERIFY && !verify_record(p, h, &op))
 		return false;
+	if (h->type != RECORD_VERIFY)
+		p->changed_unsynced = true;
 	switch (applier_apply(p->applier, h, &op, why, sizeof(why))) {
 	case APPLY_OK:
 		p->applied_records++;
