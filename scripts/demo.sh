@@ -31,6 +31,17 @@ done
 say "The record is on the primary's disk, fsynced before the answer"
 cat "$(lab path primary data)/records"
 
+say "Replicated in order: the secondary's copy, and the DR tertiary's down the chain"
+for node in secondary tertiary; do
+	i=0
+	until cmp -s "$(lab path primary data)/records" "$(lab path "$node" data)/records"; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "$node: not caught up after 10 s" >&2; break; }
+		sleep 0.1
+	done
+	echo "-- $node"
+	cat "$(lab path "$node" data)/records"
+done
+
 # Failover needs a stand-by that has been in sync with the active once.
 i=0
 until [ "$(lab exec primary -- lifeline status --json | jq -r '.nodes[] | select(.identity == "secondary") | .in_sync')" = true ]; do
@@ -70,7 +81,5 @@ The lab stays up. Try:
   $bin/lifeline lab exec primary -- lifeline switchover --to tertiary --wait
   $bin/lifeline lab cut primary public      # then: lab heal
 Remove it with: make demo-down
-
-Replication of the data is not in this version yet: records written on one
-node are not on the others. The next piece of work brings it.
+  $bin/lifeline lab exec primary -- lifeline check --full --wait
 MSG

@@ -3,22 +3,25 @@
  * control socket (common/ctl.h) and prints its answer, as text or --json.
  * Exit codes: 0 success, 1 failure with one line on stderr, 2 bad usage.
  */
+#include "cli/agentcall.h"
 #include "cli/commands.h"
 #include "cli/init.h"
 #include "cli/lab.h"
 #include "common/config.h"
 #include "common/ctl.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef LIFELINE_VERSION
@@ -43,9 +46,10 @@ const struct cli_command cli_commands[] = {
 	{ "status",  "[--json]", "show this node and the cluster as this node sees it", cmd_status },
 	{ "switchover", "[--to NODE] [--wait]", "hand the active role to NODE (default: the active's "
 	    "HA partner); --wait returns when the new active serves", cmd_switchover },
-	{ "engine",  "stop [--cluster] --leave-apps-running|--stop-apps | start",
+	{ "engine",  "stop [--cluster] --leave-apps-running|--stop-apps | start [--cluster]",
 	    "stop the engine here (or on every node) leaving the applications running "
-	    "and unwatched, or stopping them; start it again here", cmd_engine },
+	    "and unwatched, or stopping them; start it again here (or on every node, "
+	    "through each node's lifeline-repl, and wait until each is heard)", cmd_engine },
 	{ "check",   "[--full] [--wait]", "check the copies against the active node online: the "
 	    "files the journal lists as touched, or with --full the whole protected set; "
 	    "--wait returns when it ended and says how", cmd_check },
@@ -75,11 +79,14 @@ cli_usage(FILE *out, int mdoc)
 		return;
 	}
 	fprintf(out, "usage: lifeline [-f FILE] [--socket PATH] COMMAND [ARGS]\n\ncommands:\n");
+	/* A long synopsis gets a line of its own rather than being cut. */
 	for (const struct cli_command *c = cli_commands; c->name != NULL; c++) {
-		char left[40];
+		int n = fprintf(out, "  %s %s", c->name, c->args);
 
-		snprintf(left, sizeof(left), "%s %s", c->name, c->args);
-		fprintf(out, "  %-24s %s\n", left, c->help);
+		if (n > 26)
+			fprintf(out, "\n%27s%s\n", "", c->help);
+		else
+			fprintf(out, "%*s%s\n", 27 - n, "", c->help);
 	}
 	fprintf(out, "\nlab subcommands (lifeline lab [--dir DIR] SUBCOMMAND):\n");
 	lab_usage(out, 0);
@@ -546,102 +553,179 @@ cmd_make_active(struct cli_ctx *ctx, int argc, char **argv)
 }
 
 #define ENGINE_START_WAIT_MS 10000
+#define CLUSTER_HEAR_WAIT_MS 15000   /* for the nodes started by --cluster to be heard */
 
-/* The lifelined beside this lifeline (the build folder or the install's). */
-static char *
-engine_program(void)
+/* The engine's status object (decref it), or NULL when the engine does not answer. */
+static json_t *
+engine_status(const char *sock, int timeout_ms)
 {
-	char self[4096], *slash;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	json_t *req = json_pack("{s:s}", "cmd", "status"), *answer, *st = NULL;
+	char err[512];
 
-	if (n > 0) {
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/')) != NULL) {
-			char *beside = xasprintf("%.*s/lifelined", (int)(slash - self), self);
-			char *sbin = xasprintf("%.*s/../sbin/lifelined", (int)(slash - self), self);
-
-			if (access(beside, X_OK) == 0) {
-				free(sbin);
-				return beside;
-			}
-			free(beside);
-			if (access(sbin, X_OK) == 0)
-				return sbin;
-			free(sbin);
-		}
+	if ((answer = ctl_call(sock, req, timeout_ms, err, sizeof(err))) != NULL) {
+		st = json_incref(json_object_get(answer, "status"));
+		json_decref(answer);
+		if (st == NULL)
+			st = json_object();     /* it answers: that is what counts here */
 	}
-	return xstrdup("lifelined");
+	json_decref(req);
+	return st;
 }
 
 /*
  * Start lifelined in the background, its output appended to
  * STATE_DIR/log/lifelined.log, and wait until it answers. (Under systemd,
  * `systemctl start lifelined` is the way; this is for everything else.)
+ * 0 when it answers, 1 when it did not start; when it already runs, 0 if
+ * running_ok (said on stdout), 1 otherwise (said on stderr).
  */
 static int
-engine_start(struct cli_ctx *ctx)
+engine_start(struct cli_ctx *ctx, bool running_ok)
 {
 	const char *conf = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
 	char *dir = config_peek_state_dir(conf), *logdir, *logpath, *prog, err[512];
-	json_t *req = json_pack("{s:s}", "cmd", "status"), *answer;
+	char *argv[] = { NULL, "-d", "-f", (char *)conf, NULL };
 	char *sock = socket_path(ctx);
+	json_t *answer;
 	uint64_t deadline;
+	int report_fd, rc = 1;
 	pid_t pid;
-	int rc = 1;
 
-	if ((answer = ctl_call(sock, req, 2000, err, sizeof(err))) != NULL) {
-		fprintf(stderr, "lifeline engine start: the engine already runs (%s)\n", sock);
+	if ((answer = engine_status(sock, 2000)) != NULL) {
 		json_decref(answer);
-		goto out;
+		if (running_ok)
+			printf("here: the engine already runs\n");
+		else
+			fprintf(stderr, "lifeline engine start: the engine already runs (%s)\n", sock);
+		free(sock);
+		free(dir);
+		return running_ok ? 0 : 1;
 	}
 	logdir = xasprintf("%s/log", dir);
 	logpath = xasprintf("%s/lifelined.log", logdir);
-	prog = engine_program();
+	if ((prog = spawn_program_beside("lifelined")) == NULL)
+		prog = xstrdup("lifelined");
+	argv[0] = prog;
 	mkdir_p(logdir, 0700);
-	if ((pid = fork()) < 0) {
-		fprintf(stderr, "lifeline engine start: fork: %s\n", strerror(errno));
-		goto out2;
-	}
-	if (pid == 0) {
-		int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600), null;
-
-		setsid();
-		if ((null = open("/dev/null", O_RDONLY)) >= 0)
-			dup2(null, 0);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(prog, prog, "-d", "-f", conf, (char *)NULL);
-		_exit(127);
+	if ((pid = spawn_detached(argv, logpath, &report_fd, err, sizeof(err))) < 0) {
+		fprintf(stderr, "lifeline engine start: %s\n", err);
+		goto out;
 	}
 	deadline = now_mono_ms() + ENGINE_START_WAIT_MS;
 	while (now_mono_ms() < deadline) {
 		struct timespec pause = { 0, 100 * 1000 * 1000 };
-		int status;
 
-		if (waitpid(pid, &status, WNOHANG) == pid) {
+		if (kill(pid, 0) < 0 && errno == ESRCH) {
 			fprintf(stderr, "lifeline engine start: lifelined exited at once; see %s\n", logpath);
-			goto out2;
+			goto out_fd;
 		}
-		if ((answer = ctl_call(sock, req, 500, err, sizeof(err))) != NULL) {
+		if ((answer = engine_status(sock, 500)) != NULL) {
 			json_decref(answer);
 			printf("engine started (pid %ld), output in %s\n", (long)pid, logpath);
 			rc = 0;
-			goto out2;
+			goto out_fd;
 		}
 		nanosleep(&pause, NULL);
 	}
 	fprintf(stderr, "lifeline engine start: lifelined (pid %ld) did not answer within %d s; see %s\n",
 	    (long)pid, ENGINE_START_WAIT_MS / 1000, logpath);
-out2:
+out_fd:
+	close(report_fd);
+out:
 	free(logdir);
 	free(logpath);
 	free(prog);
-out:
-	json_decref(req);
 	free(sock);
 	free(dir);
+	return rc;
+}
+
+/* Whether the engine's status shows node reachable. */
+static bool
+hears(json_t *status, const char *node)
+{
+	json_t *nodes = json_object_get(status, "nodes"), *n;
+	size_t i;
+
+	json_array_foreach(nodes, i, n)
+		if (strcmp(str(n, "identity"), node) == 0)
+			return json_is_true(json_object_get(n, "reachable"));
+	return false;
+}
+
+/*
+ * lifeline engine start --cluster: the engine here, then every other
+ * node's through its lifeline-repl's agent (it runs on while the engine is
+ * stopped), then a wait until this engine hears each node started. 0 when
+ * every node's engine runs and is heard; 1 naming each node that is not.
+ */
+static int
+engine_start_cluster(struct cli_ctx *ctx)
+{
+	const char *conf_path = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
+	char *sock = socket_path(ctx), err[1024], msg[1200];
+	bool asked[NODE_COUNT] = { false };
+	struct config *conf;
+	json_t *status;
+	uint64_t deadline;
+	int self, rc = 0, waiting;
+
+	if ((conf = config_load(conf_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "lifeline engine start: %s\n", err);
+		free(sock);
+		return 1;
+	}
+	if (engine_start(ctx, true) != 0 || (status = engine_status(sock, CALL_TIMEOUT_MS)) == NULL) {
+		fprintf(stderr, "lifeline engine start --cluster: the engine here does not run; "
+		    "the other nodes were not asked\n");
+		rc = 1;
+		goto out;
+	}
+	self = node_from_name(str(status, "self"));
+	json_decref(status);
+	for (int id = 0; id < NODE_COUNT && self >= 0; id++) {
+		if (id == self || !config_mode_has(conf->mode, id))
+			continue;
+		if (agent_engine_start(conf, self, id, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "%s: engine not started: %s\n", node_name(id), msg);
+			rc = 1;
+			continue;
+		}
+		printf("%s: %s\n", node_name(id), msg);
+		asked[id] = true;
+	}
+	/* Started is not yet working: wait until this engine hears each of them. */
+	deadline = now_mono_ms() + CLUSTER_HEAR_WAIT_MS;
+	do {
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+		waiting = 0;
+		if ((status = engine_status(sock, 1000)) != NULL) {
+			for (int id = 0; id < NODE_COUNT; id++)
+				if (asked[id] && !hears(status, node_name(id)))
+					waiting++;
+			json_decref(status);
+		} else
+			waiting = 1;
+		if (waiting > 0)
+			nanosleep(&pause, NULL);
+	} while (waiting > 0 && now_mono_ms() < deadline);
+	for (int id = 0; id < NODE_COUNT; id++) {
+		if (!asked[id])
+			continue;
+		if (waiting > 0 && ((status = engine_status(sock, 1000)) == NULL ||
+		    !hears(status, node_name(id)))) {
+			fprintf(stderr, "%s: its engine was started but is not heard here after %d s\n",
+			    node_name(id), CLUSTER_HEAR_WAIT_MS / 1000);
+			rc = 1;
+		} else
+			printf("%s: heard\n", node_name(id));
+		json_decref(status);
+		status = NULL;
+	}
+out:
+	config_free(conf);
+	free(sock);
 	return rc;
 }
 
@@ -653,17 +737,14 @@ cmd_engine(struct cli_ctx *ctx, int argc, char **argv)
 	json_t *req, *answer;
 
 	if (argc >= 2 && strcmp(argv[1], "start") == 0) {
-		if (argc == 3 && strcmp(argv[2], "--cluster") == 0) {
-			fprintf(stderr, "lifeline engine start --cluster: the other nodes' engines are "
-			    "stopped and cannot be reached from here; run lifeline engine start on each node\n");
-			return 1;
-		}
+		if (argc == 3 && strcmp(argv[2], "--cluster") == 0)
+			return engine_start_cluster(ctx);
 		if (argc != 2) {
 			fprintf(stderr, "lifeline engine start: unexpected \"%s\", expected nothing or --cluster\n",
 			    argv[2]);
 			return 2;
 		}
-		return engine_start(ctx);
+		return engine_start(ctx, false);
 	}
 	if (argc < 2 || strcmp(argv[1], "stop") != 0) {
 		fprintf(stderr, "lifeline engine: expected stop or start\n");

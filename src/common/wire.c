@@ -132,10 +132,11 @@ wire_decode_switchover_reply(const uint8_t *p, size_t len, int *started, int *ta
 	return 0;
 }
 
-size_t
-wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
+/* A message whose payload is text of at most 255 bytes (longer is cut). */
+static size_t
+encode_text(uint8_t *buf, size_t buflen, uint16_t type, uint64_t epoch, const char *text)
 {
-	size_t n = strlen(why);
+	size_t n = strlen(text);
 
 	if (n > 255)
 		n = 255;
@@ -143,8 +144,65 @@ wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
 		return 0;
 	if (n > buflen - WIRE_HDR_SIZE)
 		n = buflen - WIRE_HDR_SIZE;
-	memcpy(wire_put_hdr(buf, WIRE_REFUSE, (uint32_t)n, epoch), why, n);
+	memcpy(wire_put_hdr(buf, type, (uint32_t)n, epoch), text, n);
 	return WIRE_HDR_SIZE + n;
+}
+
+size_t
+wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why)
+{
+	return encode_text(buf, buflen, WIRE_REFUSE, epoch, why);
+}
+
+size_t
+wire_encode_engine_started(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what)
+{
+	return encode_text(buf, buflen, WIRE_ENGINE_STARTED, epoch, what);
+}
+
+size_t
+wire_encode_engine_start(uint8_t *buf, uint64_t epoch)
+{
+	memset(wire_put_hdr(buf, WIRE_ENGINE_START, WIRE_ENGINE_START_SIZE, epoch), 0,
+	    WIRE_ENGINE_START_SIZE);
+	return WIRE_HDR_SIZE + WIRE_ENGINE_START_SIZE;
+}
+
+int
+wire_decode_engine_start(const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+	if (len != WIRE_ENGINE_START_SIZE) {
+		snprintf(why, whylen, "engine start of %zu bytes, expected %d", len,
+		    WIRE_ENGINE_START_SIZE);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0) {
+			snprintf(why, whylen, "engine start with reserved byte %zu set, expected zeros", i);
+			return -1;
+		}
+	return 0;
+}
+
+int
+wire_check_hello(const struct wire_hello *h, unsigned kind, const char *cluster, int peer,
+    char *why, size_t whylen)
+{
+	if (h->kind != kind) {
+		snprintf(why, whylen, "hello of kind %u, expected %u on this connection", h->kind, kind);
+		return -1;
+	}
+	if (strncmp(h->cluster, cluster, sizeof(h->cluster)) != 0 || h->identity != peer) {
+		snprintf(why, whylen, "hello does not match the certificate of %s in cluster %s",
+		    node_name(peer), cluster);
+		return -1;
+	}
+	if (h->max_version < WIRE_VERSION || h->min_version > WIRE_VERSION) {
+		snprintf(why, whylen, "%s speaks protocol versions %u..%u, this node speaks %u",
+		    node_name(peer), h->min_version, h->max_version, WIRE_VERSION);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -32,11 +32,21 @@ enum wire_type {
 	WIRE_STREAM_UP      = 12, /* receiver: for the active (relayed up the chain): wants, a check */
 	WIRE_STREAM_CHECKED = 13, /* sender: a check of your copy ended at a seq (relayed down) */
 	WIRE_STREAM_START   = 14, /* sender: your journal is a prefix of mine; records follow from a seq */
+	/* On a node agent connection (repl/agent.h). */
+	WIRE_ENGINE_START   = 15, /* start your engine (lifeline engine start --cluster) */
+	WIRE_ENGINE_STARTED = 16, /* its answer: what was done (text); a REFUSE says why not */
 };
 
 /* HELLO kind: what the connection carries. */
 #define WIRE_KIND_BEATS   1
 #define WIRE_KIND_STREAM  2
+#define WIRE_KIND_AGENT   3
+
+/* lifeline-repl's node agent listens on every channel address (repl/agent.h). */
+#define WIRE_AGENT_PORT   9730
+
+/* ENGINE_START: 8 reserved bytes, zero. */
+#define WIRE_ENGINE_START_SIZE 8
 
 /* SWITCHOVER_REPLY: u8 started, u8 target, 6 reserved, then the reason (text). */
 #define WIRE_SWITCHOVER_REPLY_MIN 8
@@ -123,6 +133,18 @@ int wire_decode_switchover_reply(const uint8_t *p, size_t len, int *started, int
 int wire_decode_engine_stop(const uint8_t *p, size_t len, char *why, size_t whylen);
 /* A REFUSE carries a reason of at most 255 bytes (longer is cut). */
 size_t wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const char *why);
+size_t wire_encode_engine_start(uint8_t *buf, uint64_t epoch);
+/* ENGINE_STARTED carries what was done, at most 255 bytes, as a REFUSE its reason. */
+size_t wire_encode_engine_started(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what);
+
+/*
+ * The checks every receiver of a HELLO makes: the connection's kind, this
+ * cluster, the identity the certificate gave (peer), and a protocol
+ * version both sides speak. 0, or -1 with why (what was wrong and what
+ * was expected).
+ */
+int wire_check_hello(const struct wire_hello *h, unsigned kind, const char *cluster, int peer,
+    char *why, size_t whylen);
 
 /*
  * Decode a header from len available bytes. Returns 0 when complete and
@@ -144,7 +166,8 @@ int wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *h
     char *why, size_t whylen);
 int wire_decode_switchover(const uint8_t *p, size_t len, struct wire_switchover *s,
     char *why, size_t whylen);
-/* The reason of a REFUSE, made printable, into out. */
+int wire_decode_engine_start(const uint8_t *p, size_t len, char *why, size_t whylen);
+/* The reason of a REFUSE (or the text of ENGINE_STARTED), made printable, into out. */
 void wire_decode_refuse(const uint8_t *p, size_t len, char *out, size_t outlen);
 
 #endif

@@ -8,15 +8,13 @@
 #include "common/ctl.h"
 #include "common/log.h"
 #include "common/replctl.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,7 +25,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define BACKOFF_MIN_MS   500
@@ -84,17 +81,6 @@ struct replica {
 	char                 spawn_err[400]; /* the last start failure logged */
 	uint64_t             next_spawn_ms;
 };
-
-/*
- * What the processes of a start report through a close-on-exec pipe: the
- * middle process the pid of the program (or that it could not fork), the
- * program's process that its exec failed. 8 bytes: written atomically.
- */
-struct spawn_msg {
-	int32_t kind;
-	int32_t value;
-};
-enum { SPAWN_PID = 1, SPAWN_FORK_FAILED, SPAWN_EXEC_FAILED };
 
 static void call_finish(struct call *c, json_t *answer, const char *err);
 static void status_done(struct replica *r, json_t *answer, const char *err,
@@ -320,28 +306,6 @@ close_spawn_fd(struct replica *r)
 	r->spawn_fd = -1;
 }
 
-/*
- * Read what the processes of the last start reported so far. Returns the
- * program's pid (0 if not reported) and sets *fork_errno and *exec_errno
- * when a fork or the exec failed.
- */
-static pid_t
-read_spawn_msgs(struct replica *r, int *fork_errno, int *exec_errno)
-{
-	struct spawn_msg m;
-	pid_t pid = 0;
-
-	while (r->spawn_fd >= 0 && read(r->spawn_fd, &m, sizeof(m)) == (ssize_t)sizeof(m)) {
-		if (m.kind == SPAWN_PID)
-			pid = m.value;
-		else if (m.kind == SPAWN_FORK_FAILED)
-			*fork_errno = m.value;
-		else if (m.kind == SPAWN_EXEC_FAILED)
-			*exec_errno = m.value;
-	}
-	return pid;
-}
-
 static void
 unwatch(struct replica *r)
 {
@@ -406,7 +370,7 @@ static void
 program_exited(struct replica *r, pid_t pid)
 {
 	uint64_t now = now_mono_ms();
-	int fork_errno = 0, exec_errno = 0;
+	int exec_errno;
 
 	unwatch(r);
 	if (r->status != NULL) {         /* it would only fail: poll afresh */
@@ -416,7 +380,7 @@ program_exited(struct replica *r, pid_t pid)
 		call_free(c);
 	}
 	if (r->starting && pid == r->started_pid) {
-		read_spawn_msgs(r, &fork_errno, &exec_errno);
+		exec_errno = spawn_exec_errno(r->spawn_fd);
 		close_spawn_fd(r);
 		r->starting = false;
 		r->crashes++;
@@ -480,57 +444,6 @@ watch(struct replica *r, pid_t pid)
 }
 
 /*
- * The program's side of a start, in the grandchild: plain signals, stdin
- * from /dev/null, no descriptor of lifelined but 0-2, then exec. Only
- * async-signal-safe calls: lifelined may have threads.
- */
-static _Noreturn void
-exec_program(char *const argv[], int report_fd)
-{
-	struct spawn_msg m = { SPAWN_EXEC_FAILED, 0 };
-	sigset_t none;
-	int fd;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);    /* lifelined ignores SIGPIPE; exec keeps SIG_IGN */
-	if ((fd = open("/dev/null", O_RDONLY)) >= 0 && fd != 0) {
-		dup2(fd, 0);
-		close(fd);
-	}
-	/* Close-on-exec, not closed: report_fd must live until the exec. */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	execv(argv[0], argv);
-	m.value = errno;
-	(void)!write(report_fd, &m, sizeof(m));
-	_exit(127);
-}
-
-/*
- * The middle process: a new session, then the program in a grandchild, so
- * that when this process exits at once the program is reparented away from
- * lifelined and never reaped by its SIGCHLD handler.
- */
-static _Noreturn void
-spawn_middle(char *const argv[], int report_fd)
-{
-	struct spawn_msg m = { SPAWN_PID, 0 };
-	pid_t pid;
-
-	setsid();
-	if ((pid = fork()) == 0)
-		exec_program(argv, report_fd);
-	if (pid < 0) {
-		m.kind = SPAWN_FORK_FAILED;
-		m.value = errno;
-	} else
-		m.value = pid;
-	(void)!write(report_fd, &m, sizeof(m));
-	_exit(pid < 0 ? 1 : 0);
-}
-
-/*
  * A start that made no process. The same failure again (the program is
  * still missing) is logged at debug level only: it is no news.
  */
@@ -559,38 +472,12 @@ static void
 spawn_program(struct replica *r)
 {
 	struct timeval start_poll = { 0, REPLICA_START_POLL_MS * 1000 };
-	int fds[2], status, fork_errno = 0, exec_errno = 0;
-	pid_t mid, pid;
+	pid_t pid;
 
-	if (access(r->program, X_OK) < 0) {
-		set_why(r, "cannot spawn %s: %s", r->program, strerror(errno));
-		spawn_failed(r);
-		return;
-	}
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-		set_why(r, "cannot spawn %s: pipe: %s", r->program, strerror(errno));
-		spawn_failed(r);
-		return;
-	}
-	if ((mid = fork()) == 0) {
-		close(fds[0]);
-		spawn_middle(r->argv, fds[1]);
-	}
-	fork_errno = errno;
-	close(fds[1]);
 	close_spawn_fd(r);
-	r->spawn_fd = fds[0];
-	if (mid < 0) {
-		set_why(r, "cannot spawn %s: fork: %s", r->program, strerror(fork_errno));
-		goto fail;
-	}
-	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
-		;
-	fork_errno = 0;
-	if ((pid = read_spawn_msgs(r, &fork_errno, &exec_errno)) <= 0) {
-		set_why(r, "cannot spawn %s: %s", r->program,
-		    fork_errno != 0 ? strerror(fork_errno) : "the middle process reported no pid");
-		goto fail;
+	if ((pid = spawn_detached(r->argv, NULL, &r->spawn_fd, r->why, sizeof(r->why))) < 0) {
+		spawn_failed(r);
+		return;
 	}
 	r->starting = true;
 	r->started_pid = pid;
@@ -600,10 +487,6 @@ spawn_program(struct replica *r)
 	log_info("replica: started %s (pid %ld)", r->program, (long)pid);
 	evtimer_add(r->tick, &start_poll);   /* look for its answer sooner */
 	watch(r, pid);
-	return;
-fail:
-	close_spawn_fd(r);
-	spawn_failed(r);
 }
 
 /* ---- status polls -------------------------------------------------------- */
@@ -735,21 +618,6 @@ status_done(struct replica *r, json_t *answer, const char *err, int sys_errno,
 
 /* ---- the contract -------------------------------------------------------- */
 
-/* REPLCTL_PROGRAM beside the running executable, or NULL. */
-static char *
-program_beside_self(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n < 0) {
-		log_warn("replica: readlink /proc/self/exe");
-		return NULL;
-	}
-	self[n] = '\0';
-	return xasprintf("%s/%s", dirname(self), REPLCTL_PROGRAM);
-}
-
 static char *
 choose_program(const char *given)
 {
@@ -760,7 +628,7 @@ choose_program(const char *given)
 		return xstrdup(given);
 	if (env != NULL && env[0] != '\0')
 		return xstrdup(env);
-	if ((path = program_beside_self()) != NULL)
+	if ((path = spawn_program_beside(REPLCTL_PROGRAM)) != NULL)
 		return path;
 	return xstrdup(REPLCTL_PROGRAM);   /* its start fails, and says so */
 }
@@ -897,6 +765,15 @@ stop_program(struct replica *r)
 	else
 		log_warnx("replica: lifeline-repl (pid %ld) still runs %d ms after the stop request",
 		    (long)r->pid, REPLICA_STOP_MS);
+}
+
+json_t *
+replica_call_sync(struct replica *r, json_t *req, int timeout_ms, char *err, size_t errlen)
+{
+	json_t *answer = ctl_call(r->sun.sun_path, req, timeout_ms, err, errlen);
+
+	json_decref(req);
+	return answer;
 }
 
 void

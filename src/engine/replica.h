@@ -77,10 +77,17 @@ struct replica *replica_new(struct event_base *base, const struct replica_opts *
  * when the connection fails or nothing arrives within timeout_ms (> 0).
  * cb may be NULL. cb is never called from inside replica_request. Returns 0,
  * or -1 when the replica is being freed (then cb is never called).
- * {"cmd":"stop"} must not be sent this way: the program would be restarted;
- * use replica_free(r, true).
+ * {"cmd":"stop"} sent this way ends the program and the next poll starts
+ * it anew (a restart); to stop it for good use replica_free(r, true).
  */
 int replica_request(struct replica *r, json_t *req, int timeout_ms, replica_cb cb, void *arg);
+
+/*
+ * Send req (stolen) and wait for its answer, blocking, within timeout_ms:
+ * only while the engine exits. The answer (decref it), or NULL with err.
+ */
+json_t *replica_call_sync(struct replica *r, json_t *req, int timeout_ms, char *err,
+    size_t errlen);
 
 /*
  * Drop every pending request whose arg is arg, without calling its

@@ -18,6 +18,7 @@
 #define ROLE_TIMEOUT_MS      5000
 #define ACTIVATE_TIMEOUT_MS  130000  /* lifeline-repl gives up applying after 120 s */
 #define RETRY_MS             1000
+#define EXIT_DRAIN_MS        5000    /* an exit with the applications stopped ships this long */
 
 struct replication {
 	struct engine		*e;
@@ -368,10 +369,36 @@ replication_check(struct replication *rp, bool full, replication_check_fn *done,
 
 /* ---- lifeline-repl comes and goes ---- */
 
+/*
+ * A lifeline-repl found running that was started with another
+ * configuration (it outlived the engine) and captures nothing: it may run
+ * with protected folders or addresses it can only take at its start.
+ */
+static bool
+runs_stale_config(const struct replication *rp)
+{
+	json_t *st = replica_status(rp->replica), *mounts = json_object_get(st, "mounts");
+	const char *hash = json_string_value(json_object_get(st, "config_hash"));
+	bool stale = hash != NULL && strcmp(hash, rp->e->conf->hash) != 0 &&
+	    json_is_array(mounts) && json_array_size(mounts) == 0;
+
+	json_decref(st);
+	return stale;
+}
+
 static void
 on_up(void *arg)
 {
 	struct replication *rp = arg;
+
+	if (runs_stale_config(rp)) {
+		/* It exits; the next poll finds nothing and starts it anew. */
+		log_info("data plane: lifeline-repl runs an older configuration and captures "
+		    "nothing: restarting it");
+		replica_request(rp->replica, json_pack("{s:s}", "cmd", "stop"), ROLE_TIMEOUT_MS,
+		    NULL, NULL);
+		return;
+	}
 
 	rp->told = false;
 	rp->q_seen = 0;           /* what it set aside before we heard it is reported too */
@@ -418,13 +445,41 @@ replication_new(struct engine *e, bool debug)
 	return rp;
 }
 
+/* An active lifeline-repl whose applications stopped: drain, then wait passive with no streams. */
+static void
+idle_program(struct replication *rp)
+{
+	struct engine *e = rp->e;
+	json_t *answer;
+	char err[256];
+	const char *why;
+
+	answer = replica_call_sync(rp->replica, json_pack("{s:s, s:i, s:[]}", "cmd", "drain",
+	    "timeout_ms", EXIT_DRAIN_MS, "downstream"), EXIT_DRAIN_MS + 2000, err, sizeof(err));
+	if ((why = answer_error(answer, err)) != NULL)
+		log_warnx("data plane: queue not drained before the exit (%s); the records ship "
+		    "when the engine is back", why);
+	json_decref(answer);
+	answer = replica_call_sync(rp->replica, json_pack("{s:s, s:s, s:I, s:s, s:n, s:[]}",
+	    "cmd", "role", "role", "passive", "epoch", (json_int_t)e->state.epoch,
+	    "active", node_name(e->self), "upstream", "downstream"), ROLE_TIMEOUT_MS, err,
+	    sizeof(err));
+	if ((why = answer_error(answer, err)) != NULL)
+		log_warnx("data plane: lifeline-repl not told to wait: %s", why);
+	else
+		log_info("data plane: lifeline-repl waits for the engine, capturing nothing");
+	json_decref(answer);
+}
+
 void
-replication_free(struct replication *rp, bool stop_program)
+replication_free(struct replication *rp, bool apps_stopped)
 {
 	if (rp == NULL)
 		return;
 	replica_cancel(rp->replica, rp);
-	replica_free(rp->replica, stop_program);
+	if (apps_stopped && rp->told_active && replica_up(rp->replica))
+		idle_program(rp);
+	replica_free(rp->replica, false);
 	event_free(rp->retry_ev);
 	event_free(rp->drain_ev);
 	free(rp);

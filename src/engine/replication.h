@@ -18,8 +18,16 @@ struct replication;
 /* Find or start lifeline-repl. Never NULL. */
 struct replication *replication_new(struct engine *e, bool debug);
 
-/* Stop watching; stop_program also stops lifeline-repl (blocking, at exit). */
-void replication_free(struct replication *rp, bool stop_program);
+/*
+ * Stop watching, at the engine's exit. lifeline-repl runs on: with the
+ * applications left running it goes on as it is (the active captures);
+ * with them stopped (apps_stopped) an active one unmounts its capture,
+ * ships its queue down the chain within a few seconds (what is left ships
+ * when the engine is back) and is told passive with no stream in or out,
+ * so that it only waits; a passive one keeps receiving. Either way the
+ * node's agent answers `lifeline engine start --cluster`. Blocking.
+ */
+void replication_free(struct replication *rp, bool apps_stopped);
 
 /*
  * The node became active in e->state.epoch: done(arg, true) once the

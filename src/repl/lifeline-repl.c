@@ -5,6 +5,7 @@
  * role the node has; it keeps running when lifelined stops with the
  * applications left running.
  */
+#include "repl/agent.h"
 #include "repl/plane.h"
 #include "common/config.h"
 #include "common/control.h"
@@ -12,9 +13,11 @@
 #include "common/log.h"
 #include "common/options.h"
 #include "common/replctl.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -24,12 +27,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #ifndef LIFELINE_VERSION
 #define LIFELINE_VERSION "0.1.0"
 #endif
 
 #define DRAIN_DEFAULT_MS 30000
+#define ENGINE_START_GRACE_MS 15000  /* a lifelined started here may take this long to answer */
 
 /* The options, as one table: getopt, usage and the man page read it. */
 static const struct option_row option_rows[] = {
@@ -47,6 +54,9 @@ struct repl {
 	struct config     *conf;
 	enum node_id       self;
 	struct plane      *plane;
+	struct agent      *agent;
+	pid_t              engine_pid;       /* the lifelined this process started last */
+	uint64_t           engine_started_ms;
 };
 
 static void
@@ -101,8 +111,11 @@ cmd_status(void *ctx, json_t *req, struct control_later *later)
 {
 	struct repl *r = ctx;
 	json_t *answer = ctl_ok();
+	json_t *st = plane_status(r->plane);
 
-	json_object_set_new(answer, "replication", plane_status(r->plane));
+	/* What it was started with: lifelined restarts an idle one that runs an older one. */
+	json_object_set_new(st, "config_hash", json_string(r->conf->hash));
+	json_object_set_new(answer, "replication", st);
 	return answer;
 }
 
@@ -273,6 +286,78 @@ static const struct control_command control_table[] = {
 	{ NULL, NULL, NULL },
 };
 
+/* ---- the engine, started for another node ---- */
+
+/* Whether lifelined listens on its control socket: a UNIX connect does not wait. */
+static bool
+engine_listens(const struct repl *r)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	bool yes;
+	int fd;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", r->conf->state_dir,
+	    CTL_SOCKET_NAME) >= sizeof(sun.sun_path))
+		return false;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	yes = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN;
+	close(fd);
+	return yes;
+}
+
+/*
+ * lifeline engine start --cluster, given on another node: start lifelined
+ * here as `lifeline engine start` would (-d, its output appended to
+ * STATE_DIR/log/lifelined.log), unless it runs or one started a moment
+ * ago is still coming up. Never waits for it: the asking node sees the
+ * engine through its heartbeats.
+ */
+static int
+on_engine_start(void *arg, enum node_id peer, char *msg, size_t msglen)
+{
+	struct repl *r = arg;
+	char *prog, *logdir, *logpath, *argv[8];
+	int report_fd, rc = -1;
+	pid_t pid;
+
+	if (engine_listens(r)) {
+		snprintf(msg, msglen, "lifelined already runs");
+		return 0;
+	}
+	if (r->engine_pid > 0 && now_mono_ms() - r->engine_started_ms < ENGINE_START_GRACE_MS &&
+	    kill(r->engine_pid, 0) == 0) {
+		snprintf(msg, msglen, "lifelined (pid %ld) is starting", (long)r->engine_pid);
+		return 0;
+	}
+	if ((prog = spawn_program_beside("lifelined")) == NULL) {
+		snprintf(msg, msglen, "no lifelined beside lifeline-repl (or in ../sbin from it)");
+		return -1;
+	}
+	logdir = xasprintf("%s/log", r->conf->state_dir);
+	logpath = xasprintf("%s/lifelined.log", logdir);
+	argv[0] = prog;
+	argv[1] = "-d";
+	argv[2] = "-f";
+	argv[3] = (char *)r->conf_path;
+	argv[4] = "-i";
+	argv[5] = (char *)node_name(r->self);
+	argv[6] = NULL;
+	if (mkdir_p(logdir, 0700) < 0)
+		snprintf(msg, msglen, "cannot create %s: %s", logdir, strerror(errno));
+	else if ((pid = spawn_detached(argv, logpath, &report_fd, msg, msglen)) >= 0) {
+		close(report_fd);
+		r->engine_pid = pid;
+		r->engine_started_ms = now_mono_ms();
+		snprintf(msg, msglen, "started lifelined (pid %ld), output in %s", (long)pid, logpath);
+		rc = 0;
+	}
+	free(logpath);
+	free(logdir);
+	free(prog);
+	return rc;
+}
+
 /* ---- main ---- */
 
 static void
@@ -354,6 +439,11 @@ main(int argc, char *argv[])
 		fatalx("cannot serve the control socket %s", sockpath);
 	if ((r.plane = plane_open(r.base, r.conf, r.self, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	/* Without it the node runs on; only engine start --cluster cannot reach it. */
+	if ((r.agent = agent_new(r.base, r.conf, r.self, on_engine_start, &r, err,
+	    sizeof(err))) == NULL)
+		log_warnx("node agent: %s; lifeline engine start --cluster cannot start this "
+		    "node's engine", err);
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		sigs[i] = evsignal_new(r.base, signums[i], on_signal, &r);
 		event_add(sigs[i], NULL);
@@ -363,6 +453,7 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(r.base);
 
+	agent_free(r.agent);
 	plane_close(r.plane);
 	control_free(control);
 	for (size_t i = 0; i < nitems(sigs); i++)

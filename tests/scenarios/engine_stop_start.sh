@@ -4,7 +4,7 @@
 # over, and the cluster comes back with the same active.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 17
+plan 27
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
 wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
@@ -32,8 +32,17 @@ wait_for "engine_gone primary && engine_gone secondary" 10 && pass "every engine
 not_ok "the application is stopped" kill -0 "$pid0"
 not_ok "no failover happened on the way down" grep -q "role: active in epoch 2" \
 	"$LAB_DIR/secondary/log/lifelined.log"
-ok "engine start on both" sh -c "'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' exec secondary -- lifeline engine start &&
-	'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' exec primary -- lifeline engine start"
+data_mounted() { findmnt -rn -o TARGET | grep -qxF -- "$(lab path "$1" data)"; }
+# The engine of step 7 was started by lifeline engine start: its log is in state_dir.
+wait_for "cat '$LAB_DIR/primary/log/lifelined.log' '$(lab path primary state)/log/lifelined.log' 2>/dev/null |
+	grep -q 'lifeline-repl waits for the engine, capturing nothing'" 10 &&
+	pass "the active's lifeline-repl drained, unmounted and waits" ||
+	fail "the active's lifeline-repl drained, unmounted and waits"
+not_ok "nothing is mounted over the primary's data folder" data_mounted primary
+out=$(lab exec secondary -- lifeline engine start --cluster 2>&1)
+is "$?" "0" "engine start --cluster on the secondary starts every engine"
+like "$out" "^primary: started lifelined \(pid [0-9]+\)" "the primary's lifeline-repl started its engine"
+like "$out" "^primary: heard" "and the secondary hears it"
 if wait_for "served_by primary" 15; then
 	pass "the primary, active in the highest epoch, serves again"
 else
@@ -41,3 +50,13 @@ else
 fi
 is "$(lab exec secondary -- lifeline status --json | jq -r '.role + " " + (.epoch|tostring)')" "passive 1" \
 	"the secondary is passive in epoch 1"
+
+# A node that cannot be reached is named, and the command fails.
+ok "engine stop --cluster --stop-apps again" lab exec primary -- lifeline engine stop --cluster --stop-apps
+wait_for "engine_gone primary && engine_gone secondary" 10 && pass "every engine exits again" ||
+	fail "every engine exits again"
+ok "secondary powered off" lab kill secondary
+out=$(lab exec primary -- lifeline engine start --cluster 2>&1)
+is "$?" "1" "engine start --cluster fails when a node cannot be reached"
+like "$out" "^secondary: engine not started: 203\.0\.113\.2 port 9730: " "and names the node and where it tried"
+ok "the engine here was started all the same" lab exec primary -- lifeline status

@@ -227,6 +227,71 @@ test_switchover_reply(void **state)
 	    reason, sizeof(reason), why, sizeof(why)), -1);
 }
 
+/* The node agent's request and answer. */
+static void
+test_engine_start(void **state)
+{
+	uint8_t buf[WIRE_HDR_SIZE + 300];
+	struct wire_hdr h;
+	char why[128], out[300];
+	size_t n = wire_encode_engine_start(buf, 0);
+
+	assert_int_equal(n, WIRE_HDR_SIZE + WIRE_ENGINE_START_SIZE);
+	assert_int_equal(wire_decode_hdr(buf, n, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_ENGINE_START);
+	assert_int_equal(wire_decode_engine_start(buf + WIRE_HDR_SIZE, h.length, why, sizeof(why)), 0);
+	assert_int_equal(wire_decode_engine_start(buf + WIRE_HDR_SIZE, 7, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "7 bytes, expected 8"));
+	buf[WIRE_HDR_SIZE + 3] = 1;
+	assert_int_equal(wire_decode_engine_start(buf + WIRE_HDR_SIZE, 8, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "reserved byte 3"));
+
+	n = wire_encode_engine_started(buf, sizeof(buf), 0, "started lifelined (pid 7)");
+	assert_int_equal(wire_decode_hdr(buf, n, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_ENGINE_STARTED);
+	wire_decode_refuse(buf + WIRE_HDR_SIZE, h.length, out, sizeof(out));
+	assert_string_equal(out, "started lifelined (pid 7)");
+}
+
+/* wire_check_hello: each mismatch refused with its reason, a match taken. */
+static void
+test_check_hello(void **state)
+{
+	static const struct {
+		unsigned    kind;
+		const char *cluster;
+		int         identity;
+		uint16_t    min, max;
+		const char *expect;      /* NULL: accepted */
+	} rows[] = {
+		{ WIRE_KIND_AGENT, "lab", NODE_SECONDARY, 1, 1, NULL },
+		{ WIRE_KIND_AGENT, "lab", NODE_SECONDARY, 1, 3, NULL },
+		{ WIRE_KIND_STREAM, "lab", NODE_SECONDARY, 1, 1, "hello of kind 2, expected 3" },
+		{ WIRE_KIND_AGENT, "other", NODE_SECONDARY, 1, 1, "certificate of secondary in cluster lab" },
+		{ WIRE_KIND_AGENT, "lab", NODE_TERTIARY, 1, 1, "certificate of secondary in cluster lab" },
+		{ WIRE_KIND_AGENT, "lab", NODE_SECONDARY, 2, 3, "speaks protocol versions 2..3" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct wire_hello h = {
+			.identity = (uint8_t)rows[i].identity, .kind = (uint8_t)rows[i].kind,
+			.min_version = rows[i].min, .max_version = rows[i].max,
+		};
+		char why[200] = "";
+		int rc;
+
+		strcpy(h.cluster, rows[i].cluster);
+		rc = wire_check_hello(&h, WIRE_KIND_AGENT, "lab", NODE_SECONDARY, why, sizeof(why));
+		if (rows[i].expect == NULL)
+			assert_int_equal(rc, 0);
+		else {
+			assert_int_equal(rc, -1);
+			if (strstr(why, rows[i].expect) == NULL)
+				fail_msg("row %zu: \"%s\" lacks \"%s\"", i, why, rows[i].expect);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -241,6 +306,8 @@ main(void)
 		cmocka_unit_test(test_switchover),
 		cmocka_unit_test(test_engine_stop),
 		cmocka_unit_test(test_switchover_reply),
+		cmocka_unit_test(test_engine_start),
+		cmocka_unit_test(test_check_hello),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
