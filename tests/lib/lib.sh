@@ -104,12 +104,15 @@ skip_all() {
 	exit 77
 }
 
-# need_root: skip the scenario (exit 77) unless root with working netns.
+# need_root: skip the scenario (exit 77) unless root with working netns and
+# FUSE (every lab node's lifeline-repl captures the protected folder with it).
 need_root() {
 	local probe=ll-probe-$$
 	[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, mounts)"
 	ip netns add "$probe" >/dev/null 2>&1 || skip_all "ip netns add does not work here"
 	ip netns del "$probe" >/dev/null 2>&1
+	{ [ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ]; } ||
+		skip_all "needs FUSE (/dev/fuse): the lab's lifeline-repl captures through it"
 	[ -x "$LIFELINE_BIN/lifeline" ] || skip_all "no $LIFELINE_BIN/lifeline: build first"
 }
 

@@ -4,7 +4,7 @@
 # over, and the cluster comes back with the same active.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 27
+plan 29
 
 ok "lab up (ha, sample)" lab up --mode ha --app sample
 wait_for "peer_in_sync primary secondary" 10 && pass "the primary hears the secondary in sync" || fail "the primary hears the secondary in sync"
@@ -39,6 +39,11 @@ wait_for "cat '$LAB_DIR/primary/log/lifelined.log' '$(lab path primary state)/lo
 	pass "the active's lifeline-repl drained, unmounted and waits" ||
 	fail "the active's lifeline-repl drained, unmounted and waits"
 not_ok "nothing is mounted over the primary's data folder" data_mounted primary
+# A configuration changed while the engines were down reaches lifeline-repl too:
+# the idle one, started with the old file, is restarted by the next engine.
+for node in primary secondary; do
+	sed -i 's/^mode = async$/mode = async\nqueue = 512MiB/' "$LAB_DIR/$node/etc/lifeline.conf"
+done
 out=$(lab exec secondary -- lifeline engine start --cluster 2>&1)
 is "$?" "0" "engine start --cluster on the secondary starts every engine"
 like "$out" "^primary: started lifelined \(pid [0-9]+\)" "the primary's lifeline-repl started its engine"
@@ -50,6 +55,11 @@ else
 fi
 is "$(lab exec secondary -- lifeline status --json | jq -r '.role + " " + (.epoch|tostring)')" "passive 1" \
 	"the secondary is passive in epoch 1"
+for node in primary secondary; do
+	wait_for "[ \"\$(lab exec $node -- lifeline status --json | jq -r '.replication.config_hash == .config_hash')\" = true ]" 10 &&
+		pass "$node: lifeline-repl was restarted with the changed configuration" ||
+		fail "$node: lifeline-repl was restarted with the changed configuration"
+done
 
 # A node that cannot be reached is named, and the command fails.
 ok "engine stop --cluster --stop-apps again" lab exec primary -- lifeline engine stop --cluster --stop-apps
