@@ -195,6 +195,12 @@ struct plane {
 						    since the last apply_sync */
 	_Atomic bool		 checking;        /* a check's VERIFY seen, its end not yet */
 	_Atomic bool		 verifying_full;  /* that check is a full one */
+	struct {
+		uint64_t	 seq;
+		bool		 full;
+	}			 begins[4];      /* applier thread: the last checks' first
+						    VERIFYs, a ring */
+	size_t			 nbegins;
 	uint64_t		 dropped_at_begin; /* env.up_dropped when that check began */
 	_Atomic uint64_t	 checked_seq;     /* CHECKED: in sync once applied up to it */
 	_Atomic uint64_t	 quarantined;
@@ -1102,7 +1108,8 @@ own_send(struct plane *p)
 {
 	struct stream_status st;
 
-	if (!p->own_pending || p->role != PL_PASSIVE || p->receiver == NULL)
+	/* A copy that asked for a full check has it covered by that one. */
+	if (!p->own_pending || p->role != PL_PASSIVE || p->receiver == NULL || p->env.needs_check)
 		return;
 	receiver_status(p->receiver, &st);
 	if (!st.connected)
@@ -1496,11 +1503,31 @@ save_tail_files(struct plane *p, const char *saved)
 	free(dir);
 }
 
+/*
+ * Whether the check that ended at seq was a full one: the last check
+ * whose first VERIFY came at or before seq. The applier may be past the
+ * first VERIFY of the next check by the time the end is seen.
+ */
+static bool
+ended_full(const struct plane *p, uint64_t seq)
+{
+	uint64_t best = 0;
+	bool full = false;
+
+	for (size_t i = 0; i < 4 && i < p->nbegins; i++)
+		if (p->begins[i].seq <= seq && p->begins[i].seq > best) {
+			best = p->begins[i].seq;
+			full = p->begins[i].full;
+		}
+	return full;
+}
+
 /* A check ended and this copy applied everything up to its end: in sync again. */
 static void
 check_passed(struct plane *p)
 {
 	uint64_t seq = p->checked_seq;
+	bool full = ended_full(p, seq);
 
 	p->checked_seq = 0;
 	p->checking = false;
@@ -1512,8 +1539,8 @@ check_passed(struct plane *p)
 	}
 	p->env.needs_touched = false;
 	if (p->own_pending) {
-		if (p->verifying_full || p->checked_mine)
-			own_done(p, p->verifying_full ? "a full check" : "a targeted check of them");
+		if (full || p->checked_mine)
+			own_done(p, full ? "a full check" : "a targeted check of them");
 		else {
 			log_warnx("check: a check ended that did not cover the entries this copy changed "
 			    "before its crash; they go up again");
@@ -1521,16 +1548,16 @@ check_passed(struct plane *p)
 			return;
 		}
 	}
-	if (!p->verifying_full && p->env.needs_check) {
+	if (!full && p->env.needs_check) {
 		log_warnx("check: a targeted check ended, but this copy needs a full one");
 		return;
 	}
 	log_info("check: this copy is in sync with the active as of seq %" PRIu64, seq);
 	p->env.needs_check = false;
-	if (p->verifying_full)
+	if (full)
 		crash_checked(p);
 	/* A full check reached every node below too. */
-	if (p->verifying_full && unlink(p->down_check_path) < 0 && errno != ENOENT)
+	if (full && unlink(p->down_check_path) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s", p->down_check_path);
 }
 
@@ -1659,6 +1686,9 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 		p->verify_folder = q;
 		p->checking = true;
 		p->verifying_full = (op->flags & OP_VERIFY_FULL) != 0;
+		p->begins[p->nbegins % 4].seq = h->seq;
+		p->begins[p->nbegins % 4].full = p->verifying_full;
+		p->nbegins++;
 		p->dropped_at_begin = p->env.up_dropped;
 	}
 	if (check_verify(p->verifier, op, &p->vres, why, sizeof(why)) < 0) {
