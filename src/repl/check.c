@@ -2354,3 +2354,161 @@ check_responder_step(struct check_responder *r)
 	}
 	return rc == -1 ? -1 : 1;
 }
+
+/* ---- after a crash of the active ---- */
+
+bool
+check_list_put(uint8_t *buf, size_t cap, size_t *len, uint16_t root, const char *path,
+    size_t plen, bool deep)
+{
+	if (plen > OP_PATH_MAX || (plen > 0 && !op_path_valid(path, plen)) ||
+	    *len > cap || cap - *len < 4 + plen)
+		return false;
+	put16(buf + *len, root);
+	put16(buf + *len + 2, (uint16_t)(plen | (deep ? CHECK_LIST_DEEP : 0)));
+	memcpy(buf + *len + 4, path, plen);
+	*len += 4 + plen;
+	return true;
+}
+
+int
+check_list_decode(const uint8_t *buf, size_t len, uint64_t *token, check_list_fn *each,
+    void *arg, char *why, size_t whylen)
+{
+	size_t at = CHECK_LIST_HEAD;
+
+	if (len < CHECK_LIST_HEAD) {
+		snprintf(why, whylen, "a list of %zu bytes, expected at least %d", len,
+		    CHECK_LIST_HEAD);
+		return -1;
+	}
+	if ((*token = get64(buf)) == 0) {
+		snprintf(why, whylen, "a list with token 0, expected another");
+		return -1;
+	}
+	while (at < len) {
+		uint16_t root, lf;
+		size_t plen;
+		const char *path;
+
+		if (len - at < 4) {
+			snprintf(why, whylen, "%zu bytes after the last entry, expected none or an "
+			    "entry of at least 4", len - at);
+			return -1;
+		}
+		root = get16(buf + at);
+		lf = get16(buf + at + 2);
+		plen = lf & ~CHECK_LIST_DEEP;
+		path = (const char *)buf + at + 4;
+		if (plen > len - at - 4 || plen > OP_PATH_MAX) {
+			snprintf(why, whylen, "an entry of %zu path bytes, %zu left", plen,
+			    len - at - 4);
+			return -1;
+		}
+		if (plen > 0 && !op_path_valid(path, plen)) {
+			snprintf(why, whylen, "an entry whose path breaks the rules of a path");
+			return -1;
+		}
+		if (each(arg, root, path, plen, (lf & CHECK_LIST_DEEP) != 0) != 0) {
+			snprintf(why, whylen, "an entry was refused");
+			return -1;
+		}
+		at += 4 + plen;
+	}
+	return 0;
+}
+
+static bool
+changed_since(const struct stat *st, const struct timespec *since)
+{
+	return st->st_ctim.tv_sec > since->tv_sec ||
+	    (st->st_ctim.tv_sec == since->tv_sec && st->st_ctim.tv_nsec >= since->tv_nsec);
+}
+
+/* List a directory beneath a root for the walk. 0, 1 when gone, -1 with errno. */
+static int
+recent_list(int rootfd, const char *path, struct names *out)
+{
+	int fd, rc, saved;
+
+	if ((fd = beneath(rootfd, path, O_RDONLY | O_DIRECTORY)) == -1)
+		return errno == ENOENT || errno == ENOTDIR ? 1 : -1;
+	rc = read_names(fd, false, out, NULL);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+int
+check_recent(const int *roots, size_t nroots, const struct timespec *since,
+    check_list_fn *pick, void *arg, struct check_recent_stats *st, char *why, size_t whylen)
+{
+	char path[OP_PATH_MAX + 1];
+	struct walk w = { 0 };
+	struct names names;
+	struct stat sb;
+	int rc = -1, fd;
+
+	memset(st, 0, sizeof(*st));
+	for (size_t r = 0; r < nroots; r++) {
+		if (fstat(roots[r], &sb) == -1) {
+			snprintf(why, whylen, "root %zu: %s", r, strerror(errno));
+			goto out;
+		}
+		st->entries++;
+		if (changed_since(&sb, since)) {
+			st->picked++;
+			if (pick(arg, (uint16_t)r, "", 0, false) != 0)
+				goto refused;
+		}
+		if (recent_list(roots[r], "", &names) != 0) {
+			snprintf(why, whylen, "root %zu: cannot list it: %s", r, strerror(errno));
+			goto out;
+		}
+		walk_push(&w, "", &names);
+		for (;;) {
+			int next = walk_next(&w, path);
+
+			if (next == WALK_EMPTY)
+				break;
+			if (next == WALK_DONE)
+				continue;
+			if ((fd = beneath(roots[r], path, O_PATH)) == -1 || fstat(fd, &sb) == -1) {
+				if (fd != -1)
+					close(fd);
+				if (errno == ENOENT)
+					continue;        /* gone under the walk: its parent moved */
+				snprintf(why, whylen, "root %zu: %s: %s", r, path, strerror(errno));
+				goto out;
+			}
+			close(fd);
+			if (!checked_type(sb.st_mode))
+				continue;
+			st->entries++;
+			if (changed_since(&sb, since)) {
+				st->picked++;
+				if (pick(arg, (uint16_t)r, path, strlen(path), S_ISDIR(sb.st_mode)) != 0)
+					goto refused;
+				continue;               /* a directory picked deep covers its tree */
+			}
+			if (!S_ISDIR(sb.st_mode))
+				continue;
+			if ((fd = recent_list(roots[r], path, &names)) == 1)
+				continue;
+			if (fd == -1) {
+				snprintf(why, whylen, "root %zu: cannot list %s: %s", r, path,
+				    strerror(errno));
+				goto out;
+			}
+			walk_push(&w, path, &names);
+		}
+	}
+	rc = 0;
+	goto out;
+refused:
+	snprintf(why, whylen, "an entry could not be listed");
+out:
+	walk_free(&w);
+	return rc;
+}

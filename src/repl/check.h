@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "repl/apply.h"
 #include "repl/op.h"
@@ -240,5 +241,57 @@ void		 check_responder_add(struct check_responder *r, const struct check_want *w
 int		 check_responder_step(struct check_responder *r);
 void		 check_responder_stats(const struct check_responder *r,
 		    struct check_respond_stats *st);
+
+/* ---- after a crash of the active (the node's own copy) ---- */
+
+/*
+ * A list of entries to check, as a node that crashed while active sends it
+ * up (STREAM_UP_TARGETS) and keeps it on disk until a check covered it:
+ * u64 token (not 0: the CHECKED that covers the list echoes it), then
+ * entries back to back: u16 root, u16 path length with CHECK_LIST_DEEP set
+ * for an entry to check with all below it, the path (rules of op.h, not
+ * NUL-terminated; empty for the root). check_list_put appends one entry to
+ * buf at *len (cap bytes in all); false when it does not fit or breaks the
+ * rules. check_list_decode takes a list from the network: the token, and
+ * each entry for each(arg, ...), which returns 0 to go on; every length
+ * is checked against len, every path with op_path_valid, and nothing may
+ * follow the last entry. 0, or -1 with why (each may have seen some).
+ */
+#define CHECK_LIST_HEAD  8
+#define CHECK_LIST_DEEP  0x8000u
+
+typedef int	 check_list_fn(void *arg, uint16_t root, const char *path, size_t len,
+		    bool deep);
+bool		 check_list_put(uint8_t *buf, size_t cap, size_t *len, uint16_t root,
+		    const char *path, size_t plen, bool deep);
+int		 check_list_decode(const uint8_t *buf, size_t len, uint64_t *token,
+		    check_list_fn *each, void *arg, char *why, size_t whylen);
+
+struct check_recent_stats {
+	uint64_t	entries;      /* files, directories and symlinks looked at */
+	uint64_t	picked;       /* entries given to pick */
+};
+
+/*
+ * The entries of the protected directories changed at or after since, by
+ * their ctime, for a node whose capture ended in a crash: a change it made
+ * underneath after its journal's last sync may be in no record. ctime, not
+ * mtime: every change a check compares (content, size, mode, owner,
+ * xattrs, times, links, a rename) moves it, and no application can set it
+ * back, while utimensat sets any mtime and chmod, chown, setxattr, link
+ * and rename leave the mtime alone. A root is picked shallow (its own
+ * listing and attributes; it is never moved) and always walked; a file or
+ * symlink is picked as itself; a directory below a root is picked deep
+ * (a rename or an exchange may have put another tree under its name, whose
+ * entries keep their old ctimes) and then not walked. Devices, fifos and
+ * sockets are not looked at (nothing replicates them). The roots are the
+ * caller's directory descriptors; nothing else should write below them
+ * while the walk runs. 0, or -1 with why when a directory cannot be listed
+ * or an entry cannot be looked at: then the picks so far cannot be said to
+ * be all of them. An entry gone under the walk is not an error.
+ */
+int		 check_recent(const int *roots, size_t nroots, const struct timespec *since,
+		    check_list_fn *pick, void *arg, struct check_recent_stats *st, char *why,
+		    size_t whylen);
 
 #endif

@@ -29,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define POLL_MS            10        /* activation and drain look again after this */
@@ -40,6 +42,15 @@
 #define IN_SYNC_LAG_MS     1000      /* older unacknowledged records: "syncing" */
 #define LAG_MARKS          65536
 #define ENC_MAX            (OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA + OP_NAME_MAX + 1)
+/*
+ * After a crash of the active, the entries whose ctime is at or after the
+ * journal's last sync less this margin are checked. It covers a file
+ * system that keeps whole seconds only (a change at 10.9 s is stamped 10
+ * s), the tick by which a file's time trails the clock, and a clock slewed
+ * by a little meanwhile; a step of the clock by more is not covered.
+ */
+#define CRASH_MARGIN_MS    2000
+#define OWN_LIST_MAX       (STREAM_MAX_PAYLOAD - STREAM_UP_HEAD)  /* one UP of targets */
 
 enum plane_role { PL_IDLE, PL_PASSIVE, PL_ACTIVE };
 static const char *const plane_role_names[] = {
@@ -80,6 +91,10 @@ struct plane {
 						            full check (a relay lost its records) */
 	char			*checking_path;          /* the touched list a check works on */
 	char			*capturing_path;         /* exists while the capture writes the copy */
+	char			*stamp_path;     /* the sync stamp (stamp_open) */
+	char			*crashed_path;   /* exists from a crash of the active until its
+						    walk listed what it changed (crash_walk) */
+	char			*own_path;       /* that list, until a check covered it */
 	int			 needs_saved;    /* what needs_check_path says: NEED_* */
 	struct journal		*journal;
 	struct history		 history;
@@ -106,6 +121,23 @@ struct plane {
 						    check is due, wherever this node goes */
 	_Atomic bool		 touched_lost;   /* an entry could not be listed: the next check
 						    must be a full one */
+	int			 stamp_fd;       /* while capturing: the sync stamp, in place */
+	_Atomic bool		 crash_walk;     /* the applier thread walks the copy first */
+	struct timespec		 crash_since;    /* for entries changed since then */
+	_Atomic bool		 own_pending;    /* own_path waits for a check covering it */
+	_Atomic bool		 own_resend;     /* a check ended without covering it */
+	uint64_t		 own_token;
+	uint8_t			*own_list;       /* own_path's bytes */
+	size_t			 own_len;
+	uint64_t		 own_sent_starts; /* loop: the receiver's STARTs when last sent */
+	_Atomic bool		 checked_mine;   /* the last CHECKED covered own_token */
+	/* On the active, the lists downstream copies sent up (STREAM_UP_TARGETS). */
+	uint64_t		 tok_in[STREAM_CHECKED_TOKENS];    /* received since the last
+							      check began */
+	size_t			 ntok_in;
+	uint64_t		 tok_check[STREAM_CHECKED_TOKENS]; /* the running one covers */
+	size_t			 ntok_check;
+	uint64_t		 listed, check_listed;  /* lists received, ever; when it began */
 
 	pthread_mutex_t		 ring_mu;
 	struct lag_mark		*ring;
@@ -163,6 +195,12 @@ struct plane {
 						    since the last apply_sync */
 	_Atomic bool		 checking;        /* a check's VERIFY seen, its end not yet */
 	_Atomic bool		 verifying_full;  /* that check is a full one */
+	struct {
+		uint64_t	 seq;
+		bool		 full;
+	}			 begins[4];      /* applier thread: the last checks' first
+						    VERIFYs, a ring */
+	size_t			 nbegins;
 	uint64_t		 dropped_at_begin; /* env.up_dropped when that check began */
 	_Atomic uint64_t	 checked_seq;     /* CHECKED: in sync once applied up to it */
 	_Atomic uint64_t	 quarantined;
@@ -184,6 +222,7 @@ static void
 finish_pending(struct plane *p, int rc, uint64_t last, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int save_needs_check(struct plane *p);
+static void check_request(struct plane *p, enum need what, int from);
 
 /* ---- lag marks ---- */
 
@@ -437,13 +476,75 @@ check_emit(void *arg, const struct op *op)
 	return 0;
 }
 
+/*
+ * The sync stamp, STATE_DIR/repl/synced: a wall-clock time (ns since 1970,
+ * 20 digits and a newline) before which every change the capture made
+ * underneath is in the durable journal. The capture applies and journals
+ * each change under the ordering lock, and a sync covers every record
+ * appended before it took that lock, so a time read before journal_sync
+ * is such a time once it returns. stamp_open writes it durably when the
+ * capture starts (the copy then holds exactly the journal); each sync of
+ * an application's barrier then overwrites it in place with no fsync of
+ * its own: after a power loss the file holds an older time or none, and
+ * an older time only makes the walk after a crash (crash_plan) look at
+ * more entries. Never on the write path but as one pwrite per sync.
+ */
+static void
+stamp_text(char buf[32], const struct timespec *t)
+{
+	snprintf(buf, 32, "%020" PRIu64 "\n",
+	    (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_nsec);
+}
+
+static void
+stamp_open(struct plane *p)
+{
+	struct timespec t;
+	char buf[32];
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	stamp_text(buf, &t);
+	if (write_file_atomic(p->stamp_path, buf, strlen(buf), 0600) < 0 ||
+	    (p->stamp_fd = open(p->stamp_path, O_WRONLY | O_CLOEXEC)) < 0) {
+		log_warn("cannot write %s: after a crash, the copies would need a full check",
+		    p->stamp_path);
+		unlink(p->stamp_path);
+	}
+}
+
+static void
+stamp_close(struct plane *p)
+{
+	if (p->stamp_fd >= 0)
+		close(p->stamp_fd);
+	p->stamp_fd = -1;
+}
+
+/* journal_sync, and the stamp moved up to the time before it (any capture thread). */
+static int
+capture_sync(struct plane *p, char *err, size_t errlen)
+{
+	static _Atomic uint64_t warned;
+	struct timespec t;
+	char buf[32];
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	if (journal_sync(p->journal, err, errlen) < 0)
+		return -1;
+	stamp_text(buf, &t);
+	if (p->stamp_fd >= 0 && pwrite(p->stamp_fd, buf, 21, 0) != 21 && warned++ == 0)
+		log_warn("cannot update %s: after a crash, more files would be checked",
+		    p->stamp_path);
+	return 0;
+}
+
 static int
 sink_barrier(void *arg, const struct op *op)
 {
 	struct plane *p = arg;
 	char err[256];
 
-	if (journal_sync(p->journal, err, sizeof(err)) < 0) {
+	if (capture_sync(p, err, sizeof(err)) < 0) {
 		log_warnx("capture: fsync of the journal failed, the application gets EIO: %s", err);
 		return -EIO;
 	}
@@ -472,6 +573,7 @@ stop_captures(struct plane *p)
 		capture_stop(p->captures[i]);
 	p->ncaptures = 0;
 	p->capture_ending = false;
+	stamp_close(p);
 }
 
 static int
@@ -562,6 +664,8 @@ check_cancel(struct plane *p, const char *why)
 	check_responder_free(p->responder);
 	p->responder = check_responder_new(p->rootfds, p->conf->protect_data.n,
 	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
+	/* The lists it covered are sent again to whichever node is active next. */
+	p->ntok_in = p->ntok_check = 0;
 	if (p->check_running) {
 		p->check_running = false;
 		p->check_ended_ms = now_mono_ms();
@@ -720,9 +824,364 @@ touched_targets(struct plane *p, struct check_target **out, size_t *nout)
 	return true;
 }
 
+
+/* ---- after a crash of the active: the entries it may have changed unjournaled ---- */
+
+/*
+ * A node whose lifeline-repl ended while capturing without a clean stop
+ * (a kill, a crash, a power loss) may hold changes underneath that no
+ * record carries: the one applied when it died, or, after a power loss,
+ * every one after the journal's last sync. They all moved the ctime of an
+ * entry after the sync stamp (stamp_open), so the applier thread, before
+ * it applies anything, walks the copy for the entries changed since the
+ * stamp less CRASH_MARGIN_MS (check_recent) and lists them in own_path
+ * with a token. Wherever the node goes next, a targeted check of those
+ * entries brings the copies together: as a passive it sends the list up
+ * (STREAM_UP_TARGETS) until a CHECKED that echoes the token, or a full
+ * check, ends; as the active it adds the list to its own touched list.
+ * Records its journal held that the new active never got are a divergent
+ * tail, which the stream sets aside (CUT) and which asks for its own check.
+ *
+ * The crashed marker (crashed_path) lasts until the list is on disk. When
+ * the narrowing cannot be trusted (no stamp, a clock behind the stamp, a
+ * walk that failed, a list too long for one message), it says "full" and
+ * the copies get a full check, as they did before this was built; it is
+ * removed when a full check passes.
+ */
+static void
+crash_full(struct plane *p, const char *why)
+{
+	if (write_file_atomic(p->crashed_path, "full\n", 5, 0600) < 0)
+		log_warn("cannot write %s", p->crashed_path);
+	p->crashed_active = true;
+	p->env.needs_check = true;
+	log_warnx("after the crash of the active: a full check is due, since %s", why);
+}
+
+/* A full check passed: nothing of a crash is left to check. */
+static void
+crash_checked(struct plane *p)
+{
+	p->crashed_active = false;
+	if (unlink(p->crashed_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->crashed_path);
+}
+
+/* The sync stamp, in *t. false when there is none, or it cannot be read. */
+static bool
+stamp_read(struct plane *p, struct timespec *t)
+{
+	size_t len;
+	char *v = read_file(p->stamp_path, 64, &len), *end;
+	unsigned long long ns;
+
+	if (v == NULL)
+		return false;
+	errno = 0;
+	ns = strtoull(v, &end, 10);
+	free(v);
+	if (errno != 0 || end == v || *end != '\n' || ns == 0)
+		return false;
+	t->tv_sec = (time_t)(ns / 1000000000u);
+	t->tv_nsec = (long)(ns % 1000000000u);
+	return true;
+}
+
+/*
+ * At open, on the loop, before the threads: what a crash left to do. A
+ * copy that needs a full check anyway gets nothing narrower.
+ */
+static void
+crash_plan(struct plane *p)
+{
+	struct timespec stamp, now;
+	char *v, when[64];
+	size_t len;
+	time_t sec;
+	struct tm tm;
+
+	if ((v = read_file(p->crashed_path, 64, &len)) == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (strncmp(v, "full", 4) == 0)
+		crash_full(p, "the crash could not be narrowed down before");
+	else if (p->env.needs_check)
+		crash_full(p, "the copy needed one already");
+	else if (!stamp_read(p, &stamp))
+		crash_full(p, "no time of the journal's last sync is known");
+	else if (stamp.tv_sec > now.tv_sec + 1)
+		crash_full(p, "the clock is behind the journal's last sync: it went backwards");
+	else {
+		p->crash_since = stamp;
+		p->crash_since.tv_sec -= CRASH_MARGIN_MS / 1000;
+		p->crash_since.tv_nsec -= (CRASH_MARGIN_MS % 1000) * 1000000L;
+		if (p->crash_since.tv_nsec < 0) {
+			p->crash_since.tv_nsec += 1000000000L;
+			p->crash_since.tv_sec--;
+		}
+		sec = stamp.tv_sec;
+		gmtime_r(&sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		p->crash_walk = true;
+		log_warnx("after the crash of the active: the entries changed since the journal's "
+		    "last sync (%s, less %d ms) will be listed for a targeted check", when,
+		    CRASH_MARGIN_MS);
+	}
+	free(v);
+}
+
+struct own_build {
+	uint8_t	*buf;
+	size_t	 len, cap;
+	bool	 over;
+};
+
+static int
+own_pick(void *arg, uint16_t root, const char *path, size_t len, bool deep)
+{
+	struct own_build *b = arg;
+
+	while (b->cap - b->len < 4 + len && b->cap < OWN_LIST_MAX) {
+		b->cap = b->cap * 2 < OWN_LIST_MAX ? b->cap * 2 : OWN_LIST_MAX;
+		b->buf = xrealloc(b->buf, b->cap);
+	}
+	if (!check_list_put(b->buf, b->cap, &b->len, root, path, len, deep)) {
+		b->over = b->cap - b->len < 4 + len;
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t
+own_new_token(void)
+{
+	uint64_t t = 0;
+	struct timespec ts;
+
+	if (getrandom(&t, sizeof(t), 0) != (ssize_t)sizeof(t) || t == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 48);
+		t |= 1;
+	}
+	return t;
+}
+
+/* On the applier thread, before it applies anything: list what the crash may have left. */
+static void
+crash_walk(struct plane *p)
+{
+	struct own_build b = { xmalloc(65536), CHECK_LIST_HEAD, 65536, false };
+	struct check_recent_stats st;
+	uint64_t started = now_mono_ms();
+	char why[512];
+
+	if (check_recent(p->rootfds, p->conf->protect_data.n, &p->crash_since, own_pick, &b,
+	    &st, why, sizeof(why)) < 0) {
+		crash_full(p, b.over ? "more entries changed than one list holds" : why);
+		free(b.buf);
+		goto out;
+	}
+	if (st.picked == 0) {
+		log_info("after the crash of the active: none of %" PRIu64 " entries changed since "
+		    "the journal's last sync; nothing to check", st.entries);
+		free(b.buf);
+		if (unlink(p->crashed_path) < 0 && errno != ENOENT)
+			log_warn("cannot remove %s", p->crashed_path);
+		goto out;
+	}
+	p->own_token = own_new_token();
+	put64(b.buf, p->own_token);
+	if (write_file_atomic(p->own_path, (const char *)b.buf, b.len, 0600) < 0) {
+		snprintf(why, sizeof(why), "%s cannot be written: %s", p->own_path, strerror(errno));
+		crash_full(p, why);
+		free(b.buf);
+		goto out;
+	}
+	p->own_list = b.buf;
+	p->own_len = b.len;
+	p->own_pending = true;
+	if (unlink(p->crashed_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->crashed_path);
+	log_warnx("after the crash of the active: %" PRIu64 " of %" PRIu64 " entries changed since "
+	    "the journal's last sync (walked in %" PRIu64 " ms); listed in %s for a targeted check",
+	    st.picked, st.entries, now_mono_ms() - started, p->own_path);
+out:
+	p->crash_walk = false;
+}
+
+static int
+own_valid(void *arg, uint16_t root, const char *path, size_t len, bool deep)
+{
+	struct plane *p = arg;
+
+	return root < p->conf->protect_data.n ? 0 : -1;
+}
+
+/* At open: a list a crash left that no check covered yet. */
+static void
+own_load(struct plane *p)
+{
+	size_t len;
+	uint8_t *v = (uint8_t *)read_file(p->own_path, OWN_LIST_MAX, &len);
+	char why[256];
+
+	if (v == NULL)
+		return;
+	if (check_list_decode(v, len, &p->own_token, own_valid, p, why, sizeof(why)) < 0) {
+		free(v);
+		snprintf(why, sizeof(why), "%s cannot be read back", p->own_path);
+		crash_full(p, why);
+		unlink(p->own_path);
+		return;
+	}
+	p->own_list = v;
+	p->own_len = len;
+	p->own_pending = true;
+}
+
+/* The list is covered (any thread); the bytes stay until plane_close. */
+static void
+own_done(struct plane *p, const char *how)
+{
+	p->own_pending = false;
+	if (unlink(p->own_path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", p->own_path);
+	log_info("check: the entries this copy changed before its crash were checked (%s)", how);
+}
+
+static int
+own_touched(void *arg, uint16_t root, const char *path, size_t len, bool deep)
+{
+	struct plane *p = arg;
+
+	if (root >= p->conf->protect_data.n)
+		return -1;
+	touched_add(p, root, path, len, deep);
+	return 0;
+}
+
+/*
+ * Entries a copy downstream, or this node's own copy when it crashed while
+ * active, lists for a targeted check: into the touched list, made durable
+ * when own (the list file goes next). 0, or -1 with why.
+ */
+static int
+list_to_touched(struct plane *p, const uint8_t *buf, size_t len, uint64_t *token, bool durable,
+    char *why, size_t whylen)
+{
+	int rc;
+
+	journal_lock(p->journal);
+	rc = check_list_decode(buf, len, token, own_touched, p, why, whylen);
+	if (p->touched != NULL && (fflush(p->touched) != 0 ||
+	    (durable && fsync(fileno(p->touched)) < 0)))
+		p->touched_lost = true;
+	journal_unlock(p->journal);
+	if (rc == 0 && p->touched_lost) {
+		snprintf(why, whylen, "the touched list %s cannot be written", p->touched_path);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Becoming active with the list of its own crash: the next check is of those entries. */
+static void
+own_to_touched(struct plane *p)
+{
+	uint64_t token;
+	char why[256];
+
+	if (list_to_touched(p, p->own_list, p->own_len, &token, true, why, sizeof(why)) < 0) {
+		log_warnx("after the crash: %s; checking everything", why);
+		p->check_next = NEED_FULL;
+		return;
+	}
+	p->listed++;
+	if (p->check_next < NEED_TOUCHED)
+		p->check_next = NEED_TOUCHED;     /* on_tick starts it */
+	own_done(p, "listed as touched for a targeted check of the copies downstream");
+}
+
+/* On a passive, on the loop: send the list up once per connection, and again when asked. */
+static void
+own_send(struct plane *p)
+{
+	struct stream_status st;
+
+	/* A copy that asked for a full check has it covered by that one. */
+	if (!p->own_pending || p->role != PL_PASSIVE || p->receiver == NULL || p->env.needs_check)
+		return;
+	receiver_status(p->receiver, &st);
+	if (!st.connected)
+		return;
+	if (p->own_resend) {
+		p->own_resend = false;
+		p->own_sent_starts = 0;
+	}
+	if (st.starts == p->own_sent_starts)
+		return;
+	p->own_sent_starts = st.starts;
+	receiver_send_up(p->receiver, STREAM_UP_TARGETS, p->own_list, p->own_len);
+	log_info("check: sent the entries this copy changed before its crash up, for a targeted "
+	    "check (%zu bytes)", p->own_len);
+}
+
+/* On the active: a copy downstream sent the list of its crash. */
+static void
+on_targets(struct plane *p, enum node_id from, const uint8_t *body, size_t len)
+{
+	uint64_t token;
+	char why[256];
+	size_t i;
+
+	if (list_to_touched(p, body, len, &token, false, why, sizeof(why)) < 0) {
+		log_warnx("check: the list of entries from %s's copy cannot be taken (%s): checking "
+		    "everything", node_name(from), why);
+		check_request(p, NEED_FULL, from);
+		return;
+	}
+	for (i = 0; i < p->ntok_in && p->tok_in[i] != token; i++)
+		;
+	if (i == p->ntok_in) {
+		if (p->ntok_in == STREAM_CHECKED_TOKENS) {
+			/* The oldest falls out: its node sends its list again after the next check. */
+			memmove(p->tok_in, p->tok_in + 1, sizeof(p->tok_in[0]) * (p->ntok_in - 1));
+			p->ntok_in--;
+		}
+		p->tok_in[p->ntok_in++] = token;
+	}
+	p->listed++;
+	log_info("check: %s's copy lists the entries it changed before a crash while active",
+	    node_name(from));
+	check_request(p, NEED_TOUCHED, from);
+}
+
+/* A check begins: it covers the lists received so far. */
+static void
+tokens_begin(struct plane *p)
+{
+	for (size_t i = 0; i < p->ntok_in; i++) {
+		size_t k;
+
+		for (k = 0; k < p->ntok_check && p->tok_check[k] != p->tok_in[i]; k++)
+			;
+		if (k < p->ntok_check)
+			continue;
+		if (p->ntok_check == STREAM_CHECKED_TOKENS) {
+			memmove(p->tok_check, p->tok_check + 1,
+			    sizeof(p->tok_check[0]) * (p->ntok_check - 1));
+			p->ntok_check--;
+		}
+		p->tok_check[p->ntok_check++] = p->tok_in[i];
+	}
+	p->ntok_in = 0;
+	p->check_listed = p->listed;
+}
+
 /*
  * Start a check on the active: of everything, or targeted, of the entries
- * the touched list names (what a node cut loose by the quota missed).
+ * the touched list names (what a node cut loose by the quota missed, or
+ * what a copy changed before a crash while active).
  */
 int
 plane_check(struct plane *p, bool full, char *err, size_t errlen)
@@ -745,6 +1204,7 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 	}
 	pthread_mutex_unlock(&p->check_mu);
 	p->check_overflows = p->overflows;
+	tokens_begin(p);
 	touched_take(p);
 	if (!full && p->touched_lost) {
 		log_warnx("check: an entry could not be listed as touched: checking everything");
@@ -792,8 +1252,9 @@ check_request(struct plane *p, enum need what, int from)
 	char why[256], who[64];
 
 	if (p->check_running) {
-		/* A targeted check that began after the last quota cut already covers it. */
-		if (what == NEED_TOUCHED && p->overflows == p->check_overflows)
+		/* A targeted check that began after the last cut and list already covers it. */
+		if (what == NEED_TOUCHED && p->overflows == p->check_overflows &&
+		    p->listed == p->check_listed)
 			return;
 		if ((int)what > p->check_next)
 			p->check_next = what;
@@ -820,6 +1281,8 @@ check_succeeded(struct plane *p)
 {
 	if (unlink(p->checking_path) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s", p->checking_path);
+	if (p->listed != p->check_listed && p->check_next < NEED_TOUCHED)
+		p->check_next = NEED_TOUCHED;   /* a list came while it ran */
 	if (p->overflows != p->check_overflows) {
 		if (p->check_next < NEED_TOUCHED)
 			p->check_next = NEED_TOUCHED;
@@ -828,7 +1291,7 @@ check_succeeded(struct plane *p)
 	for (size_t i = 0; i < p->ndown; i++)
 		journal_consumer_clear_overflow(p->journal, p->down[i].consumer);
 	if (p->check_full)
-		p->crashed_active = false;
+		crash_checked(p);
 }
 
 /*
@@ -867,7 +1330,8 @@ check_progress(struct plane *p)
 	    p->scan_stats.entries, p->scan_stats.bytes, p->wants_added - p->wants_at_begin, last);
 	check_succeeded(p);
 	for (size_t i = 0; i < p->ndown; i++)
-		sender_send_checked(p->down[i].sender, last);
+		sender_send_checked(p->down[i].sender, last, p->tok_check, p->ntok_check);
+	p->ntok_check = 0;
 }
 
 /* ---- the applier thread ---- */
@@ -1039,11 +1503,31 @@ save_tail_files(struct plane *p, const char *saved)
 	free(dir);
 }
 
+/*
+ * Whether the check that ended at seq was a full one: the last check
+ * whose first VERIFY came at or before seq. The applier may be past the
+ * first VERIFY of the next check by the time the end is seen.
+ */
+static bool
+ended_full(const struct plane *p, uint64_t seq)
+{
+	uint64_t best = 0;
+	bool full = false;
+
+	for (size_t i = 0; i < 4 && i < p->nbegins; i++)
+		if (p->begins[i].seq <= seq && p->begins[i].seq > best) {
+			best = p->begins[i].seq;
+			full = p->begins[i].full;
+		}
+	return full;
+}
+
 /* A check ended and this copy applied everything up to its end: in sync again. */
 static void
 check_passed(struct plane *p)
 {
 	uint64_t seq = p->checked_seq;
+	bool full = ended_full(p, seq);
 
 	p->checked_seq = 0;
 	p->checking = false;
@@ -1054,16 +1538,26 @@ check_passed(struct plane *p)
 		return;
 	}
 	p->env.needs_touched = false;
-	if (!p->verifying_full && p->env.needs_check) {
+	if (p->own_pending) {
+		if (full || p->checked_mine)
+			own_done(p, full ? "a full check" : "a targeted check of them");
+		else {
+			log_warnx("check: a check ended that did not cover the entries this copy changed "
+			    "before its crash; they go up again");
+			p->own_resend = true;
+			return;
+		}
+	}
+	if (!full && p->env.needs_check) {
 		log_warnx("check: a targeted check ended, but this copy needs a full one");
 		return;
 	}
 	log_info("check: this copy is in sync with the active as of seq %" PRIu64, seq);
 	p->env.needs_check = false;
-	if (p->verifying_full)
-		p->crashed_active = false;
+	if (full)
+		crash_checked(p);
 	/* A full check reached every node below too. */
-	if (p->verifying_full && unlink(p->down_check_path) < 0 && errno != ENOENT)
+	if (full && unlink(p->down_check_path) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s", p->down_check_path);
 }
 
@@ -1192,6 +1686,9 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 		p->verify_folder = q;
 		p->checking = true;
 		p->verifying_full = (op->flags & OP_VERIFY_FULL) != 0;
+		p->begins[p->nbegins % 4].seq = h->seq;
+		p->begins[p->nbegins % 4].full = p->verifying_full;
+		p->nbegins++;
 		p->dropped_at_begin = p->env.up_dropped;
 	}
 	if (check_verify(p->verifier, op, &p->vres, why, sizeof(why)) < 0) {
@@ -1271,6 +1768,9 @@ apply_main(void *arg)
 	uint64_t synced_ms = now_mono_ms();
 	unsigned unsynced = 0;
 
+	/* Before any record changes the copy (and its ctimes), or the capture starts. */
+	if (p->crash_walk)
+		crash_walk(p);
 	while (!p->apply_quit) {
 		uint64_t req = p->pause_req;
 		struct record_hdr h;
@@ -1519,13 +2019,17 @@ become_active(struct plane *p)
 		goto fail;
 	set_apply_consumer(p, false, 0);
 	set_downstream(p, p->pending_down, p->pending_ndown);
+	/* The stamp first: a crash from here on finds one no older than the capture. */
+	stamp_open(p);
 	/* From here the copy is written by the capture: a restart must not apply to it again. */
 	if (write_file_atomic(p->capturing_path, "1\n", 2, 0600) < 0) {
 		snprintf(err, sizeof(err), "cannot write %s: %s", p->capturing_path, strerror(errno));
 		set_apply_consumer(p, true, journal_last_seq(p->journal));
+		stamp_close(p);
 		goto fail;
 	}
 	if (start_captures(p, err, sizeof(err)) < 0) {
+		stamp_close(p);
 		unlink(p->capturing_path);
 		set_apply_consumer(p, true, journal_last_seq(p->journal));
 		goto fail;
@@ -1534,6 +2038,8 @@ become_active(struct plane *p)
 	marks_reset(p);
 	if (p->crashed_active)
 		p->check_next = NEED_FULL;      /* on_tick starts it */
+	else if (p->own_pending)
+		own_to_touched(p);
 	log_info("active in epoch %" PRIu64 ": capturing %zu folder%s from seq %" PRIu64,
 	    p->pending_epoch, p->ncaptures, p->ncaptures == 1 ? "" : "s",
 	    journal_last_seq(p->journal) + 1);
@@ -1763,8 +2269,11 @@ on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t l
 
 	if (p->role == PL_PASSIVE && p->receiver != NULL) {
 		/* What this relay lost of a node's records is not in the active's list. */
-		if (kind == STREAM_UP_TOUCHED && access(p->down_check_path, F_OK) == 0)
+		if ((kind == STREAM_UP_TOUCHED || kind == STREAM_UP_TARGETS) &&
+		    access(p->down_check_path, F_OK) == 0) {
 			kind = STREAM_UP_CHECK;
+			len = 0;
+		}
 		receiver_send_up(p->receiver, kind, body, len);
 		return;
 	}
@@ -1772,6 +2281,10 @@ on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t l
 		return;
 	if (kind == STREAM_UP_CHECK || kind == STREAM_UP_TOUCHED) {
 		check_request(p, kind == STREAM_UP_CHECK ? NEED_FULL : NEED_TOUCHED, from);
+		return;
+	}
+	if (kind == STREAM_UP_TARGETS) {
+		on_targets(p, from, body, len);
 		return;
 	}
 	if (check_wants_decode(body, len, wants, CHECK_WANTS_MAX, &n, why, sizeof(why)) < 0) {
@@ -1788,12 +2301,16 @@ on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t l
 
 /* The active says a check of this copy ended at seq: pass it down, and wait to apply up to it. */
 static void
-on_checked(void *arg, uint64_t seq)
+on_checked(void *arg, uint64_t seq, const uint64_t *tokens, size_t ntokens)
 {
 	struct plane *p = arg;
+	bool mine = false;
 
 	for (size_t i = 0; i < p->ndown; i++)
-		sender_send_checked(p->down[i].sender, seq);
+		sender_send_checked(p->down[i].sender, seq, tokens, ntokens);
+	for (size_t i = 0; i < ntokens; i++)
+		mine |= p->own_pending && tokens[i] == p->own_token;
+	p->checked_mine = mine;
 	p->checked_seq = seq;
 	apply_wake(p);
 }
@@ -1846,6 +2363,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	save_needs_check(p);
 	check_progress(p);
+	own_send(p);
 	if (p->check_next != NEED_NONE && !p->check_running && p->role == PL_ACTIVE) {
 		enum need next = (enum need)p->check_next;
 
@@ -1959,7 +2477,7 @@ passive_state(struct plane *p, uint64_t applied, uint64_t durable, double lag_ms
 		return "disconnected";
 	if (p->checking)
 		return "checking";
-	if (p->env.needs_check || p->env.needs_touched)
+	if (p->env.needs_check || p->env.needs_touched || p->own_pending || p->crash_walk)
 		return "out-of-sync";
 	if (applied < durable && lag_ms >= IN_SYNC_LAG_MS)
 		return "syncing";
@@ -2038,6 +2556,7 @@ plane_status(struct plane *p)
 	    "error", p->apply_error[0] != '\0' ? p->apply_error : NULL,
 	    "queue_overflows", (json_int_t)p->overflows);
 	json_object_set_new(o, "needs_touched", json_boolean(p->env.needs_touched));
+	json_object_set_new(o, "crash_list", json_boolean(p->own_pending || p->crash_walk));
 	json_object_set_new(o, "check", check_json(p));
 	pthread_mutex_lock(&p->q_mu);
 	json_object_set_new(o, "quarantine", json_pack("{s:I, s:s?}", "count", (json_int_t)p->q_count,
@@ -2082,11 +2601,16 @@ open_roots(struct plane *p, char *err, size_t errlen)
 		 * It ended while capturing, not through a clean stop (a crash, a
 		 * kill, a power loss): a change made underneath may never have
 		 * reached the journal, or the journal's tail may be lost while
-		 * the file kept the change. Only a full check can tell.
+		 * the file kept the change. The crashed marker outlives the
+		 * capturing one until crash_walk listed what to check.
 		 */
-		p->crashed_active = true;
 		log_warnx("lifeline-repl ended while capturing, without a clean stop: the files may "
-		    "hold changes the journal lost; the copies need a full check");
+		    "hold changes the journal lost");
+		if (write_file_atomic(p->crashed_path, "walk\n", 5, 0600) < 0) {
+			snprintf(err, errlen, "cannot write %s: %s", p->crashed_path, strerror(errno));
+			free(marker);
+			return -1;
+		}
 	}
 	free(marker);
 	if (access(p->capturing_path, F_OK) == 0 && journal_last_seq(p->journal) > pos.seq) {
@@ -2150,6 +2674,10 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->down_check_path = xasprintf("%s/downstream-needs-check", p->dir);
 	p->checking_path = xasprintf("%s/touched.checking", p->dir);
 	p->capturing_path = xasprintf("%s/capturing", p->dir);
+	p->stamp_path = xasprintf("%s/synced", p->dir);
+	p->crashed_path = xasprintf("%s/crashed", p->dir);
+	p->own_path = xasprintf("%s/crash-list", p->dir);
+	p->stamp_fd = -1;
 	p->wants_buf = xmalloc(STREAM_MAX_PAYLOAD);
 	p->quarantine = xasprintf("%s/quarantine", conf->state_dir);
 	p->enc = xmalloc(ENC_MAX);
@@ -2187,8 +2715,8 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->env.epoch = history_last_epoch(&p->history);
 	p->env.applied_seq = applier_pos(p->applier).seq;
 	load_needs_check(p);
-	if (p->crashed_active)
-		p->env.needs_check = true;
+	own_load(p);
+	crash_plan(p);
 	p->responder = check_responder_new(p->rootfds, conf->protect_data.n,
 	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
 	open_streams(p);
@@ -2279,6 +2807,10 @@ plane_close(struct plane *p)
 	free(p->down_check_path);
 	free(p->checking_path);
 	free(p->capturing_path);
+	free(p->stamp_path);
+	free(p->crashed_path);
+	free(p->own_path);
+	free(p->own_list);
 	free(p->captures);
 	free(p->ring);
 	free(p->enc);

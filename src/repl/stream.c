@@ -329,12 +329,13 @@ on_up_msg(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 }
 
 void
-sender_send_checked(struct sender *s, uint64_t seq)
+sender_send_checked(struct sender *s, uint64_t seq, const uint64_t *tokens, size_t ntokens)
 {
-	uint8_t buf[WIRE_HDR_SIZE + STREAM_CHECKED_SIZE];
+	uint8_t buf[WIRE_HDR_SIZE + STREAM_CHECKED_SIZE + 4 + 8 * STREAM_CHECKED_TOKENS];
 
 	if (s->conn != NULL && s->conn->state == ST_STREAMING)
-		send_bytes(s->conn, buf, stream_encode_checked(buf, sizeof(buf), s->env->epoch, seq));
+		send_bytes(s->conn, buf, stream_encode_checked(buf, sizeof(buf), s->env->epoch, seq,
+		    tokens, ntokens));
 }
 
 /*
@@ -713,16 +714,21 @@ on_message(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 
 			if (stream_decode_start(p, h->length, &next, why, sizeof(why)) < 0)
 				return conn_close(c, "%s", why);
+			pthread_mutex_lock(&c->receiver->st_lock);
+			c->receiver->st.starts++;
+			pthread_mutex_unlock(&c->receiver->st_lock);
 			set_state(&c->receiver->st, &c->receiver->st_lock, ST_STREAMING, NULL);
 			return;
 		}
 		if (h->type == WIRE_STREAM_CHECKED) {
-			uint64_t seq;
+			uint64_t seq, tokens[STREAM_CHECKED_TOKENS];
+			size_t ntokens;
 
-			if (stream_decode_checked(p, h->length, &seq, why, sizeof(why)) < 0)
+			if (stream_decode_checked(p, h->length, &seq, tokens, &ntokens, why,
+			    sizeof(why)) < 0)
 				return conn_close(c, "%s", why);
 			if (c->env->on_checked != NULL)
-				c->env->on_checked(c->env->arg, seq);
+				c->env->on_checked(c->env->arg, seq, tokens, ntokens);
 			return;
 		}
 		if (h->type == WIRE_STREAM_SKIP)

@@ -62,8 +62,12 @@ struct stream_env {
 	 * when not now (the connection is closed and the skip comes again).
 	 */
 	int			(*on_skip)(void *arg, uint64_t next_seq, char *why, size_t whylen);
-	/* Called on the loop when the upstream says a check of this copy ended at seq. */
-	void			(*on_checked)(void *arg, uint64_t seq);
+	/*
+	 * Called on the loop when the upstream says a check of this copy ended
+	 * at seq, covering the lists (STREAM_UP_TARGETS) of these tokens.
+	 */
+	void			(*on_checked)(void *arg, uint64_t seq, const uint64_t *tokens,
+				    size_t ntokens);
 	void			*arg;
 };
 
@@ -92,12 +96,17 @@ struct stream_status {
 	uint64_t	applied_seq;     /* peer's */
 	uint64_t	raw_bytes, wire_bytes;
 	uint64_t	last_ack_ms;     /* monotonic */
+	uint64_t	starts;          /* receiver: STARTs heard, one per connection in step */
 	char		last_error[192];
 };
 void		 sender_status(const struct sender *s, struct stream_status *st);
 
-/* Tell the peer a check of its copy ended at seq (CHECKED), when streaming. */
-void		 sender_send_checked(struct sender *s, uint64_t seq);
+/*
+ * Tell the peer a check of its copy ended at seq (CHECKED), covering the
+ * lists of these tokens (at most STREAM_CHECKED_TOKENS), when streaming.
+ */
+void		 sender_send_checked(struct sender *s, uint64_t seq, const uint64_t *tokens,
+		    size_t ntokens);
 
 /*
  * Listen on this node's channel addresses and accept the stream of the

@@ -213,8 +213,9 @@ stream_encode_up(uint8_t *buf, size_t buflen, uint64_t epoch, unsigned kind, con
 	uint8_t *p;
 
 	if (buflen < total || STREAM_UP_HEAD + body_len > STREAM_MAX_PAYLOAD ||
-	    (kind != STREAM_UP_WANTS && kind != STREAM_UP_CHECK && kind != STREAM_UP_TOUCHED) ||
-	    (kind == STREAM_UP_WANTS) != (body_len != 0))
+	    (kind != STREAM_UP_WANTS && kind != STREAM_UP_CHECK && kind != STREAM_UP_TOUCHED &&
+	    kind != STREAM_UP_TARGETS) ||
+	    (kind == STREAM_UP_WANTS || kind == STREAM_UP_TARGETS) != (body_len != 0))
 		return 0;
 	p = wire_put_hdr(buf, WIRE_STREAM_UP, (uint32_t)(STREAM_UP_HEAD + body_len), epoch);
 	*p++ = (uint8_t)kind;
@@ -239,40 +240,69 @@ stream_decode_up(const uint8_t *p, size_t len, unsigned *kind, const uint8_t **b
 	*kind = p[0];
 	*body = p + STREAM_UP_HEAD;
 	*body_len = len - STREAM_UP_HEAD;
-	if (*kind == STREAM_UP_WANTS && *body_len == 0) {
-		snprintf(why, whylen, "UP of wants without a body");
+	if ((*kind == STREAM_UP_WANTS || *kind == STREAM_UP_TARGETS) && *body_len == 0) {
+		snprintf(why, whylen, "UP of %s without a body",
+		    *kind == STREAM_UP_WANTS ? "wants" : "targets");
 		return -1;
 	}
-	if (*kind != STREAM_UP_WANTS && *body_len != 0) {
+	if (*kind != STREAM_UP_WANTS && *kind != STREAM_UP_TARGETS && *body_len != 0) {
 		snprintf(why, whylen, "UP asking for a check with a body of %zu bytes, expected none",
 		    *body_len);
 		return -1;
 	}
-	if (*kind != STREAM_UP_WANTS && *kind != STREAM_UP_CHECK && *kind != STREAM_UP_TOUCHED) {
-		snprintf(why, whylen, "UP of kind %u, expected %d (wants), %d (check) or %d "
-		    "(touched)", *kind, STREAM_UP_WANTS, STREAM_UP_CHECK, STREAM_UP_TOUCHED);
+	if (*kind != STREAM_UP_WANTS && *kind != STREAM_UP_CHECK && *kind != STREAM_UP_TOUCHED &&
+	    *kind != STREAM_UP_TARGETS) {
+		snprintf(why, whylen, "UP of kind %u, expected %d (wants), %d (check), %d "
+		    "(touched) or %d (targets)", *kind, STREAM_UP_WANTS, STREAM_UP_CHECK,
+		    STREAM_UP_TOUCHED, STREAM_UP_TARGETS);
 		return -1;
 	}
 	return 0;
 }
 
 size_t
-stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq)
+stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq,
+    const uint64_t *tokens, size_t ntokens)
 {
-	if (buflen < WIRE_HDR_SIZE + STREAM_CHECKED_SIZE)
+	size_t plen = STREAM_CHECKED_SIZE + (ntokens > 0 ? 4 + 8 * ntokens : 0);
+	uint8_t *p;
+
+	if (ntokens > STREAM_CHECKED_TOKENS || buflen < WIRE_HDR_SIZE + plen)
 		return 0;
-	put64(wire_put_hdr(buf, WIRE_STREAM_CHECKED, STREAM_CHECKED_SIZE, epoch), seq);
-	return WIRE_HDR_SIZE + STREAM_CHECKED_SIZE;
+	p = wire_put_hdr(buf, WIRE_STREAM_CHECKED, (uint32_t)plen, epoch);
+	put64(p, seq);
+	if (ntokens > 0) {
+		put32(p + 8, (uint32_t)ntokens);
+		for (size_t i = 0; i < ntokens; i++)
+			put64(p + 12 + 8 * i, tokens[i]);
+	}
+	return WIRE_HDR_SIZE + plen;
 }
 
 int
-stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq, char *why, size_t whylen)
+stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq,
+    uint64_t tokens[STREAM_CHECKED_TOKENS], size_t *ntokens, char *why, size_t whylen)
 {
-	if (len != STREAM_CHECKED_SIZE) {
-		snprintf(why, whylen, "CHECKED of %zu bytes, expected %d", len, STREAM_CHECKED_SIZE);
+	uint32_t n;
+
+	*ntokens = 0;
+	if (len != STREAM_CHECKED_SIZE && len < STREAM_CHECKED_SIZE + 4) {
+		snprintf(why, whylen, "CHECKED of %zu bytes, expected %d, or %d and tokens", len,
+		    STREAM_CHECKED_SIZE, STREAM_CHECKED_SIZE + 4);
 		return -1;
 	}
 	*seq = get64(p);
+	if (len == STREAM_CHECKED_SIZE)
+		return 0;
+	n = get32(p + 8);
+	if (n == 0 || n > STREAM_CHECKED_TOKENS || len != STREAM_CHECKED_SIZE + 4 + 8 * (size_t)n) {
+		snprintf(why, whylen, "CHECKED of %zu bytes with %" PRIu32 " tokens, expected 1 to "
+		    "%d tokens of 8 bytes", len, n, STREAM_CHECKED_TOKENS);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		tokens[i] = get64(p + 12 + 8 * i);
+	*ntokens = n;
 	return 0;
 }
 

@@ -14,13 +14,17 @@
  *   SKIP     sender -> receiver   the records you lack are gone here (quota):
  *                                 go on from next_seq, the files need a check
  *   UP       receiver -> sender   for the active, relayed up the chain: the
- *                                 wants of a check (check.h), or a request
- *                                 for a check of the whole copy
+ *                                 wants of a check (check.h), a request for
+ *                                 a check of the whole copy or of what the
+ *                                 active lists as touched, or the list of a
+ *                                 copy that crashed while active (check.h)
  *   START    sender -> receiver   the receiver's journal is a prefix of the
  *                                 sender's (no CUT is coming): records follow
  *                                 from next_seq; only now is it in step
  *   CHECKED  sender -> receiver   a check of your copy ended: once every
- *                                 record up to seq is applied it is in sync
+ *                                 record up to seq is applied it is in sync;
+ *                                 with the tokens of the lists (TARGETS) it
+ *                                 covered
  */
 #ifndef LIFELINE_STREAMWIRE_H
 #define LIFELINE_STREAMWIRE_H
@@ -40,7 +44,8 @@
 #define STREAM_CUT_SIZE      16                   /* before the history */
 #define STREAM_SKIP_SIZE     8
 #define STREAM_UP_HEAD       4                    /* before the body */
-#define STREAM_CHECKED_SIZE  8
+#define STREAM_CHECKED_SIZE  8                    /* before the tokens */
+#define STREAM_CHECKED_TOKENS 16                  /* lists one CHECKED can say it covered */
 #define STREAM_START_SIZE    8
 
 /* UP kinds. */
@@ -48,6 +53,7 @@ enum stream_up_kind {
 	STREAM_UP_WANTS = 1,     /* body: check_wants_encode */
 	STREAM_UP_CHECK = 2,     /* body: none; check the whole copy */
 	STREAM_UP_TOUCHED = 3,   /* body: none; check what the active lists as touched */
+	STREAM_UP_TARGETS = 4,   /* body: check_list_put (a crashed active's copy); check them */
 };
 
 /* POS flags. */
@@ -90,7 +96,12 @@ size_t	stream_encode_cut(uint8_t *buf, size_t buflen, uint64_t epoch, const stru
 size_t	stream_encode_skip(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t next_seq);
 size_t	stream_encode_up(uint8_t *buf, size_t buflen, uint64_t epoch, unsigned kind,
 	    const uint8_t *body, size_t body_len);
-size_t	stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq);
+/*
+ * CHECKED: u64 seq, then (when ntokens > 0) u32 count and count u64
+ * tokens, at most STREAM_CHECKED_TOKENS; the decoder takes both forms.
+ */
+size_t	stream_encode_checked(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t seq,
+	    const uint64_t *tokens, size_t ntokens);
 size_t	stream_encode_start(uint8_t *buf, size_t buflen, uint64_t epoch, uint64_t next_seq);
 
 /*
@@ -112,11 +123,11 @@ int	stream_decode_cut(const uint8_t *p, size_t len, struct stream_cut *c, char *
 	    size_t whylen);
 int	stream_decode_skip(const uint8_t *p, size_t len, uint64_t *next_seq, char *why,
 	    size_t whylen);
-/* UP: the kind, and the body as a pointer into p (empty for a CHECK). */
+/* UP: the kind, and the body as a pointer into p (empty but for WANTS and TARGETS). */
 int	stream_decode_up(const uint8_t *p, size_t len, unsigned *kind, const uint8_t **body,
 	    size_t *body_len, char *why, size_t whylen);
-int	stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq, char *why,
-	    size_t whylen);
+int	stream_decode_checked(const uint8_t *p, size_t len, uint64_t *seq,
+	    uint64_t tokens[STREAM_CHECKED_TOKENS], size_t *ntokens, char *why, size_t whylen);
 int	stream_decode_start(const uint8_t *p, size_t len, uint64_t *next_seq, char *why,
 	    size_t whylen);
 

@@ -83,10 +83,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			must(why[0] != '\0', "UP refused without a reason");
 		break;
 	}
-	case 6:
-		if (stream_decode_checked(data + 1, size - 1, &seq, why, sizeof(why)) != 0)
+	case 6: {
+		uint64_t tokens[STREAM_CHECKED_TOKENS];
+		size_t ntokens;
+
+		if (stream_decode_checked(data + 1, size - 1, &seq, tokens, &ntokens, why,
+		    sizeof(why)) == 0) {
+			must(ntokens <= STREAM_CHECKED_TOKENS, "CHECKED with too many tokens");
+			n = stream_encode_checked(again, sizeof(again), 1, seq, tokens, ntokens);
+			must(n == size - 1 + WIRE_HDR_SIZE &&
+			    memcmp(again + WIRE_HDR_SIZE, data + 1, size - 1) == 0,
+			    "CHECKED does not encode back");
+		} else
 			must(why[0] != '\0', "CHECKED refused without a reason");
 		break;
+	}
 	case 7:
 		if (stream_decode_start(data + 1, size - 1, &seq, why, sizeof(why)) == 0)
 			must(seq != 0, "START at 0");

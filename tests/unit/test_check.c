@@ -1370,6 +1370,232 @@ test_wants_codec(void **state)
 	refused_wants(buf, len + 1, 3, "after the last");
 }
 
+/* ---- after a crash of the active: the entries changed since a moment ---- */
+
+struct picks {
+	char	text[4096];     /* "root:path:D|F," in the order picked */
+	int	refuse_at;      /* pick number that says no, or -1 */
+	int	n;
+};
+
+static int
+collect(void *arg, uint16_t root, const char *path, size_t len, bool deep)
+{
+	struct picks *p = arg;
+	size_t at = strlen(p->text);
+
+	if (p->n++ == p->refuse_at)
+		return -1;
+	snprintf(p->text + at, sizeof(p->text) - at, "%u:%.*s:%c,", root, (int)len, path,
+	    deep ? 'D' : 'F');
+	return 0;
+}
+
+static void
+now_real(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static struct timespec
+minus_ms(struct timespec t, long ms)
+{
+	t.tv_sec -= ms / 1000;
+	t.tv_nsec -= (ms % 1000) * 1000000L;
+	if (t.tv_nsec < 0) {
+		t.tv_nsec += 1000000000L;
+		t.tv_sec--;
+	}
+	return t;
+}
+
+/* Whether every "item," of want is in got, and got holds nothing else. */
+static void
+same_picks(const char *got, const char *want)
+{
+	char g[4096], *save = NULL, *tok;
+	size_t ng = 0, nw = 0;
+
+	snprintf(g, sizeof(g), "%s", got);
+	for (tok = strtok_r(g, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		char item[PATH_MAX];
+
+		snprintf(item, sizeof(item), ",%s,", tok);
+		ng++;
+		if (strstr(want, item) == NULL)
+			fail_msg("picked %s, not expected in %s", tok, want);
+	}
+	for (const char *c = want; *c != '\0'; c++)
+		nw += *c == ',';
+	if (nw > 0)
+		nw--;                   /* want is ",a,b,": one comma more than items */
+	if (ng != nw)
+		fail_msg("picked %zu entries (%s), expected %zu (%s)", ng, got, nw, want);
+}
+
+/*
+ * A crashed active's copy: which entries the walk picks by ctime, with
+ * and without a margin before the last journal sync. A write, a chmod, a
+ * utimens back to an old mtime, a rename of a directory, a new symlink
+ * and a new file after the sync are picked (the directory deep, the roots
+ * shallow); what changed before the margin is not, nor what sits in an
+ * unchanged directory, nor the directory a changed file is in. A pick
+ * refused, or a root that cannot be listed, fails the walk.
+ */
+static void
+test_recent(void **state)
+{
+	struct fx *f = *state;
+	struct timespec t_early, t_sync, since;
+	struct check_recent_stats st;
+	struct picks p = { .refuse_at = -1 };
+	char why[256], from[PATH_MAX], to[PATH_MAX];
+	const char *want_sync = ",0::F,0:d/x:F,0:f_chmod:F,0:f_utimens:F,0:e2:D,"
+	    "0:keep/sub/q:F,0:ln2:F,1::F,1:new:F,";
+
+	put_file(f->a[0], "old", 100, 1, 0644);
+	put_dir(f->a[0], "d", 0755);
+	put_file(f->a[0], "d/x", 70000, 2, 0644);
+	put_dir(f->a[0], "e", 0755);
+	put_file(f->a[0], "e/y", 10, 3, 0644);
+	put_dir(f->a[0], "keep", 0755);
+	put_file(f->a[0], "keep/z", 10, 4, 0644);
+	put_dir(f->a[0], "keep/sub", 0755);
+	put_file(f->a[0], "keep/sub/q", 10, 5, 0644);
+	put_file(f->a[0], "f_chmod", 10, 6, 0644);
+	put_file(f->a[0], "f_utimens", 10, 7, 0644);
+	put_link(f->a[0], "ln", "old");
+	put_file(f->a[1], "a", 10, 8, 0644);
+	sleep_ms(100);
+	now_real(&t_early);
+	put_file(f->a[0], "early", 10, 9, 0644);
+	sleep_ms(100);
+	now_real(&t_sync);            /* the journal's last sync */
+	sleep_ms(30);
+	poke(f->a[0], "d/x", 65536);
+	path_of(from, sizeof(from), f->a[0], "f_chmod");
+	assert_int_equal(chmod(from, 0600), 0);
+	put_mtime(f->a[0], "f_utimens", 1000000000, 0);   /* an mtime from 2001 */
+	path_of(from, sizeof(from), f->a[0], "e");
+	path_of(to, sizeof(to), f->a[0], "e2");
+	assert_int_equal(rename(from, to), 0);
+	path_of(from, sizeof(from), f->a[0], "keep/sub/q");
+	assert_int_equal(chmod(from, 0640), 0);
+	put_link(f->a[0], "ln2", "old");
+	put_file(f->a[1], "new", 10, 10, 0644);
+	start(f);
+
+	/* No margin: only what changed after the sync. */
+	assert_int_equal(check_recent(f->afd, NROOTS, &t_sync, collect, &p, &st, why,
+	    sizeof(why)), 0);
+	same_picks(p.text, want_sync);
+	assert_int_equal(st.picked, 9);
+	/* The walk looked at everything but below e2: 2 roots and 15 entries. */
+	assert_int_equal(st.entries, 2 + 15);
+
+	/* A margin back to just before "early" was made picks it too, never "old". */
+	memset(p.text, 0, sizeof(p.text));
+	p.n = 0;
+	since = minus_ms(t_early, 10);   /* a file's ctime may trail the clock by a tick */
+	assert_int_equal(check_recent(f->afd, NROOTS, &since, collect, &p, &st, why,
+	    sizeof(why)), 0);
+	same_picks(p.text, ",0::F,0:d/x:F,0:f_chmod:F,0:f_utimens:F,0:e2:D,"
+	    "0:keep/sub/q:F,0:ln2:F,1::F,1:new:F,0:early:F,");
+
+	/* Since long ago: the roots, shallow, and every entry of their tops. */
+	memset(p.text, 0, sizeof(p.text));
+	p.n = 0;
+	since = (struct timespec){ 0, 0 };
+	assert_int_equal(check_recent(f->afd, NROOTS, &since, collect, &p, &st, why,
+	    sizeof(why)), 0);
+	same_picks(p.text, ",0::F,0:old:F,0:d:D,0:e2:D,0:keep:D,0:f_chmod:F,0:f_utimens:F,"
+	    "0:ln:F,0:early:F,0:ln2:F,1::F,1:a:F,1:new:F,");
+
+	/* A pick that cannot be listed fails the walk: it cannot say it found them all. */
+	memset(p.text, 0, sizeof(p.text));
+	p.n = 0;
+	p.refuse_at = 2;
+	assert_int_equal(check_recent(f->afd, NROOTS, &t_sync, collect, &p, &st, why,
+	    sizeof(why)), -1);
+	p.refuse_at = -1;
+
+	/* A directory that cannot be listed fails it too (not as root: root reads anything). */
+	if (geteuid() != 0) {
+		path_of(from, sizeof(from), f->a[0], "keep");
+		assert_int_equal(chmod(from, 0), 0);
+		assert_int_equal(check_recent(f->afd, NROOTS, &t_sync, collect, &p, &st, why,
+		    sizeof(why)), -1);
+		assert_non_null(strstr(why, "keep"));
+		assert_int_equal(chmod(from, 0755), 0);
+	}
+}
+
+static int
+list_entry(void *arg, uint16_t root, const char *path, size_t len, bool deep)
+{
+	return collect(arg, root, path, len, deep);
+}
+
+/* The list a crashed node sends up: round trip, and what a peer could get wrong. */
+static void
+test_list_codec(void **state)
+{
+	uint8_t buf[256];
+	struct picks p = { .refuse_at = -1 };
+	uint64_t token = 0;
+	size_t len = CHECK_LIST_HEAD;
+	char why[256];
+
+	(void)state;
+	put64(buf, 0x1234);
+	assert_true(check_list_put(buf, sizeof(buf), &len, 0, "", 0, false));
+	assert_true(check_list_put(buf, sizeof(buf), &len, 1, "d/e", 3, true));
+	assert_true(check_list_put(buf, sizeof(buf), &len, 0, "f", 1, false));
+	assert_false(check_list_put(buf, sizeof(buf), &len, 0, "../x", 4, false));
+	assert_false(check_list_put(buf, sizeof(buf), &len, 0, "a/", 2, false));
+	assert_false(check_list_put(buf, len + 4, &len, 0, "g", 1, false));
+	assert_int_equal(len, CHECK_LIST_HEAD + 4 + 7 + 5);
+	assert_int_equal(check_list_decode(buf, len, &token, list_entry, &p, why, sizeof(why)), 0);
+	assert_int_equal(token, 0x1234);
+	assert_string_equal(p.text, "0::F,1:d/e:D,0:f:F,");
+
+	/* Only the token: an empty list. */
+	assert_int_equal(check_list_decode(buf, CHECK_LIST_HEAD, &token, list_entry, &p, why,
+	    sizeof(why)), 0);
+	/* Torn anywhere inside an entry, or short of the token. */
+	for (size_t i = 0; i < len; i++) {
+		if (i == CHECK_LIST_HEAD || i == CHECK_LIST_HEAD + 4 ||
+		    i == CHECK_LIST_HEAD + 4 + 7)
+			continue;       /* ends between two entries: a shorter list */
+		assert_int_equal(check_list_decode(buf, i, &token, list_entry, &p, why,
+		    sizeof(why)), -1);
+	}
+	/* Token 0, a path that leaves its root, a length past the end, a refusal. */
+	put64(buf, 0);
+	assert_int_equal(check_list_decode(buf, len, &token, list_entry, &p, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "token 0"));
+	put64(buf, 7);
+	buf[CHECK_LIST_HEAD + 4 + 4 + 2] = '.';        /* "d/." */
+	assert_int_equal(check_list_decode(buf, len, &token, list_entry, &p, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "rules"));
+	buf[CHECK_LIST_HEAD + 4 + 4 + 2] = 'e';
+	put16(buf + CHECK_LIST_HEAD + 4 + 2, 200);
+	assert_int_equal(check_list_decode(buf, len, &token, list_entry, &p, why, sizeof(why)), -1);
+	put16(buf + CHECK_LIST_HEAD + 4 + 2, 3 | CHECK_LIST_DEEP);
+	p.refuse_at = p.n + 1;
+	assert_int_equal(check_list_decode(buf, len, &token, list_entry, &p, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "refused"));
+}
+
 int
 main(void)
 {
@@ -1384,6 +1610,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_quarantine_other_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_name_taken, setup, teardown),
 		cmocka_unit_test(test_wants_codec),
+		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
+		cmocka_unit_test(test_list_codec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

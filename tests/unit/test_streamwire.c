@@ -12,6 +12,7 @@
 
 #include "common/wire.h"
 #include "repl/record.h"
+#include "common/bytes.h"
 #include "repl/streamwire.h"
 
 /*
@@ -192,7 +193,8 @@ test_up_checked(void **state)
 	buf[WIRE_HDR_SIZE + 2] = 0;
 	buf[WIRE_HDR_SIZE] = 9;
 	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
-	assert_string_equal(why, "UP of kind 9, expected 1 (wants), 2 (check) or 3 (touched)");
+	assert_string_equal(why, "UP of kind 9, expected 1 (wants), 2 (check), 3 (touched) or "
+	    "4 (targets)");
 	buf[WIRE_HDR_SIZE] = STREAM_UP_TOUCHED;     /* no body: a targeted check */
 	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), 0);
 	assert_int_equal(kind, STREAM_UP_TOUCHED);
@@ -203,12 +205,63 @@ test_up_checked(void **state)
 	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), -1);
 	assert_string_equal(why, "UP of wants without a body");
 
-	n = stream_encode_checked(buf, sizeof(buf), 7, 4242);
-	p = payload_of(buf, n, WIRE_STREAM_CHECKED, &plen);
-	assert_int_equal(stream_decode_checked(p, plen, &seq, why, sizeof(why)), 0);
-	assert_int_equal(seq, 4242);
-	assert_int_equal(stream_decode_checked(p, plen + 1, &seq, why, sizeof(why)), -1);
-	assert_string_equal(why, "CHECKED of 9 bytes, expected 8");
+	/* TARGETS: a body, like wants. */
+	n = stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_TARGETS, body, sizeof(body));
+	p = payload_of(buf, n, WIRE_STREAM_UP, &plen);
+	assert_int_equal(stream_decode_up(p, plen, &kind, &b, &blen, why, sizeof(why)), 0);
+	assert_int_equal(kind, STREAM_UP_TARGETS);
+	assert_int_equal(blen, sizeof(body));
+	assert_int_equal(stream_decode_up(p, STREAM_UP_HEAD, &kind, &b, &blen, why, sizeof(why)), -1);
+	assert_string_equal(why, "UP of targets without a body");
+	assert_int_equal(stream_encode_up(buf, sizeof(buf), 7, STREAM_UP_TARGETS, NULL, 0), 0);
+
+	{
+		uint64_t tokens[STREAM_CHECKED_TOKENS], mine[STREAM_CHECKED_TOKENS + 1];
+		size_t ntokens = 99;
+
+		/* Without tokens, as before. */
+		n = stream_encode_checked(buf, sizeof(buf), 7, 4242, NULL, 0);
+		p = payload_of(buf, n, WIRE_STREAM_CHECKED, &plen);
+		assert_int_equal(plen, STREAM_CHECKED_SIZE);
+		assert_int_equal(stream_decode_checked(p, plen, &seq, tokens, &ntokens, why,
+		    sizeof(why)), 0);
+		assert_int_equal(seq, 4242);
+		assert_int_equal(ntokens, 0);
+		assert_int_equal(stream_decode_checked(p, plen + 1, &seq, tokens, &ntokens, why,
+		    sizeof(why)), -1);
+		assert_string_equal(why, "CHECKED of 9 bytes, expected 8, or 12 and tokens");
+		/* With tokens. */
+		for (size_t i = 0; i <= STREAM_CHECKED_TOKENS; i++)
+			mine[i] = 1000 + i;
+		n = stream_encode_checked(buf, sizeof(buf), 7, 4243, mine, 2);
+		p = payload_of(buf, n, WIRE_STREAM_CHECKED, &plen);
+		assert_int_equal(plen, STREAM_CHECKED_SIZE + 4 + 16);
+		assert_int_equal(stream_decode_checked(p, plen, &seq, tokens, &ntokens, why,
+		    sizeof(why)), 0);
+		assert_int_equal(seq, 4243);
+		assert_int_equal(ntokens, 2);
+		assert_int_equal(tokens[0], 1000);
+		assert_int_equal(tokens[1], 1001);
+		assert_int_equal(stream_decode_checked(p, plen - 1, &seq, tokens, &ntokens, why,
+		    sizeof(why)), -1);
+		put32(buf + WIRE_HDR_SIZE + 8, 0);
+		assert_int_equal(stream_decode_checked(p, plen, &seq, tokens, &ntokens, why,
+		    sizeof(why)), -1);
+		put32(buf + WIRE_HDR_SIZE + 8, 3);
+		assert_int_equal(stream_decode_checked(p, plen, &seq, tokens, &ntokens, why,
+		    sizeof(why)), -1);
+		/* At most STREAM_CHECKED_TOKENS, both ways. */
+		assert_int_equal(stream_encode_checked(buf, sizeof(buf), 7, 1, mine,
+		    STREAM_CHECKED_TOKENS + 1), 0);
+		n = stream_encode_checked(buf, sizeof(buf), 7, 1, mine, STREAM_CHECKED_TOKENS);
+		p = payload_of(buf, n, WIRE_STREAM_CHECKED, &plen);
+		assert_int_equal(stream_decode_checked(p, plen, &seq, tokens, &ntokens, why,
+		    sizeof(why)), 0);
+		assert_int_equal(ntokens, STREAM_CHECKED_TOKENS);
+		put32(buf + WIRE_HDR_SIZE + 8, STREAM_CHECKED_TOKENS + 1);
+		assert_int_equal(stream_decode_checked(p, plen, &seq, tokens, &ntokens, why,
+		    sizeof(why)), -1);
+	}
 
 	n = stream_encode_start(buf, sizeof(buf), 7, 31);
 	p = payload_of(buf, n, WIRE_STREAM_START, &plen);
