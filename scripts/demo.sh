@@ -80,6 +80,6 @@ The lab stays up. Try:
   $bin/lifeline lab exec client -- lifeline-sample ask 192.0.2.10:8080 GET
   $bin/lifeline lab exec primary -- lifeline switchover --to tertiary --wait
   $bin/lifeline lab cut primary public      # then: lab heal
-Remove it with: make demo-down
   $bin/lifeline lab exec primary -- lifeline check --full --wait
+Remove it with: make demo-down
 MSG
