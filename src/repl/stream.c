@@ -28,11 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #define REDIAL_MS        500
 #define HANDSHAKE_MS     5000             /* HELLO and POS must come within this */
+#define OWN_SYNC_MS      100              /* no upstream: the journal synced at most this often */
 #define BATCH_RAW        (1024 * 1024)    /* record bytes per RECORDS message */
 #define SEND_HIGH_WATER  (4 * 1024 * 1024) /* stop reading the journal past this */
 #define SEND_LOW_WATER   (1024 * 1024)
@@ -79,7 +81,7 @@ struct receiver {
 	struct stream_env	*env;
 	struct evconnlistener	*listeners[CONFIG_MAX_CHANNELS];
 	size_t			 nlisteners;
-	int			 upstream;
+	_Atomic int		 upstream;      /* read by the sync thread */
 	struct sconn		*conn;
 	uint8_t			*raw;
 	struct event		*acked;       /* the sync thread made records durable */
@@ -634,6 +636,13 @@ on_durable(evutil_socket_t fd, short what, void *arg)
 /*
  * The receiver's fsyncs, off the loop: whenever the journal holds records
  * not yet durable, sync (group commit) and have the loop send the ACK.
+ * On a node with no upstream (the active, or one between roles) the
+ * records are the capture's: the applications' own fsyncs sync the
+ * journal as barriers, and a sync after every append would put an
+ * fdatasync beside every write they make, each one waiting on the file
+ * system's journal with theirs. There it is synced at most every
+ * OWN_SYNC_MS, which bounds what a power loss takes from it (a crashed
+ * active's copies are checked by ctime anyway).
  */
 static void *
 sync_main(void *arg)
@@ -648,6 +657,12 @@ sync_main(void *arg)
 		if (journal_last_seq(j) <= durable &&
 		    journal_wait_append(j, durable, false, 200) != 1)
 			continue;
+		if (atomic_load(&r->upstream) < 0) {
+			for (int i = 0; i < OWN_SYNC_MS / 10 && !r->stop; i++)
+				nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+			if (r->stop)
+				continue;
+		}
 		if (journal_sync(j, err, sizeof(err)) < 0) {
 			log_warnx("journal: %s", err);
 			sleep(1);
