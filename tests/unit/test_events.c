@@ -262,6 +262,35 @@ test_long_message_cut(void **state)
 	json_decref(evs);
 }
 
+/*
+ * A message that is not valid UTF-8 (a file name from the protected data, a
+ * value quoted from a bad configuration) or a long one cut inside a
+ * character is still recorded, its bad bytes replaced, not dropped.
+ */
+static void
+test_message_not_utf8(void **state)
+{
+	struct fixture *f = *state;
+	char big[1100];
+	json_t *evs;
+	const char *msg;
+
+	memset(big, 'x', 1022);
+	strcpy(big + 1022, "\xe2\x82\xac tail");   /* the euro sign straddles byte 1023 */
+	assert_int_equal(events_open(&f->e), 0);
+	event(&f->e, EV_WARNING, "replication", "set aside in the quarantine: %s", "caf\xe9.txt");
+	event(&f->e, EV_INFO, "engine", "%s", big);
+	event(&f->e, EV_INFO, "engine", "after");
+	evs = read_events(f->path);
+	assert_int_equal(json_array_size(evs), 3);
+	msg = field(json_array_get(evs, 0), "message");
+	assert_string_equal(msg, "set aside in the quarantine: caf?.txt");
+	msg = field(json_array_get(evs, 1), "message");
+	assert_int_equal(strlen(msg), 1023);
+	assert_int_equal(msg[1022], '?');
+	json_decref(evs);
+}
+
 static void
 log_two(struct fixture *f)
 {
@@ -320,6 +349,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_history_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_escaped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_message_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_message_not_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_logged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_fails, setup, teardown),
 	};
