@@ -212,6 +212,43 @@ body_management_in_public_subnet(void)
 	config_free(e.conf);
 }
 
+/*
+ * identity.h: the management address in the public subnet is "never chosen
+ * as a source address (the service's replies leave from the public IP)".
+ * In the engine's order (management address at start-up, public address at
+ * the claim), traffic the active node sends on the public LAN, or through
+ * a gateway there, must leave from the public IP.
+ */
+static void
+body_management_never_source(void)
+{
+	struct engine e = { .self = NODE_PRIMARY };
+	static const char *dests[] = { PEER_PUB, "198.18.0.5" };
+
+	log_init(LOG_TO_STDERR, 0, "test_identity");
+	veth("pub0", NULL, "pub1", PEER_PUB "/24");
+	e.conf = conf_with("pub0", "192.0.2.11/24");
+	CHECK(identity_management(&e) == 0);
+	CHECK(identity_claim(&e) == 0);
+	RUN("ip route add 198.18.0.0/24 via 192.0.2.1");
+	for (size_t i = 0; i < nitems(dests); i++) {
+		char *cmd = xasprintf("ip -o route get %s", dests[i]), route[512];
+		FILE *p = popen(cmd, "r");
+		size_t len;
+
+		CHECK(p != NULL);
+		len = fread(route, 1, sizeof(route) - 1, p);
+		route[len] = '\0';
+		CHECK(pclose(p) == 0);
+		if (strstr(route, " src " PUBLIC_IP " ") == NULL) {
+			fprintf(stderr, "to %s the source is not the public IP: %s", dests[i], route);
+			_exit(1);
+		}
+		free(cmd);
+	}
+	config_free(e.conf);
+}
+
 /* A management address elsewhere is not touched: nothing added here. */
 static void
 body_management_elsewhere(void)
@@ -279,6 +316,12 @@ test_management_in_public_subnet(void **state)
 }
 
 static void
+test_management_never_source(void **state)
+{
+	isolated(body_management_never_source);
+}
+
+static void
 test_management_elsewhere(void **state)
 {
 	isolated(body_management_elsewhere);
@@ -299,6 +342,7 @@ main(void)
 		cmocka_unit_test(test_claim_fails),
 		cmocka_unit_test(test_release_gone),
 		cmocka_unit_test(test_management_in_public_subnet),
+		cmocka_unit_test(test_management_never_source),
 		cmocka_unit_test(test_management_elsewhere),
 		cmocka_unit_test(test_management_fails),
 	};
