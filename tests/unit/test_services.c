@@ -67,6 +67,9 @@ conf_of(struct fixture *f, const char *tail)
 	return conf;
 }
 
+/* The case's fixture, freed by cleanup() when a failed case left it behind. */
+static struct fixture *current;
+
 static struct fixture *
 fixture_new(const char *tail)
 {
@@ -78,6 +81,7 @@ fixture_new(const char *tail)
 	f->e.conf = conf_of(f, tail);
 	f->e.role = ROLE_ACTIVE;
 	f->s = services_new(&f->e);
+	current = f;
 	return f;
 }
 
@@ -91,6 +95,15 @@ fixture_free(struct fixture *f)
 	rm_rf(f->dir);
 	free(f->dir);
 	free(f);
+	current = NULL;
+}
+
+static int
+cleanup(void **state)
+{
+	if (current != NULL)
+		fixture_free(current);
+	return 0;
 }
 
 /* The status entry of service name. */
@@ -293,6 +306,7 @@ test_stop_by_command(void **state)
 	f->e.conf = conf_of(f, tail);
 	f->e.role = ROLE_ACTIVE;
 	f->s = services_new(&f->e);
+	current = f;
 	free(tail);
 
 	services_start_all(f->s);
@@ -565,18 +579,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new_states),
-		cmocka_unit_test(test_start_and_stop),
-		cmocka_unit_test(test_stop_timeout_kills),
-		cmocka_unit_test(test_stop_by_command),
-		cmocka_unit_test(test_actions_on_death),
-		cmocka_unit_test(test_last_action_repeats),
-		cmocka_unit_test(test_stop_async_none),
-		cmocka_unit_test(test_stop_async),
-		cmocka_unit_test(test_adopt),
-		cmocka_unit_test(test_adopt_refused),
-		cmocka_unit_test(test_reconcile),
-		cmocka_unit_test(test_reconcile_passive),
+		cmocka_unit_test_teardown(test_new_states, cleanup),
+		cmocka_unit_test_teardown(test_start_and_stop, cleanup),
+		cmocka_unit_test_teardown(test_stop_timeout_kills, cleanup),
+		cmocka_unit_test_teardown(test_stop_by_command, cleanup),
+		cmocka_unit_test_teardown(test_actions_on_death, cleanup),
+		cmocka_unit_test_teardown(test_last_action_repeats, cleanup),
+		cmocka_unit_test_teardown(test_stop_async_none, cleanup),
+		cmocka_unit_test_teardown(test_stop_async, cleanup),
+		cmocka_unit_test_teardown(test_adopt, cleanup),
+		cmocka_unit_test_teardown(test_adopt_refused, cleanup),
+		cmocka_unit_test_teardown(test_reconcile, cleanup),
+		cmocka_unit_test_teardown(test_reconcile_passive, cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
