@@ -558,6 +558,41 @@ test_reconcile(void **state)
 	fixture_free(f);
 }
 
+/*
+ * A service dropped by a reload is stopped the way its section said (its
+ * stop signal, its stop_timeout), not with the defaults: the reload runs on
+ * the engine's loop, and every second it blocks there is a second without
+ * heartbeats.
+ */
+static void
+test_reconcile_stops_with_old_method(void **state)
+{
+	struct fixture *f = fixture_new(
+	    "service = old\n"
+	    "[service old]\n"
+	    "start = sh -c 'trap \"exit 0\" USR1; trap \"\" TERM; while :; do sleep 0.05; done'\n"
+	    "stop = signal USR1\n"
+	    "stop_timeout = 300ms\n");
+	struct config *next;
+	uint64_t t0, took;
+	pid_t old;
+
+	services_start_all(f->s);
+	old = pid_of(f, "old");
+	usleep(100 * 1000);          /* let the shell set its traps */
+	next = conf_of(f, "service = other\n[service other]\nstart = sleep 30\n");
+	config_free(f->e.conf);
+	f->e.conf = next;
+	t0 = now_mono_ms();
+	services_reconcile(f->s);
+	took = now_mono_ms() - t0;
+	assert_false(alive(old));
+	if (took > 2000)
+		fail_msg("the reload blocked %llu ms stopping a service whose stop is "
+		    "signal USR1 within 300ms", (unsigned long long)took);
+	fixture_free(f);
+}
+
 /* On a passive node a reconcile adds the service but starts nothing. */
 static void
 test_reconcile_passive(void **state)
@@ -590,6 +625,7 @@ main(void)
 		cmocka_unit_test_teardown(test_adopt, cleanup),
 		cmocka_unit_test_teardown(test_adopt_refused, cleanup),
 		cmocka_unit_test_teardown(test_reconcile, cleanup),
+		cmocka_unit_test_teardown(test_reconcile_stops_with_old_method, cleanup),
 		cmocka_unit_test_teardown(test_reconcile_passive, cleanup),
 	};
 
