@@ -243,6 +243,7 @@ test_no_lab(void **state)
 		{ "cut", "secondary", "public" },
 		{ "exec", "primary", "--", "true" },
 		{ "heal" },
+		{ "status" },
 	};
 	char *dir = tmpdir(), *want = xasprintf("lifeline lab: no lab at %s; start one with lifeline "
 	    "lab up\n", dir), *check = xasprintf("test -z \"$(ls -A %s)\"", dir);
