@@ -166,10 +166,12 @@ view(struct pair *p, int i)
 	return v;
 }
 
+/* Both alive, and each has had a heartbeat (a hello alone leaves role at -1). */
 static bool
 both_alive(struct pair *p)
 {
-	return view(p, 0).alive && view(p, 1).alive;
+	return view(p, 0).alive && view(p, 1).alive && view(p, 0).role >= 0 &&
+	    view(p, 1).role >= 0;
 }
 
 static bool
