@@ -2006,7 +2006,7 @@ print_node_status(int host, json_t *st)
 static int
 lab_status(const char *dir, int argc, char **argv)
 {
-	json_t *all = json_object();
+	json_t *all;
 	struct lab lab;
 	bool json = false;
 	int unreachable = 0, nodes = 0;
@@ -2018,6 +2018,7 @@ lab_status(const char *dir, int argc, char **argv)
 	}
 	if (lab_require(&lab, dir, false) < 0)
 		return 1;
+	all = json_object();
 	if (!json)
 		printf("lab at %s: mode %s, app %s, replication %s%s\n", lab.dir,
 		    lab_mode_name(lab.mode), lab.app, lab.replication,

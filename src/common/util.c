@@ -282,3 +282,44 @@ dated_path(const char *dir, const char *suffix)
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 	return xasprintf("%s/%s-%s", dir, stamp, suffix);
 }
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+void
+utf8_sanitize(char *msg)
+{
+	unsigned char *p = (unsigned char *)msg;
+	size_t n = strlen(msg);
+
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(p + i, n - i);
+
+		if (len == 0) {
+			p[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}

@@ -60,4 +60,11 @@ void why_printf(char *why, size_t whylen, const char *fmt, ...)
 /* DIR/YYYYmmdd-HHMMSS-SUFFIX for this moment, local time: a dated folder. Caller frees. */
 char *dated_path(const char *dir, const char *suffix);
 
+/*
+ * Make msg valid UTF-8 in place, for JSON: a message may quote outside
+ * bytes (a file name, a bad request) or be cut inside a character by its
+ * buffer. Invalid bytes become '?'.
+ */
+void utf8_sanitize(char *msg);
+
 #endif

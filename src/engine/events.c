@@ -61,6 +61,7 @@ event(struct engine *e, enum event_level level, const char *kind, const char *fm
 		log_info("%s: %s", kind, msg);
 	if (events_fd < 0)
 		return;
+	utf8_sanitize(msg);      /* or json_pack refuses it and the event is lost */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,

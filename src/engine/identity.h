@@ -14,8 +14,9 @@ int identity_claim(struct engine *e);
 /*
  * When the management address lies in the public subnet it shares the
  * public interface: make sure it is there, with preferred_lft 0 so that it
- * is never chosen as a source address (the service's replies leave from
- * the public IP). Nothing to do otherwise. 0 or -1 (logged).
+ * is never chosen as a source address once the public address is claimed
+ * (IPv6 heeds that; for IPv4 identity_claim puts it behind the public
+ * address). Nothing to do otherwise. 0 or -1 (logged).
  */
 int identity_management(struct engine *e);
 

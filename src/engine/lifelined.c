@@ -89,7 +89,7 @@ cmd_status(void *ctx, json_t *req, struct control_later *later)
 static int
 reload(struct engine *e, char *why, size_t whylen)
 {
-	struct config *next;
+	struct config *next, *old;
 	char err[1024];
 
 	if ((next = config_load(e->conf_path, err, sizeof(err))) == NULL) {
@@ -107,9 +107,10 @@ reload(struct engine *e, char *why, size_t whylen)
 		log_info("reload: configuration unchanged (%.12s)", e->conf->hash);
 		return 0;
 	}
-	config_free(e->conf);
+	old = e->conf;
 	e->conf = next;
-	services_reconcile(e->services);
+	services_reconcile(e->services, old);
+	config_free(old);
 	log_info("reload: now running configuration %.12s", e->conf->hash);
 	return 0;
 refuse:

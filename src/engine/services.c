@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct service {
 	uint64_t         kill_at_ms;      /* SVC_STOPPING: SIGKILL after this */
 	int              pidfd;           /* adopted (not our child): its end, or -1 */
 	struct event    *pidfd_ev;
+	bool             retired;         /* dropped by a reload: freed once it is gone */
 	struct services *owner;
 };
 
@@ -55,9 +57,13 @@ struct services {
 	struct event    *stop_ev;         /* polls an asynchronous stop */
 	void           (*stop_done)(void *);
 	void            *stop_arg;
+	struct service **retiring;        /* dropped by a reload, still stopping */
+	size_t           nretiring;
+	struct event    *retire_ev;       /* polls them for their SIGKILL time */
 };
 
 static void check_stop(struct services *s);
+static void retired_gone(struct service *svc);
 
 static void start_service(struct service *svc);
 
@@ -208,6 +214,11 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 				on_service_died(svc, status);
 			break;
 		}
+		for (size_t i = 0; i < s->nretiring; i++)
+			if (s->retiring[i]->pid == pid) {
+				retired_gone(s->retiring[i]);
+				break;
+			}
 	}
 	check_stop(s);
 }
@@ -293,11 +304,13 @@ reap_within(pid_t pid, uint64_t timeout_ms)
 }
 
 
-/* Send a service its stop method without waiting for it to act. */
+/*
+ * Send a service the stop method of sc (its section) without waiting for
+ * it to act; sc NULL: SIGTERM, SIGKILL 10 s later.
+ */
 static void
-begin_stop(struct service *svc)
+begin_stop_as(struct service *svc, const struct service_conf *sc)
 {
-	const struct service_conf *sc = service_conf(svc);
 	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
 
 	evtimer_del(svc->restart_ev);
@@ -321,6 +334,13 @@ begin_stop(struct service *svc)
 	} else {
 		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
 	}
+}
+
+/* Send a service its stop method, as its section in force says. */
+static void
+begin_stop(struct service *svc)
+{
+	begin_stop_as(svc, service_conf(svc));
 }
 
 /*
@@ -402,27 +422,103 @@ services_stop_all(struct services *s)
 {
 	for (size_t i = s->n; i-- > 0;)
 		stop_service(s->v[i]);
+	/* Already told to stop; the engine exits, so they get no more time. */
+	while (s->nretiring > 0) {
+		struct service *svc = s->retiring[0];
+
+		if (!reap_within(svc->pid, svc->kill_at_ms > now_mono_ms() ?
+		    svc->kill_at_ms - now_mono_ms() : 0)) {
+			kill(-svc->pid, SIGKILL);
+			reap_within(svc->pid, 5000);
+		}
+		retired_gone(svc);
+	}
+}
+
+/* A retired service's process ended: say so and free it. */
+static void
+retired_gone(struct service *svc)
+{
+	struct services *s = svc->owner;
+
+	log_info("service %s stopped (no longer protected)", svc->name);
+	for (size_t i = 0; i < s->nretiring; i++)
+		if (s->retiring[i] == svc) {
+			memmove(&s->retiring[i], &s->retiring[i + 1],
+			    (s->nretiring - i - 1) * sizeof(*s->retiring));
+			s->nretiring--;
+			break;
+		}
+	free_service(svc);
+	if (s->nretiring == 0 && s->retire_ev != NULL)
+		event_del(s->retire_ev);
+}
+
+/* Retired services past their stop_timeout get SIGKILL; their end is seen as usual. */
+static void
+on_retire_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct services *s = arg;
+	uint64_t now = now_mono_ms();
+
+	for (size_t i = 0; i < s->nretiring; i++) {
+		struct service *svc = s->retiring[i];
+
+		if (svc->kill_at_ms != 0 && now >= svc->kill_at_ms) {
+			log_warnx("service %s did not stop within its stop_timeout, killing it",
+			    svc->name);
+			kill(-svc->pid, SIGKILL);
+			svc->kill_at_ms = 0;
+		}
+	}
+}
+
+/*
+ * A service the new configuration no longer protects: its stop method as
+ * the old section said (old), without waiting, since this runs on the
+ * engine's loop and heartbeats must not wait (invariant 7). It leaves the
+ * list at once and is freed when its process is gone.
+ */
+static void
+retire_service(struct services *s, struct service *svc, const struct config *old)
+{
+	struct timeval tv = { 0, STOP_POLL_MS * 1000 };
+
+	evtimer_del(svc->restart_ev);
+	begin_stop_as(svc, config_service(old, svc->name));
+	if (svc->state != SVC_STOPPING) {
+		free_service(svc);
+		return;
+	}
+	log_info("service %s is no longer protected: stopping it (pid %ld)", svc->name,
+	    (long)svc->pid);
+	svc->retired = true;
+	s->retiring = xrealloc(s->retiring, (s->nretiring + 1) * sizeof(*s->retiring));
+	s->retiring[s->nretiring++] = svc;
+	if (s->retire_ev == NULL)
+		s->retire_ev = event_new(s->e->base, -1, EV_PERSIST, on_retire_poll, s);
+	event_add(s->retire_ev, &tv);
 }
 
 void
-services_reconcile(struct services *s)
+services_reconcile(struct services *s, const struct config *old)
 {
 	const struct strlist *want = &s->e->conf->protect_service;
 
 	/* Services no longer protected are stopped and dropped. */
 	for (size_t i = 0; i < s->n;) {
+		struct service *svc = s->v[i];
 		bool kept = false;
 
 		for (size_t j = 0; j < want->n; j++)
-			kept |= strcmp(want->v[j], s->v[i]->name) == 0;
+			kept |= strcmp(want->v[j], svc->name) == 0;
 		if (kept) {
 			i++;
 			continue;
 		}
-		stop_service(s->v[i]);
-		free_service(s->v[i]);
 		memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
 		s->n--;
+		retire_service(s, svc, old);
 	}
 	for (size_t j = 0; j < want->n; j++) {
 		bool have = false;
@@ -443,6 +539,8 @@ on_adopted_exit(evutil_socket_t fd, short what, void *arg)
 	struct service *svc = arg;
 
 	drop_pidfd(svc);
+	if (svc->retired)
+		return retired_gone(svc);
 	if (svc->state == SVC_STOPPING) {
 		log_info("service %s stopped", svc->name);
 		svc->pid = -1;
@@ -510,6 +608,11 @@ services_free(struct services *s)
 		return;
 	for (size_t i = 0; i < s->n; i++)
 		free_service(s->v[i]);
+	for (size_t i = 0; i < s->nretiring; i++)
+		free_service(s->retiring[i]);
+	free(s->retiring);
+	if (s->retire_ev != NULL)
+		event_free(s->retire_ev);
 	if (s->sigchld_ev != NULL)
 		event_free(s->sigchld_ev);
 	if (s->stop_ev != NULL)

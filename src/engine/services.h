@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+struct config;
 struct engine;
 struct services;
 
@@ -43,8 +44,14 @@ int services_adopt(struct services *s, const char *name, pid_t pid);
 /* {"NAME": PID} of every running service, for a later engine to adopt. */
 json_t *services_running_pids(const struct services *s);
 
-/* Follow a configuration that was just swapped in: add and drop services. */
-void services_reconcile(struct services *s);
+/*
+ * Follow a configuration that was just swapped in (old: the one before):
+ * add new services (started on the active node) and drop the ones no
+ * longer protected. A dropped service is sent its stop method as old
+ * said, without waiting: it leaves the list at once and is killed at its
+ * stop_timeout if it has not ended by then.
+ */
+void services_reconcile(struct services *s, const struct config *old);
 
 /* [{"name":..., "state":..., "pid":...}] for status. */
 json_t *services_json(const struct services *s);
