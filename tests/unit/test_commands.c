@@ -14,81 +14,57 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "common/ctl.h"
 #include "common/util.h"
+#include "helpers/captured.h"
+#include "helpers/line_server.h"
 #include "helpers/tmpdir.h"
 
 /* ---- running a command --------------------------------------------------- */
 
-struct output {
-	char out[16384], err[4096];
-	int  rc;
-};
+static int
+dispatch(void *ctx, int argc, char **argv)
+{
+	return cli_dispatch(ctx, argc, argv);
+}
 
 /* Run `lifeline ARGS` (NULL-terminated) with ctx, capturing stdout and stderr. */
 static void
 run_cli(struct cli_ctx *ctx, struct output *o, ...)
 {
 	char *argv[16];
-	int argc = 0, sout = dup(1), serr = dup(2);
-	FILE *tout = tmpfile(), *terr = tmpfile();
+	int argc = 0;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, o);
 	while (argc < 15 && (argv[argc] = va_arg(ap, char *)) != NULL)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	assert_non_null(tout);
-	assert_non_null(terr);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(fileno(tout), 1);
-	dup2(fileno(terr), 2);
-	o->rc = cli_dispatch(ctx, argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(sout, 1);
-	dup2(serr, 2);
-	close(sout);
-	close(serr);
-	rewind(tout);
-	rewind(terr);
-	n = fread(o->out, 1, sizeof(o->out) - 1, tout);
-	o->out[n] = '\0';
-	n = fread(o->err, 1, sizeof(o->err) - 1, terr);
-	o->err[n] = '\0';
-	fclose(tout);
-	fclose(terr);
+	run_captured(o, dispatch, ctx, argc, argv);
 }
 
 /* ---- the fake engine ----------------------------------------------------- */
 
 static struct {
 	char            *dir, *path;
-	int              lfd;
-	atomic_bool      stop;
-	pthread_t        thread;
+	struct line_server *server;
 	pthread_mutex_t  lock;
 	const char      *answers[8][2];   /* {cmd, answer line}; answer for others: an error */
 	json_t          *requests;        /* every request received, in order */
-} fake = { .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+} fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
-fake_reply(int fd, const char *line)
+fake_reply(void *arg, int fd, const char *line)
 {
 	json_t *req = json_loads(line, 0, NULL);
 	const char *cmd = json_string_value(json_object_get(req, "cmd")), *answer = NULL;
@@ -106,62 +82,23 @@ fake_reply(int fd, const char *line)
 	json_decref(req);
 }
 
-static void *
-fake_serve(void *arg)
-{
-	while (!fake.stop) {
-		struct pollfd pfd = { .fd = fake.lfd, .events = POLLIN };
-		char line[8192];
-		size_t got = 0;
-		int fd;
-
-		if (poll(&pfd, 1, 50) <= 0 || (fd = accept(fake.lfd, NULL, NULL)) < 0)
-			continue;
-		/* One request per connection, as ctl_call sends. */
-		while (got < sizeof(line) - 1 && memchr(line, '\n', got) == NULL) {
-			struct pollfd c = { .fd = fd, .events = POLLIN };
-			ssize_t n;
-
-			if (poll(&c, 1, 2000) <= 0 ||
-			    (n = recv(fd, line + got, sizeof(line) - 1 - got, 0)) <= 0)
-				break;
-			got += (size_t)n;
-		}
-		line[got] = '\0';
-		if (memchr(line, '\n', got) != NULL) {
-			*strchr(line, '\n') = '\0';
-			fake_reply(fd, line);
-		}
-		close(fd);
-	}
-	return NULL;
-}
-
 static int
 setup_engine(void **state)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
 	memset(fake.answers, 0, sizeof(fake.answers));
 	fake.dir = tmpdir();
 	fake.path = xasprintf("%s/%s", fake.dir, CTL_SOCKET_NAME);
 	fake.requests = json_array();
-	xstrlcpy(sun.sun_path, fake.path, sizeof(sun.sun_path));
-	fake.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fake.lfd >= 0);
-	assert_int_equal(bind(fake.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(fake.lfd, 4), 0);
-	fake.stop = false;
-	assert_int_equal(pthread_create(&fake.thread, NULL, fake_serve, NULL), 0);
+	fake.server = line_server_start(fake.path, fake_reply, NULL);
+	assert_non_null(fake.server);
 	return 0;
 }
 
 static int
 teardown_engine(void **state)
 {
-	fake.stop = true;
-	pthread_join(fake.thread, NULL);
-	close(fake.lfd);
+	line_server_stop(fake.server);
+	fake.server = NULL;
 	json_decref(fake.requests);
 	rm_rf(fake.dir);
 	free(fake.dir);

@@ -26,6 +26,7 @@
 #include "common/config.h"
 #include "common/tls.h"
 #include "common/util.h"
+#include "helpers/captured.h"
 #include "helpers/tmpdir.h"
 
 static const char conf_fmt[] =
@@ -356,39 +357,16 @@ test_umask_ignored(void **state)
 
 /* ---- init_main ----------------------------------------------------------- */
 
-struct output {
-	char out[8192], err[4096];
-	int  rc;
-};
+static int
+init_fn(void *arg, int argc, char **argv)
+{
+	return init_main(argc, argv);
+}
 
 static void
 run_init(struct output *o, int argc, char **argv)
 {
-	FILE *tout = tmpfile(), *terr = tmpfile();
-	int sout = dup(1), serr = dup(2);
-	size_t n;
-
-	assert_non_null(tout);
-	assert_non_null(terr);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(fileno(tout), 1);
-	dup2(fileno(terr), 2);
-	o->rc = init_main(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(sout, 1);
-	dup2(serr, 2);
-	close(sout);
-	close(serr);
-	rewind(tout);
-	rewind(terr);
-	n = fread(o->out, 1, sizeof(o->out) - 1, tout);
-	o->out[n] = '\0';
-	n = fread(o->err, 1, sizeof(o->err) - 1, terr);
-	o->err[n] = '\0';
-	fclose(tout);
-	fclose(terr);
+	run_captured(o, init_fn, NULL, argc, argv);
 }
 
 static char *

@@ -19,49 +19,29 @@
 
 #include "cli/lab.h"
 #include "common/util.h"
+#include "helpers/captured.h"
 #include "helpers/tmpdir.h"
 
-struct output {
-	char out[16384], err[4096];
-	int  rc;
-};
+static int
+lab_fn(void *arg, int argc, char **argv)
+{
+	return lab_main(argc, argv);
+}
 
 /* Run `lifeline lab ARGS...` (NULL-terminated), capturing stdout and stderr. */
 static void
 run_lab(struct output *o, ...)
 {
 	char *argv[16] = { "lab" };
-	int argc = 1, sout = dup(1), serr = dup(2);
-	FILE *tout = tmpfile(), *terr = tmpfile();
+	int argc = 1;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, o);
 	while (argc < 15 && (argv[argc] = va_arg(ap, char *)) != NULL)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	assert_non_null(tout);
-	assert_non_null(terr);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(fileno(tout), 1);
-	dup2(fileno(terr), 2);
-	o->rc = lab_main(argc, argv);
-	fflush(stdout);
-	fflush(stderr);
-	dup2(sout, 1);
-	dup2(serr, 2);
-	close(sout);
-	close(serr);
-	rewind(tout);
-	rewind(terr);
-	n = fread(o->out, 1, sizeof(o->out) - 1, tout);
-	o->out[n] = '\0';
-	n = fread(o->err, 1, sizeof(o->err) - 1, terr);
-	o->err[n] = '\0';
-	fclose(tout);
-	fclose(terr);
+	run_captured(o, lab_fn, NULL, argc, argv);
 }
 
 static void

@@ -17,16 +17,13 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -35,37 +32,21 @@
 #include "common/util.h"
 #include "engine/engine.h"
 #include "engine/replication.h"
+#include "helpers/line_server.h"
 #include "helpers/tmpdir.h"
 
 /* ---- the fake lifeline-repl ---------------------------------------------- */
 
-#define FAKE_MAX_CONN 16
-
 static struct {
-	int             lfd;
-	atomic_bool     stop;
-	pthread_t       thread;
+	struct line_server *server;
 	pthread_mutex_t lock;
 	json_t         *status;        /* the "replication" object it reports */
 	const char     *refuse[4];     /* commands answered {"ok":false} */
 	json_t         *requests;      /* every request but status, in order */
-} fake = { .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+} fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
-fake_send(int fd, json_t *answer)
-{
-	char *text = json_dumps(answer, JSON_COMPACT);
-	size_t len = strlen(text);
-
-	text = xrealloc(text, len + 2);
-	text[len++] = '\n';
-	(void)!send(fd, text, len, MSG_NOSIGNAL);
-	free(text);
-	json_decref(answer);
-}
-
-static void
-fake_answer(int fd, const char *line)
+fake_answer(void *arg, int fd, const char *line)
 {
 	json_t *req = json_loads(line, 0, NULL);
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -73,7 +54,7 @@ fake_answer(int fd, const char *line)
 
 	pthread_mutex_lock(&fake.lock);
 	if (cmd != NULL && strcmp(cmd, "status") == 0) {
-		fake_send(fd, json_pack("{s:b, s:O}", "ok", 1, "replication", fake.status));
+		line_server_send(fd, json_pack("{s:b, s:O}", "ok", 1, "replication", fake.status));
 		pthread_mutex_unlock(&fake.lock);
 		json_decref(req);
 		return;
@@ -83,92 +64,30 @@ fake_answer(int fd, const char *line)
 		refused |= strcmp(fake.refuse[i], cmd) == 0;
 	pthread_mutex_unlock(&fake.lock);
 	if (refused)
-		fake_send(fd, json_pack("{s:b, s:s+}", "ok", 0, "error", "fake refuses ", cmd));
+		line_server_send(fd, json_pack("{s:b, s:s+}", "ok", 0, "error", "fake refuses ", cmd));
 	else if (cmd != NULL && strcmp(cmd, "check") == 0)
-		fake_send(fd, json_pack("{s:b, s:i}", "ok", 1, "id", 42));
+		line_server_send(fd, json_pack("{s:b, s:i}", "ok", 1, "id", 42));
 	else
-		fake_send(fd, json_pack("{s:b, s:i}", "ok", 1, "last_seq", 99));
+		line_server_send(fd, json_pack("{s:b, s:i}", "ok", 1, "last_seq", 99));
 	json_decref(req);
-}
-
-static void *
-fake_serve(void *arg)
-{
-	struct pollfd pfd[1 + FAKE_MAX_CONN];
-	char buf[FAKE_MAX_CONN][8192];
-	size_t used[FAKE_MAX_CONN] = { 0 };
-
-	pfd[0] = (struct pollfd){ .fd = fake.lfd, .events = POLLIN };
-	for (int i = 1; i <= FAKE_MAX_CONN; i++)
-		pfd[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
-	while (!fake.stop) {
-		if (poll(pfd, 1 + FAKE_MAX_CONN, 50) <= 0)
-			continue;
-		if (pfd[0].revents & POLLIN) {
-			int fd = accept(fake.lfd, NULL, NULL);
-
-			for (int i = 1; fd >= 0 && i <= FAKE_MAX_CONN; i++) {
-				if (pfd[i].fd < 0) {
-					pfd[i].fd = fd;
-					used[i - 1] = 0;
-					fd = -1;
-				}
-			}
-			if (fd >= 0)
-				close(fd);
-		}
-		for (int i = 1; i <= FAKE_MAX_CONN; i++) {
-			char *b = buf[i - 1], *nl;
-			ssize_t got;
-
-			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			got = recv(pfd[i].fd, b + used[i - 1], sizeof(buf[0]) - 1 - used[i - 1], 0);
-			if (got <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				continue;
-			}
-			used[i - 1] += (size_t)got;
-			b[used[i - 1]] = '\0';
-			while ((nl = strchr(b, '\n')) != NULL) {
-				*nl = '\0';
-				fake_answer(pfd[i].fd, b);
-				used[i - 1] -= (size_t)(nl + 1 - b);
-				memmove(b, nl + 1, used[i - 1] + 1);
-			}
-		}
-	}
-	for (int i = 1; i <= FAKE_MAX_CONN; i++)
-		if (pfd[i].fd >= 0)
-			close(pfd[i].fd);
-	close(fake.lfd);
-	return NULL;
 }
 
 static void
 fake_start(const char *state_dir)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *path = xasprintf("%s/%s", state_dir, REPLCTL_SOCKET_NAME);
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", state_dir, REPLCTL_SOCKET_NAME);
-	unlink(sun.sun_path);
-	fake.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fake.lfd >= 0);
-	assert_int_equal(bind(fake.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(fake.lfd, 16), 0);
-	fake.stop = false;
-	assert_int_equal(pthread_create(&fake.thread, NULL, fake_serve, NULL), 0);
+	fake.server = line_server_start(path, fake_answer, NULL);
+	assert_non_null(fake.server);
+	free(path);
 }
 
 /* Stop answering, and close the socket: lifeline-repl is gone. */
 static void
 fake_stop(void)
 {
-	if (fake.stop)
-		return;
-	fake.stop = true;
-	pthread_join(fake.thread, NULL);
+	line_server_stop(fake.server);
+	fake.server = NULL;
 }
 
 static void

@@ -18,16 +18,13 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -41,6 +38,7 @@
 #include "engine/services.h"
 #include "engine/state.h"
 #include "helpers/netns_fixture.h"
+#include "helpers/line_server.h"
 #include "helpers/tmpdir.h"
 
 #define PUBLIC_IP   "192.0.2.10"
@@ -51,43 +49,26 @@ static char err[512];
 
 /* ---- the fake lifeline-repl ---------------------------------------------- */
 
-#define FAKE_MAX_CONN 16
-
 static struct {
-	int             lfd;
-	atomic_bool     stop;
-	pthread_t       thread;
+	struct line_server *server;
 	pthread_mutex_t lock;
 	bool            refuse_active;   /* answer "role active" with an error */
 	char            role[16];        /* the last role told, or "" */
 	long long       epoch;           /* ... and its epoch */
 	int             actives;         /* "role active" requests seen */
-} fake = { .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
+} fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
-fake_send(int fd, json_t *answer)
-{
-	char *text = json_dumps(answer, JSON_COMPACT);
-	size_t len = strlen(text);
-
-	text = xrealloc(text, len + 2);
-	text[len++] = '\n';
-	(void)!send(fd, text, len, MSG_NOSIGNAL);
-	free(text);
-	json_decref(answer);
-}
-
-static void
-fake_answer(int fd, const char *line)
+fake_answer(void *arg, int fd, const char *line)
 {
 	json_t *req = json_loads(line, 0, NULL);
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 
 	if (cmd == NULL) {
-		fake_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", "bad request"));
+		line_server_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error", "bad request"));
 	} else if (strcmp(cmd, "status") == 0) {
 		pthread_mutex_lock(&fake.lock);
-		fake_send(fd, json_pack("{s:b, s:{s:s, s:s, s:s?}}", "ok", 1, "replication",
+		line_server_send(fd, json_pack("{s:b, s:{s:s, s:s, s:s?}}", "ok", 1, "replication",
 		    "mode", "async", "state", "in-sync", "role", fake.role[0] ? fake.role : NULL));
 		pthread_mutex_unlock(&fake.lock);
 	} else if (strcmp(cmd, "role") == 0) {
@@ -104,93 +85,34 @@ fake_answer(int fd, const char *line)
 		}
 		pthread_mutex_unlock(&fake.lock);
 		if (refuse)
-			fake_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error",
+			line_server_send(fd, json_pack("{s:b, s:s}", "ok", 0, "error",
 			    "cannot mount the capture over /var/lib/app"));
 		else
-			fake_send(fd, json_pack("{s:b, s:i}", "ok", 1, "last_seq", 0));
+			line_server_send(fd, json_pack("{s:b, s:i}", "ok", 1, "last_seq", 0));
 	} else {
-		fake_send(fd, json_pack("{s:b, s:i}", "ok", 1, "last_seq", 0));
+		line_server_send(fd, json_pack("{s:b, s:i}", "ok", 1, "last_seq", 0));
 	}
 	json_decref(req);
 }
 
 /* One thread, many short connections: each line answered at once. */
-static void *
-fake_serve(void *arg)
-{
-	struct pollfd pfd[1 + FAKE_MAX_CONN];
-	char buf[FAKE_MAX_CONN][8192];
-	size_t used[FAKE_MAX_CONN] = { 0 };
-
-	pfd[0] = (struct pollfd){ .fd = fake.lfd, .events = POLLIN };
-	for (int i = 1; i <= FAKE_MAX_CONN; i++)
-		pfd[i] = (struct pollfd){ .fd = -1, .events = POLLIN };
-	while (!fake.stop) {
-		if (poll(pfd, 1 + FAKE_MAX_CONN, 50) <= 0)
-			continue;
-		if (pfd[0].revents & POLLIN) {
-			int fd = accept(fake.lfd, NULL, NULL);
-
-			for (int i = 1; fd >= 0 && i <= FAKE_MAX_CONN; i++) {
-				if (pfd[i].fd < 0) {
-					pfd[i].fd = fd;
-					used[i - 1] = 0;
-					fd = -1;
-				}
-			}
-			if (fd >= 0)
-				close(fd);          /* more than the fake holds */
-		}
-		for (int i = 1; i <= FAKE_MAX_CONN; i++) {
-			char *b = buf[i - 1], *nl;
-			ssize_t got;
-
-			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			got = recv(pfd[i].fd, b + used[i - 1], sizeof(buf[0]) - 1 - used[i - 1], 0);
-			if (got <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-				continue;
-			}
-			used[i - 1] += (size_t)got;
-			b[used[i - 1]] = '\0';
-			while ((nl = strchr(b, '\n')) != NULL) {
-				*nl = '\0';
-				fake_answer(pfd[i].fd, b);
-				used[i - 1] -= (size_t)(nl + 1 - b);
-				memmove(b, nl + 1, used[i - 1] + 1);
-			}
-		}
-	}
-	for (int i = 1; i <= FAKE_MAX_CONN; i++)
-		if (pfd[i].fd >= 0)
-			close(pfd[i].fd);
-	return NULL;
-}
-
 static void
 fake_start(const char *state_dir)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *path = xasprintf("%s/%s", state_dir, REPLCTL_SOCKET_NAME);
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", state_dir, REPLCTL_SOCKET_NAME);
-	fake.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(fake.lfd >= 0);
-	CHECK(bind(fake.lfd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
-	CHECK(listen(fake.lfd, 16) == 0);
-	fake.stop = false;
 	fake.role[0] = '\0';
 	fake.actives = 0;
-	CHECK(pthread_create(&fake.thread, NULL, fake_serve, NULL) == 0);
+	fake.server = line_server_start(path, fake_answer, NULL);
+	CHECK(fake.server != NULL);
+	free(path);
 }
 
 static void
 fake_stop(void)
 {
-	fake.stop = true;
-	pthread_join(fake.thread, NULL);
-	close(fake.lfd);
+	line_server_stop(fake.server);
+	fake.server = NULL;
 }
 
 /* ---- the node ------------------------------------------------------------ */
