@@ -710,19 +710,18 @@ engine_start_cluster(struct cli_ctx *ctx)
 		if (waiting > 0)
 			nanosleep(&pause, NULL);
 	} while (waiting > 0 && now_mono_ms() < deadline);
+	status = waiting > 0 ? engine_status(sock, 1000) : NULL;
 	for (int id = 0; id < NODE_COUNT; id++) {
 		if (!asked[id])
 			continue;
-		if (waiting > 0 && ((status = engine_status(sock, 1000)) == NULL ||
-		    !hears(status, node_name(id)))) {
+		if (waiting > 0 && (status == NULL || !hears(status, node_name(id)))) {
 			fprintf(stderr, "%s: its engine was started but is not heard here after %d s\n",
 			    node_name(id), CLUSTER_HEAR_WAIT_MS / 1000);
 			rc = 1;
 		} else
 			printf("%s: heard\n", node_name(id));
-		json_decref(status);
-		status = NULL;
 	}
+	json_decref(status);
 out:
 	config_free(conf);
 	free(sock);

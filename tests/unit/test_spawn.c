@@ -139,7 +139,9 @@ test_failures(void **state)
 	assert_int_equal(spawn_detached(missing, NULL, &report_fd, err, sizeof(err)), -1);
 	assert_string_equal(err, "cannot spawn /nonexistent/lifelined: No such file or directory");
 
-	assert_int_equal(write_file_atomic(junk, "\x7f\x01\x02\x03 not a program", 20, 0644), 0);
+	static const char garbage[] = "\x7f\x01\x02\x03 not a program";
+
+	assert_int_equal(write_file_atomic(junk, garbage, sizeof(garbage) - 1, 0644), 0);
 	assert_int_equal(spawn_detached(notexec, NULL, &report_fd, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "Permission denied"));
 
