@@ -874,13 +874,15 @@ stamp_read(struct plane *p, struct timespec *t)
 	size_t len;
 	char *v = read_file(p->stamp_path, 64, &len), *end;
 	unsigned long long ns;
+	bool ok;
 
 	if (v == NULL)
 		return false;
 	errno = 0;
 	ns = strtoull(v, &end, 10);
-	free(v);
-	if (errno != 0 || end == v || *end != '\n' || ns == 0)
+	ok = errno == 0 && end != v && *end == '\n' && ns != 0;
+	free(v);                 /* end points into it: judged first */
+	if (!ok)
 		return false;
 	t->tv_sec = (time_t)(ns / 1000000000u);
 	t->tv_nsec = (long)(ns % 1000000000u);
