@@ -1365,6 +1365,7 @@ apply_fail(struct plane *p, const char *fmt, ...)
 
 static void save_tail_files(struct plane *p, const char *saved);
 static void apply_skip(struct plane *p, uint64_t seq);
+static void need_full_check(struct plane *p);
 static void apply_move(struct plane *p, uint64_t seq);
 
 /* Sleep up to ms, or until the loop has news for the thread (apply_wake). */
@@ -1526,9 +1527,7 @@ take_cut(struct plane *p)
 			/* The POS that followed the cut did not say so: ask now. */
 			log_warnx("the entries of the divergent tail cannot be listed: the copy needs a "
 			    "full check");
-			p->env.needs_check = true;
-			if (p->receiver != NULL)
-				receiver_send_up(p->receiver, STREAM_UP_CHECK, NULL, 0);
+			need_full_check(p);
 		}
 		p->cut_listing = false;
 	}
@@ -1687,12 +1686,28 @@ apply_move(struct plane *p, uint64_t seq)
 		apply_fail(p, "cannot move past seq %" PRIu64 ": %s", seq, err);
 }
 
+/*
+ * On the applier thread: the copy is found to differ where no list says,
+ * and needs a full check. The active hears of it from a POS, which only a
+ * new connection sends; a copy that finds it out while streaming asks at
+ * once, else it would stay out of sync until it reconnects.
+ */
+static void
+need_full_check(struct plane *p)
+{
+	if (p->env.needs_check)
+		return;
+	p->env.needs_check = true;
+	if (p->role == PL_PASSIVE && p->receiver != NULL)
+		receiver_send_up(p->receiver, STREAM_UP_CHECK, NULL, 0);
+}
+
 /* Skip past seq: its record cannot be applied; its files are left to a full check. */
 static void
 apply_skip(struct plane *p, uint64_t seq)
 {
 	apply_move(p, seq);
-	p->env.needs_check = true;
+	need_full_check(p);
 }
 
 /* Make what was applied durable and say so: ACKs, journal segments, status. */
@@ -1852,7 +1867,7 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 		if (p->diverged++ % 1000 == 0)
 			log_warnx("apply: %s (the copy needs a check)", why);
 		if (!p->env.needs_touched)
-			p->env.needs_check = true;
+			need_full_check(p);
 		return true;
 	case APPLY_REFUSED:
 		p->refused++;
