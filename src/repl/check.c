@@ -30,6 +30,8 @@
 
 #define BLOCK            OP_VERIFY_BLOCK
 #define LOOKS_PER_STEP   64        /* entries a step may find gone before it returns */
+#define BATCH_ENTRIES    128       /* small entries in one VERIFY (OP_VERIFY_ENTRIES) */
+#define BATCH_BYTES      (1u << 20) /* file bytes one such VERIFY reads under the lock */
 #define WANTS_VERSION    1
 #define QUARANTINE_TRIES 1000      /* name, name.1, ... name.999 */
 
@@ -432,6 +434,14 @@ walk_next(struct walk *w, char out[OP_PATH_MAX + 1])
 	return WALK_EMPTY;
 }
 
+/* Pop the directories whose entries are all taken: the innermost then has one left, if any. */
+static void
+walk_trim(struct walk *w)
+{
+	while (w->n > 0 && w->f[w->n - 1].next == w->f[w->n - 1].names.n)
+		walk_pop(w);
+}
+
 /* ---- ops from what is on disk ---- */
 
 /* An op of type on root/path with the owner, mode and mtime of st. */
@@ -677,7 +687,8 @@ scan_file(struct check_scanner *s)
 		goto out;
 	}
 	for (off = s->off; off < size && n < CHECK_VERIFY_BLOCKS; off += BLOCK, n++) {
-		if ((got = read_at(fd, s->block, BLOCK, off)) == -1) {
+		/* No more than the size: a short read would cost one more pread to see the end. */
+		if ((got = read_at(fd, s->block, size - off < BLOCK ? size - off : BLOCK, off)) == -1) {
 			r = scan_error(s, "read");
 			goto out;
 		}
@@ -876,6 +887,127 @@ scan_look(struct check_scanner *s)
 	return s->is_dir ? scan_dir(s) : scan_file(s);
 }
 
+/*
+ * One small entry of the batch: a regular file of at most one block with
+ * no xattrs (its content hashed) or a symlink, found in dirfd under the
+ * lock, into e (hash: where its hash goes). 1 taken, 0 not one for a
+ * batch (the walk checks it alone), -1 gone since the listing (ENOENT),
+ * -2 of a type not checked.
+ */
+static int
+batch_entry(struct check_scanner *s, int dirfd, const char *name, struct op_entry *e,
+    uint8_t hash[8], char *target, size_t tlen)
+{
+	struct stat st;
+	ssize_t got;
+	int fd, x;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? -1 : 0;
+	if (!checked_type(st.st_mode))
+		return -2;
+	*e = (struct op_entry){ .name = name, .name_len = (uint16_t)strlen(name),
+	    .mode = st.st_mode, .uid = st.st_uid, .gid = st.st_gid,
+	    .mtime_sec = st.st_mtim.tv_sec, .mtime_nsec = (uint32_t)st.st_mtim.tv_nsec,
+	    .size = (uint64_t)st.st_size };
+	if (S_ISLNK(st.st_mode)) {
+		if ((got = readlinkat(dirfd, name, target, tlen)) <= 0 || (size_t)got >= tlen)
+			return 0;
+		e->size = (uint64_t)got;
+		e->data = (const uint8_t *)target;
+		e->data_len = (uint32_t)got;
+		return 1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)BLOCK)
+		return 0;
+	if ((fd = beneath(dirfd, name, O_RDONLY | O_NONBLOCK)) == -1)
+		return 0;
+	x = has_xattrs(fd);
+	got = x == 0 ? read_at(fd, s->block, (size_t)st.st_size, 0) : -1;
+	close(fd);
+	if (got != st.st_size)
+		return 0;
+	if (got > 0) {
+		put64(hash, XXH3_64bits(s->block, (size_t)got));
+		e->data = hash;
+		e->data_len = 8;
+	}
+	return 1;
+}
+
+/*
+ * Several small entries of the directory being walked in one VERIFY
+ * (OP_VERIFY_ENTRIES), from the walk's next name on, read and hashed in
+ * one hold of the lock, up to BATCH_ENTRIES of them or BATCH_BYTES of
+ * content: a check of many small files then costs the journal, the
+ * stream and the passive one record per batch, not one per file. Each
+ * says what the entry's own VERIFY would have said at that moment. The
+ * first entry that is not one for a batch (a directory, a bigger file, a
+ * file with xattrs, one that cannot be read, a path over the limit) ends
+ * it, left to the walk, which checks it alone; entries gone since the
+ * listing and types not checked are passed over as the walk would.
+ * 1: emitted; 0: no entry taken; 2: entries passed over, nothing to emit;
+ * -1: emit failed.
+ */
+static int
+scan_batch(struct check_scanner *s)
+{
+	char target[PATH_MAX];
+	struct op_entry e;
+	struct frame *f;
+	struct op op;
+	uint8_t hash[8];
+	size_t len = 0, count = 0, k, dirlen;
+	uint64_t bytes = 0;
+	bool passed = false;
+	int dirfd, r;
+
+	walk_trim(&s->walk);
+	if (s->walk.n == 0)
+		return 0;
+	f = &s->walk.f[s->walk.n - 1];
+	dirlen = strlen(f->dir);
+	s->em.lock(s->em.arg);
+	if ((dirfd = beneath(s->roots[s->root], f->dir, O_RDONLY | O_DIRECTORY)) == -1) {
+		s->em.unlock(s->em.arg);
+		return 0;
+	}
+	while (f->next < f->names.n && count < BATCH_ENTRIES && bytes < BATCH_BYTES) {
+		const char *name = f->names.v[f->next];
+
+		if (dirlen > 0 && dirlen + 1 + strlen(name) > OP_PATH_MAX)
+			break;
+		if ((r = batch_entry(s, dirfd, name, &e, hash, target, sizeof(target))) < 0) {
+			if (r == -1)
+				s->st.skipped_gone++;
+			else
+				s->st.skipped_type++;
+			f->next++;
+			passed = true;
+			continue;
+		}
+		if (r == 0 || (k = op_entry_put(s->data + len, OP_MAX_DATA - len, &e)) == 0)
+			break;
+		len += k;
+		count++;
+		if (S_ISREG(e.mode))
+			bytes += e.size;
+		f->next++;
+	}
+	close(dirfd);
+	r = passed ? 2 : 0;
+	if (count > 0) {
+		op = (struct op){ .type = RECORD_VERIFY, .root = s->root, .path = f->dir,
+		    .path_len = (uint16_t)dirlen, .mode = S_IFDIR, .flags = OP_VERIFY_ENTRIES,
+		    .size = count, .data = s->data, .data_len = (uint32_t)len };
+		s->st.entries += count;
+		s->st.bytes += bytes;
+		r = scan_emit(s, &op);
+	}
+	s->em.unlock(s->em.arg);
+	return r;
+}
+
 /* One phase under the lock. 1 emitted, 0 nothing emitted, -1 emit failed. */
 static int
 scan_locked(struct check_scanner *s)
@@ -900,6 +1032,12 @@ check_scanner_step(struct check_scanner *s)
 	int looks, r;
 
 	for (looks = 0; looks < LOOKS_PER_STEP; looks++) {
+		if (s->phase == SCAN_PICK && s->begun) {
+			if ((r = scan_batch(s)) == 1 || r == -1)
+				return r;
+			if (r == 2)
+				continue;
+		}
 		if (s->phase == SCAN_PICK && !scan_pick(s))
 			return 0;
 		s->em.lock(s->em.arg);
@@ -1431,6 +1569,7 @@ struct check_verifier {
 struct spot {
 	enum { SPOT_HERE, SPOT_MISSING, SPOT_NO_PARENT } state;
 	int		 dirfd;       /* its directory; -1 for a root itself */
+	bool		 borrowed;    /* dirfd is the caller's: not closed with the spot */
 	char		 parent[OP_PATH_MAX + 1];
 	const char	*name;
 	struct stat	 st;
@@ -1603,9 +1742,12 @@ fail:
 	return -1;
 }
 
-/* Find the entry of a VERIFY on this node. 0, or -1 with errno. */
+/*
+ * Find the entry of a VERIFY on this node; dirfd, when not -1, is its
+ * directory, already open. 0, or -1 with errno.
+ */
 static int
-locate(struct check_verifier *v, const struct op *op, struct spot *sp)
+locate(struct check_verifier *v, const struct op *op, int dirfd, struct spot *sp)
 {
 	int fd;
 
@@ -1624,7 +1766,9 @@ locate(struct check_verifier *v, const struct op *op, struct spot *sp)
 		return 0;
 	}
 	sp->name = split(op->path, sp->parent);
-	sp->dirfd = applier_openat(v->a, op->root, sp->parent, O_RDONLY | O_DIRECTORY, 0);
+	sp->borrowed = dirfd != -1;
+	sp->dirfd = dirfd != -1 ? dirfd :
+	    applier_openat(v->a, op->root, sp->parent, O_RDONLY | O_DIRECTORY, 0);
 	if (sp->dirfd == -1) {
 		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 			return -1;
@@ -1685,25 +1829,31 @@ verify_attrs(const struct op *op, int fd, const struct stat *st, bool changed,
 	return 0;
 }
 
-/* Hash this node's blocks of a file VERIFY and want the ones that differ. */
+/*
+ * Hash this node's blocks of a file VERIFY and want the ones that differ.
+ * The file is sp's (found with fstatat in its directory, opened beneath
+ * it): nothing but the applier, which is this thread, writes the copy.
+ */
 static int
-verify_file(struct check_verifier *v, const struct op *op, struct check_result *res)
+verify_file(struct check_verifier *v, const struct op *op, const struct spot *sp,
+    struct check_result *res)
 {
 	struct check_want *w = NULL;
-	struct stat st;
-	uint64_t off, alen;
+	const struct stat *st = &sp->st;
+	uint64_t off, alen, size = (uint64_t)sp->st.st_size;
 	uint32_t i;
 	ssize_t got;
 	int fd, rc = -1;
 
-	if ((fd = applier_openat(v->a, op->root, op->path, O_RDONLY | O_NONBLOCK, 0)) == -1)
+	if ((fd = beneath(sp->dirfd, sp->name, O_RDONLY | O_NONBLOCK)) == -1)
 		return -1;
-	if (fstat(fd, &st) == -1)
-		goto out;
 	for (i = 0; i < op->data_len / 8; i++) {
 		off = op->offset + (uint64_t)i * BLOCK;
 		alen = op->size - off < BLOCK ? op->size - off : BLOCK;
-		if ((got = read_at(fd, v->block, BLOCK, off)) == -1)
+		/* This node's bytes of the block, as far as its own size goes. */
+		got = off >= size ? 0 : read_at(fd, v->block, size - off < BLOCK ? size - off : BLOCK,
+		    off);
+		if (got == -1)
 			goto out;
 		if ((uint64_t)got == alen && XXH3_64bits(v->block, (size_t)got) ==
 		    get64(op->data + 8 * i))
@@ -1714,7 +1864,7 @@ verify_file(struct check_verifier *v, const struct op *op, struct check_result *
 		w->blocks[w->nblocks++] = off;
 		v->st.blocks_differ++;
 	}
-	rc = op->offset == 0 ? verify_attrs(op, fd, &st, false, res) : 0;
+	rc = op->offset == 0 ? verify_attrs(op, fd, st, false, res) : 0;
 out:
 	close(fd);
 	return rc;
@@ -1870,7 +2020,8 @@ verify_here(struct check_verifier *v, const struct op *op, const struct spot *sp
 		return verify_dir(v, op, res, why, whylen);
 	if (S_ISLNK(op->mode))
 		return verify_link(v, op, sp, res, why, whylen);
-	rc = (op->flags & OP_VERIFY_XATTRS) ? verify_xattrs(v, op, res) : verify_file(v, op, res);
+	rc = (op->flags & OP_VERIFY_XATTRS) ? verify_xattrs(v, op, res) :
+	    verify_file(v, op, sp, res);
 	if (rc == -1)
 		why_printf(why, whylen, "root %u \"%s\": %s", op->root,
 		    op_quote(op->path, op->path_len, q), strerror(errno));
@@ -1892,8 +2043,9 @@ verify_missing(struct check_verifier *v, const struct op *op, const struct spot 
 	want_entry(v, op->root, op->path, res);
 }
 
-int
-check_verify(struct check_verifier *v, const struct op *op, struct check_result *res,
+/* One entry's VERIFY; dirfd, when not -1, is its directory, open. */
+static int
+verify_one(struct check_verifier *v, const struct op *op, int dirfd, struct check_result *res,
     char *why, size_t whylen)
 {
 	struct spot sp;
@@ -1901,10 +2053,6 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 	size_t before = res->nwants;
 	int rc = 0;
 
-	if (op->type != RECORD_VERIFY || op->path == NULL || op->path[op->path_len] != '\0') {
-		why_printf(why, whylen, "not a decoded VERIFY op");
-		return -1;
-	}
 	listed_trim(v, op);
 	if (v->has_wanted) {
 		/* Its whole entry is on the way, as the active has it then. */
@@ -1914,7 +2062,7 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 	v->st.verified++;
 	if (S_ISDIR(op->mode) && !(op->flags & OP_VERIFY_XATTRS))
 		listed_push(v, op->root, op->path);
-	if (locate(v, op, &sp) == -1) {
+	if (locate(v, op, dirfd, &sp) == -1) {
 		why_printf(why, whylen, "root %u \"%s\": %s", op->root,
 		    op_quote(op->path, op->path_len, q), strerror(errno));
 		return -1;
@@ -1925,10 +2073,64 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 		verify_missing(v, op, &sp, res);
 	else
 		rc = verify_here(v, op, &sp, res, why, whylen);
-	if (sp.dirfd != -1)
+	if (sp.dirfd != -1 && !sp.borrowed)
 		close(sp.dirfd);
 	v->st.wants += res->nwants - before;
 	return rc;
+}
+
+/*
+ * A VERIFY of several small entries of a directory (OP_VERIFY_ENTRIES):
+ * each verified as its own VERIFY would be, in order, with the directory
+ * opened once for all of them.
+ */
+static int
+verify_entries(struct check_verifier *v, const struct op *op, struct check_result *res,
+    char *why, size_t whylen)
+{
+	char path[OP_PATH_MAX + 1], q[OP_QUOTE_SIZE];
+	struct op_entry e;
+	struct op one;
+	size_t off = 0;
+	int dirfd, rc = 0;
+
+	dirfd = applier_openat(v->a, op->root, op->path, O_RDONLY | O_DIRECTORY, 0);
+	if (dirfd == -1 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP) {
+		why_printf(why, whylen, "root %u directory \"%s\": %s", op->root,
+		    op_quote(op->path, op->path_len, q), strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && op_entry_next(op, &off, &e)) {
+		if (join(path, op->path, e.name) == -1) {
+			why_printf(why, whylen, "root %u: an entry of \"%s\" over the path limit",
+			    op->root, op_quote(op->path, op->path_len, q));
+			rc = -1;
+			break;
+		}
+		one = (struct op){ .type = RECORD_VERIFY, .root = op->root, .path = path,
+		    .path_len = (uint16_t)strlen(path), .mode = e.mode, .uid = e.uid, .gid = e.gid,
+		    .mtime_sec = e.mtime_sec, .mtime_nsec = e.mtime_nsec, .size = e.size,
+		    .data = e.data, .data_len = e.data_len,
+		    .flags = S_ISREG(e.mode) ? OP_VERIFY_NOXATTRS : 0 };
+		/* A directory that is missing here, or not one: each entry finds out alone. */
+		rc = verify_one(v, &one, dirfd, res, why, whylen);
+	}
+	if (dirfd != -1)
+		close(dirfd);
+	return rc;
+}
+
+int
+check_verify(struct check_verifier *v, const struct op *op, struct check_result *res,
+    char *why, size_t whylen)
+{
+	if (op->type != RECORD_VERIFY || op->path == NULL || op->path[op->path_len] != '\0') {
+		why_printf(why, whylen, "not a decoded VERIFY op");
+		return -1;
+	}
+	if (op->flags & OP_VERIFY_ENTRIES)
+		return verify_entries(v, op, res, why, whylen);
+	return verify_one(v, op, -1, res, why, whylen);
 }
 
 /* ---- responder ---- */

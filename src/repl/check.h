@@ -72,7 +72,10 @@ struct check_scan_stats {
  * walks every root from the top; else only the targets, in the order
  * given. Directories are listed before their entries and walked in name
  * order; the first VERIFY is marked OP_VERIFY_BEGIN, and OP_VERIFY_FULL
- * too without targets. One scanner at a
+ * too without targets. Within a directory being walked, runs of small
+ * entries (regular files of one block at most without xattrs, symlinks)
+ * go several to a VERIFY (OP_VERIFY_ENTRIES), read in one hold of the
+ * lock; the rest one entry at a time. One scanner at a
  * time per journal: the verifier follows one walk. Targets are copied; one
  * that breaks the path rules or names no root is refused: NULL, logged.
  */

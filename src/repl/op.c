@@ -106,7 +106,7 @@ static const struct {
 	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
 	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_FLAGS |
 				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER |
-				   OP_VERIFY_BEGIN | OP_VERIFY_FULL, 0 },
+				   OP_VERIFY_BEGIN | OP_VERIFY_FULL | OP_VERIFY_ENTRIES, 0 },
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
 };
 
@@ -580,6 +580,156 @@ xattrs_problem(const struct op *op)
 	return n == op->size ? NULL : "a size that is not the count of xattrs";
 }
 
+_Static_assert(OP_ENTRY_HEAD == 2 + 2 + 4 + 4 + 4 + 4 + 8 + 8, "entry head layout");
+
+/* Bytes of an entry's data its mode and size call for: a hash, a target, or none. */
+static uint64_t
+entry_data_len(uint32_t mode, uint64_t size)
+{
+	if ((mode & S_IFMT) == S_IFLNK)
+		return size;
+	return size > 0 ? 8 : 0;
+}
+
+/*
+ * One entry of an ENTRIES verify at p, left bytes long (op.h), into *e
+ * and its length into *used. NULL, or what is wrong with it.
+ */
+static const char *
+entry_take(const uint8_t *p, size_t left, struct op_entry *e, size_t *used)
+{
+	const char *name;
+	uint64_t dlen;
+
+	if (left < OP_ENTRY_HEAD)
+		return "an entry head cut short";
+	memset(e, 0, sizeof(*e));
+	e->name_len = get16(p);
+	e->mode = get32(p + 4);
+	e->uid = get32(p + 8);
+	e->gid = get32(p + 12);
+	e->mtime_nsec = get32(p + 16);
+	e->mtime_sec = (int64_t)get64(p + 20);
+	e->size = get64(p + 28);
+	if (get16(p + 2) != 0)
+		return "an entry's reserved field is not zero";
+	if (e->name_len == 0 || e->name_len > OP_NAME_MAX)
+		return "an entry name of 0 or more than 255 bytes";
+	if (left - OP_ENTRY_HEAD < (size_t)e->name_len + 1)
+		return "an entry name cut short";
+	name = (const char *)p + OP_ENTRY_HEAD;
+	if (memchr(name, '\0', e->name_len) != NULL || name[e->name_len] != '\0')
+		return "an entry name holding a NUL or not followed by one";
+	if (memchr(name, '/', e->name_len) != NULL || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return "an entry name that is not one component";
+	if (e->mtime_nsec >= 1000000000u)
+		return "an entry mtime with 10^9 nanoseconds or more";
+	switch (e->mode & S_IFMT) {
+	case S_IFREG:
+		if (e->size > OP_VERIFY_BLOCK)
+			return "a file entry of more than one 64 KiB block";
+		break;
+	case S_IFLNK:
+		if (e->size == 0 || e->size > OP_PATH_MAX)
+			return "a symlink entry with an empty or overlong target";
+		break;
+	default:
+		return "an entry neither a regular file nor a symlink";
+	}
+	dlen = entry_data_len(e->mode, e->size);
+	if (left - OP_ENTRY_HEAD - e->name_len - 1 < dlen)
+		return "an entry's hash or target cut short";
+	e->name = name;
+	e->data = p + OP_ENTRY_HEAD + e->name_len + 1;
+	e->data_len = (uint32_t)dlen;
+	if ((e->mode & S_IFMT) == S_IFLNK && memchr(e->data, '\0', e->data_len) != NULL)
+		return "a symlink entry's target holding a NUL";
+	*used = OP_ENTRY_HEAD + e->name_len + 1 + (size_t)dlen;
+	return NULL;
+}
+
+/*
+ * A VERIFY of several entries of a directory (OP_VERIFY_ENTRIES): the
+ * directory's own fields empty, entries whole and in order, as many as
+ * its size says, each dir/name a valid path.
+ */
+static const char *
+entries_problem(const struct op *op)
+{
+	const char *problem, *prev = NULL;
+	struct op_entry e;
+	size_t off = 0, used;
+	uint64_t n = 0;
+
+	if (op->flags != OP_VERIFY_ENTRIES)
+		return "another flag with ENTRIES";
+	if (op->mode != S_IFDIR || op->uid != 0 || op->gid != 0 || op->mtime_sec != 0 ||
+	    op->mtime_nsec != 0 || op->offset != 0)
+		return "a mode other than S_IFDIR alone, or an owner, mtime or offset, with ENTRIES";
+	while (off < op->data_len) {
+		if ((problem = entry_take(op->data + off, op->data_len - off, &e, &used)) != NULL)
+			return problem;
+		if (prev != NULL && strcmp(prev, e.name) >= 0)
+			return "entry names out of order or twice";
+		if (op->path_len > 0 && (size_t)op->path_len + 1 + e.name_len > OP_PATH_MAX)
+			return "an entry whose path would be longer than 4095 bytes";
+		prev = e.name;
+		off += used;
+		n++;
+	}
+	if (n == 0 || n != op->size)
+		return "a size that is not the count of entries, or no entry";
+	return NULL;
+}
+
+size_t
+op_entry_size(const struct op_entry *e)
+{
+	return OP_ENTRY_HEAD + (size_t)e->name_len + 1 + e->data_len;
+}
+
+size_t
+op_entry_put(uint8_t *buf, size_t buflen, const struct op_entry *e)
+{
+	size_t n = op_entry_size(e), used;
+	struct op_entry check;
+	uint8_t *p = buf;
+
+	if (n > buflen || e->name == NULL || e->name_len > OP_NAME_MAX ||
+	    e->data_len != entry_data_len(e->mode, e->size))
+		return 0;
+	p = put16(p, e->name_len);
+	p = put16(p, 0);
+	p = put32(p, e->mode);
+	p = put32(p, e->uid);
+	p = put32(p, e->gid);
+	p = put32(p, e->mtime_nsec);
+	p = put64(p, (uint64_t)e->mtime_sec);
+	p = put64(p, e->size);
+	memcpy(p, e->name, e->name_len);
+	p[e->name_len] = '\0';
+	p += e->name_len + 1;
+	if (e->data_len > 0)
+		memcpy(p, e->data, e->data_len);
+	/* What the decoder would refuse is not written. */
+	if (entry_take(buf, n, &check, &used) != NULL || used != n)
+		return 0;
+	return n;
+}
+
+bool
+op_entry_next(const struct op *op, size_t *off, struct op_entry *e)
+{
+	size_t used;
+
+	if (!(op->flags & OP_VERIFY_ENTRIES) || *off >= op->data_len ||
+	    entry_take(op->data + *off, op->data_len - *off, e, &used) != NULL)
+		return false;
+	*off += used;
+	return true;
+}
+
 /*
  * The layout of a VERIFY's data and the fields that go with it, by the
  * type in its mode (op.h): the passive reads names and hashes out of it,
@@ -594,6 +744,8 @@ verify_problem(const struct op *op)
 
 	if ((op->flags & OP_VERIFY_FULL) && !(op->flags & OP_VERIFY_BEGIN))
 		return "flag FULL without BEGIN, which it qualifies";
+	if (op->flags & OP_VERIFY_ENTRIES)
+		return entries_problem(op);
 	if (ifmt != S_IFREG && ifmt != S_IFDIR && ifmt != S_IFLNK)
 		return "not the mode of a regular file, a directory or a symlink";
 	if (op->flags & OP_VERIFY_XATTRS)

@@ -38,6 +38,7 @@
 #define OP_VERIFY_AFTER     0x4      /* directory chunk: the first name is a lower bound */
 #define OP_VERIFY_BEGIN     0x8      /* the first VERIFY of a check */
 #define OP_VERIFY_FULL      0x10     /* with BEGIN: the check covers every entry */
+#define OP_VERIFY_ENTRIES   0x20     /* directory: several small entries of it, each whole */
 
 /* The block of VERIFY hashes and of DATA repairs. */
 #define OP_VERIFY_BLOCK     65536u
@@ -116,6 +117,18 @@
  *            OP_VERIFY_FULL, only with BEGIN, says the check walks every
  *            entry (not a targeted one): a copy that needed a full check
  *            is in sync once it ends.
+ *   flag OP_VERIFY_ENTRIES (no other flag; never the first VERIFY of a
+ *            check): several entries of the directory path, in one record,
+ *            each as its own VERIFY would say it (struct op_entry below):
+ *            regular files of at most one block (OP_VERIFY_BLOCK) with no
+ *            xattrs, and symlinks. mode: S_IFDIR alone; uid, gid, mtime
+ *            and offset 0; size: how many entries (1 or more); data: the
+ *            entries back to back, in byte order of their names. The
+ *            passive verifies them in that order, as it would the same
+ *            VERIFYs one after the other with nothing between: one record
+ *            where a check of many small files had one per file. Nodes
+ *            built before this flag refuse such a record (it is skipped and
+ *            their copy marked for a check): upgrade the passives first.
  *
  * path is relative to the protected directory number root ("" names that
  * directory itself), made of components that are neither empty, ".", nor
@@ -149,6 +162,38 @@ struct op {
 	const uint8_t	*data;
 	uint32_t	 data_len;
 };
+
+/*
+ * One entry of a VERIFY with OP_VERIFY_ENTRIES, big-endian: u16 name_len
+ * (1 to OP_NAME_MAX), u16 reserved (0), u32 mode (st_mode: a regular file
+ * or a symlink), u32 uid, u32 gid, u32 mtime_nsec (below 10^9), i64
+ * mtime_sec, u64 size; then the name (one path component, so dir/name
+ * follows the path rules, within OP_PATH_MAX) and a NUL; then for a
+ * regular file (size at most OP_VERIFY_BLOCK) the XXH3-64 of its content,
+ * none when it is empty, and for a symlink its target (size bytes, 1 to
+ * OP_PATH_MAX, no NUL). op_decode checks every entry; op_entry_next then
+ * walks them from *off (0 to start): false after the last. op_entry_put
+ * writes one into buf; the bytes, or 0 when it does not fit or breaks
+ * these rules (data_len must be what the mode and size say).
+ */
+#define OP_ENTRY_HEAD  36
+
+struct op_entry {
+	const char	*name;        /* NUL-terminated */
+	uint16_t	 name_len;
+	uint32_t	 mode;
+	uint32_t	 uid;
+	uint32_t	 gid;
+	int64_t		 mtime_sec;
+	uint32_t	 mtime_nsec;
+	uint64_t	 size;
+	const uint8_t	*data;        /* the 8-byte hash, or the symlink's target */
+	uint32_t	 data_len;
+};
+
+size_t	op_entry_size(const struct op_entry *e);
+size_t	op_entry_put(uint8_t *buf, size_t buflen, const struct op_entry *e);
+bool	op_entry_next(const struct op *op, size_t *off, struct op_entry *e);
 
 /* Bytes op_encode writes for op. */
 size_t	op_size(const struct op *op);

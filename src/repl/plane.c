@@ -126,9 +126,13 @@ struct plane {
 	struct timespec		 crash_since;    /* for entries changed since then */
 	_Atomic bool		 own_pending;    /* own_path waits for a check covering it */
 	_Atomic bool		 own_resend;     /* a check ended without covering it */
+	pthread_mutex_t		 own_mu;         /* the list, its token and checked_mine: a cut
+						    replaces them on the applier thread */
 	uint64_t		 own_token;
 	uint8_t			*own_list;       /* own_path's bytes */
 	size_t			 own_len;
+	_Atomic bool		 cut_listing;    /* a divergent tail was cut; its entries are not
+						    listed yet: out of sync, a full check on disk */
 	uint64_t		 own_sent_starts; /* loop: the receiver's STARTs when last sent */
 	_Atomic bool		 checked_mine;   /* the last CHECKED covered own_token */
 	/* On the active, the lists downstream copies sent up (STREAM_UP_TARGETS). */
@@ -1092,8 +1096,12 @@ own_to_touched(struct plane *p)
 {
 	uint64_t token;
 	char why[256];
+	int rc;
 
-	if (list_to_touched(p, p->own_list, p->own_len, &token, true, why, sizeof(why)) < 0) {
+	pthread_mutex_lock(&p->own_mu);
+	rc = list_to_touched(p, p->own_list, p->own_len, &token, true, why, sizeof(why));
+	pthread_mutex_unlock(&p->own_mu);
+	if (rc < 0) {
 		log_warnx("after the crash: %s; checking everything", why);
 		p->check_next = NEED_FULL;
 		return;
@@ -1123,9 +1131,11 @@ own_send(struct plane *p)
 	if (st.starts == p->own_sent_starts)
 		return;
 	p->own_sent_starts = st.starts;
+	pthread_mutex_lock(&p->own_mu);
 	receiver_send_up(p->receiver, STREAM_UP_TARGETS, p->own_list, p->own_len);
-	log_info("check: sent the entries this copy changed before its crash up, for a targeted "
-	    "check (%zu bytes)", p->own_len);
+	log_info("check: sent the entries this copy changed before its crash or in a divergent "
+	    "tail up, for a targeted check (%zu bytes)", p->own_len);
+	pthread_mutex_unlock(&p->own_mu);
 }
 
 /* On the active: a copy downstream sent the list of its crash. */
@@ -1357,6 +1367,7 @@ apply_fail(struct plane *p, const char *fmt, ...)
 
 static void save_tail_files(struct plane *p, const char *saved);
 static void apply_skip(struct plane *p, uint64_t seq);
+static void need_full_check(struct plane *p);
 static void apply_move(struct plane *p, uint64_t seq);
 
 /* Sleep up to ms, or until the loop has news for the thread (apply_wake). */
@@ -1403,6 +1414,94 @@ apply_paused(const struct plane *p, uint64_t req)
 	return p->pause_ack >= req;
 }
 
+/*
+ * The entries one record of a divergent tail changed, into the list b, as
+ * the quota lists what a node downstream missed (on_overflow): renames
+ * deep on both sides, a link's new name, repairs deep, the rest itself.
+ */
+static int
+tail_pick(struct own_build *b, const struct op *op)
+{
+	switch (op->type) {
+	case RECORD_FSYNC_BARRIER:
+		return 0;
+	case RECORD_RENAME:
+		if (own_pick(b, op->root, op->path2, op->path2_len, true) < 0)
+			return -1;
+		return own_pick(b, op->root, op->path, op->path_len, true);
+	case RECORD_LINK:
+		if (own_pick(b, op->root, op->path2, op->path2_len, false) < 0)
+			return -1;
+		break;
+	case RECORD_VERIFY:
+	case RECORD_DATA:
+		return own_pick(b, op->root, op->path, op->path_len, true);
+	}
+	return own_pick(b, op->root, op->path, op->path_len, false);
+}
+
+/*
+ * On the applier thread, once a divergent tail is saved: list the entries
+ * its records (the file saved) changed, with those of the node's own
+ * crash list if one waits, as the list this copy sends up for a targeted
+ * check (own_path, a new token), instead of asking for a full one. The
+ * check that covers it brings back those entries and their folders'
+ * listings, which is all the tail changed here. false when they cannot
+ * all be listed (a record that does not decode, more than one list
+ * holds, the list not written): a full check then.
+ */
+static bool
+cut_list(struct plane *p, const char *saved)
+{
+	struct own_build b = { xmalloc(65536), CHECK_LIST_HEAD, 65536, false };
+	size_t len = 0, off = 0, records = 0;
+	uint8_t *buf = (uint8_t *)read_file(saved, 1u << 30, &len), *old;
+	uint64_t token;
+	char why[256];
+	bool ok = buf != NULL;
+
+	pthread_mutex_lock(&p->own_mu);
+	if (ok && p->own_pending)
+		ok = check_list_decode(p->own_list, p->own_len, &token, own_pick, &b, why,
+		    sizeof(why)) == 0;
+	pthread_mutex_unlock(&p->own_mu);
+	while (ok && off < len) {
+		struct record_hdr h;
+		const uint8_t *payload;
+		struct op op;
+
+		ok = record_decode(buf + off, len - off, &h, &payload, why, sizeof(why)) == 0 &&
+		    op_decode(h.type, payload, h.length, &op, why, sizeof(why)) == 0 &&
+		    op.root < p->conf->protect_data.n && tail_pick(&b, &op) == 0;
+		off += ok ? record_size(&h) : 0;
+		records++;
+	}
+	free(buf);
+	token = own_new_token();
+	put64(b.buf, token);
+	if (ok && write_file_atomic(p->own_path, (const char *)b.buf, b.len, 0600) < 0) {
+		log_warn("cannot write %s", p->own_path);
+		ok = false;
+	}
+	if (!ok) {
+		free(b.buf);
+		return false;
+	}
+	pthread_mutex_lock(&p->own_mu);
+	old = p->own_list;
+	p->own_list = b.buf;
+	p->own_len = b.len;
+	p->own_token = token;
+	p->checked_mine = false;         /* a CHECKED seen before covered the list before */
+	p->own_pending = true;
+	p->own_resend = true;
+	pthread_mutex_unlock(&p->own_mu);
+	free(old);
+	log_warnx("the %zu records of the divergent tail are listed, with the entries they "
+	    "changed, in %s for a targeted check", records, p->own_path);
+	return true;
+}
+
 /* A cut the loop handed over: save the tail's files, move the position back. */
 static bool
 take_cut(struct plane *p)
@@ -1410,6 +1509,7 @@ take_cut(struct plane *p)
 	struct apply_pos pos;
 	char *saved;
 	uint64_t to;
+	bool listed = false;
 
 	pthread_mutex_lock(&p->cut_mu);
 	if (!p->cut_pending) {
@@ -1423,9 +1523,22 @@ take_cut(struct plane *p)
 	pthread_mutex_unlock(&p->cut_mu);
 	if (saved != NULL)
 		save_tail_files(p, saved);
+	if (p->cut_listing) {
+		listed = saved != NULL && cut_list(p, saved);
+		if (!listed) {
+			/* The POS that followed the cut did not say so: ask now. */
+			log_warnx("the entries of the divergent tail cannot be listed: the copy needs a "
+			    "full check");
+			need_full_check(p);
+		}
+		p->cut_listing = false;
+	}
 	free(saved);
+	/* The tail's records were applied here (the capture made them): back to the cut. */
 	pos = applier_pos(p->applier);
-	if (pos.seq > to)
+	if (pos.seq > to && listed)
+		apply_move(p, to);
+	else if (pos.seq > to)
 		apply_skip(p, to);
 	return true;
 }
@@ -1575,12 +1688,28 @@ apply_move(struct plane *p, uint64_t seq)
 		apply_fail(p, "cannot move past seq %" PRIu64 ": %s", seq, err);
 }
 
+/*
+ * On the applier thread: the copy is found to differ where no list says,
+ * and needs a full check. The active hears of it from a POS, which only a
+ * new connection sends; a copy that finds it out while streaming asks at
+ * once, else it would stay out of sync until it reconnects.
+ */
+static void
+need_full_check(struct plane *p)
+{
+	if (p->env.needs_check)
+		return;
+	p->env.needs_check = true;
+	if (p->role == PL_PASSIVE && p->receiver != NULL)
+		receiver_send_up(p->receiver, STREAM_UP_CHECK, NULL, 0);
+}
+
 /* Skip past seq: its record cannot be applied; its files are left to a full check. */
 static void
 apply_skip(struct plane *p, uint64_t seq)
 {
 	apply_move(p, seq);
-	p->env.needs_check = true;
+	need_full_check(p);
 }
 
 /* Make what was applied durable and say so: ACKs, journal segments, status. */
@@ -1740,7 +1869,7 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 		if (p->diverged++ % 1000 == 0)
 			log_warnx("apply: %s (the copy needs a check)", why);
 		if (!p->env.needs_touched)
-			p->env.needs_check = true;
+			need_full_check(p);
 		return true;
 	case APPLY_REFUSED:
 		p->refused++;
@@ -2242,19 +2371,32 @@ on_skip(void *arg, uint64_t next_seq, char *why, size_t whylen)
 	return 0;
 }
 
-static void
+/*
+ * A divergent tail was cut (the loop): the applier thread saves its files
+ * and lists the entries it changed for a targeted check (cut_list). Until
+ * then the copy is out of sync and the disk says a full check is due, so
+ * a crash before the list is written still gets one. A second cut before
+ * the thread took the first: a full check.
+ */
+static bool
 on_cut(void *arg, uint64_t keep_seq, const char *saved)
 {
 	struct plane *p = arg;
+	bool again;
 
 	pthread_mutex_lock(&p->cut_mu);
+	again = p->cut_pending;
 	p->cut_pending = true;
 	p->cut_to = keep_seq;
 	free(p->cut_saved);
 	p->cut_saved = xstrdup(saved);
+	if (!again)
+		p->cut_listing = true;
 	pthread_mutex_unlock(&p->cut_mu);
+	save_needs_check(p);
 	apply_wake(p);
 	marks_reset(p);
+	return !again;
 }
 
 /*
@@ -2310,9 +2452,11 @@ on_checked(void *arg, uint64_t seq, const uint64_t *tokens, size_t ntokens)
 
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_send_checked(p->down[i].sender, seq, tokens, ntokens);
+	pthread_mutex_lock(&p->own_mu);
 	for (size_t i = 0; i < ntokens; i++)
 		mine |= p->own_pending && tokens[i] == p->own_token;
 	p->checked_mine = mine;
+	pthread_mutex_unlock(&p->own_mu);
 	p->checked_seq = seq;
 	apply_wake(p);
 }
@@ -2321,7 +2465,8 @@ on_checked(void *arg, uint64_t seq, const uint64_t *tokens, size_t ntokens)
 static int
 save_needs_check(struct plane *p)
 {
-	int need = p->env.needs_check ? NEED_FULL : p->env.needs_touched ? NEED_TOUCHED : NEED_NONE;
+	int need = p->env.needs_check || p->cut_listing ? NEED_FULL :
+	    p->env.needs_touched ? NEED_TOUCHED : NEED_NONE;
 
 	if (need == p->needs_saved)
 		return 0;
@@ -2479,7 +2624,8 @@ passive_state(struct plane *p, uint64_t applied, uint64_t durable, double lag_ms
 		return "disconnected";
 	if (p->checking)
 		return "checking";
-	if (p->env.needs_check || p->env.needs_touched || p->own_pending || p->crash_walk)
+	if (p->env.needs_check || p->env.needs_touched || p->own_pending || p->crash_walk ||
+	    p->cut_listing)
 		return "out-of-sync";
 	if (applied < durable && lag_ms >= IN_SYNC_LAG_MS)
 		return "syncing";
@@ -2690,6 +2836,7 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->cut_mu, NULL);
+	pthread_mutex_init(&p->own_mu, NULL);
 	pthread_mutex_init(&p->check_mu, NULL);
 	pthread_mutex_init(&p->q_mu, NULL);
 	pthread_cond_init(&p->check_cv, NULL);
@@ -2800,6 +2947,7 @@ plane_close(struct plane *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->cut_mu);
+	pthread_mutex_destroy(&p->own_mu);
 	pthread_mutex_destroy(&p->check_mu);
 	pthread_mutex_destroy(&p->q_mu);
 	free(p->cut_saved);

@@ -436,7 +436,8 @@ send_pos(struct sconn *c)
  * in a dated quarantine folder (invariant 5: never deleted), cut the
  * journal and its history there, and say where it stands again. The files
  * those records changed differ from the cluster's now: the copy needs a
- * check, which POS says.
+ * check, a full one (which POS says) unless the owner lists those files
+ * for a targeted one (on_cut).
  */
 static void
 on_cut(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
@@ -463,11 +464,10 @@ on_cut(struct sconn *c, const struct wire_hdr *h, const uint8_t *p)
 			snprintf(why, sizeof(why), "cannot save the epoch history %s", env->history_path);
 			goto fail;
 		}
-		env->needs_check = true;
 		log_warnx("stream from %s: records after seq %" PRIu64 " were never in the cluster's "
 		    "journal: saved in %s", node_name(c->peer), cut->keep_seq, save);
-		if (env->on_cut != NULL)
-			env->on_cut(env->arg, cut->keep_seq, save);
+		if (env->on_cut == NULL || !env->on_cut(env->arg, cut->keep_seq, save))
+			env->needs_check = true;
 	}
 	free(cut);
 	free(dir);

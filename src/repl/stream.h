@@ -44,9 +44,12 @@ struct stream_env {
 	void			(*on_durable)(void *arg, uint64_t durable_seq);
 	/*
 	 * Called on the loop when a divergent tail was cut: records after
-	 * keep_seq are gone from the journal, saved in the file saved.
+	 * keep_seq are gone from the journal, saved in the file saved. true:
+	 * the owner sees to the check the copy now needs (it lists the
+	 * entries the tail changed for a targeted one); false, or with no
+	 * callback, the copy is marked as needing a full check (needs_check).
 	 */
-	void			(*on_cut)(void *arg, uint64_t keep_seq, const char *saved);
+	bool			(*on_cut)(void *arg, uint64_t keep_seq, const char *saved);
 	/*
 	 * Called on the loop with what a downstream node sent up (UP): the
 	 * wants of a check, or STREAM_UP_CHECK, also when its POS says its

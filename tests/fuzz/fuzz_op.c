@@ -31,6 +31,31 @@ inside(const uint8_t *payload, size_t size, const void *s, size_t len)
 	return p >= payload && p <= payload + size && (size_t)(payload + size - p) >= len + 1;
 }
 
+/*
+ * An accepted VERIFY of several entries: op_entry_next walks exactly the
+ * data, as many entries as the size says, each inside it with a valid
+ * name, and op_entry_put writes each back to the same bytes.
+ */
+static void
+check_entries(const struct op *op)
+{
+	uint8_t again[OP_ENTRY_HEAD + OP_NAME_MAX + 1 + OP_PATH_MAX];
+	struct op_entry e;
+	size_t off = 0, prev, n = 0;
+
+	for (prev = 0; op_entry_next(op, &off, &e); prev = off, n++) {
+		check(off > prev && off <= op->data_len, "an entry outside the data");
+		check((const uint8_t *)e.name == op->data + prev + OP_ENTRY_HEAD &&
+		    e.name[e.name_len] == '\0' && e.name_len >= 1 && e.name_len <= OP_NAME_MAX &&
+		    memchr(e.name, '/', e.name_len) == NULL, "an entry name broken");
+		check(e.data + e.data_len == op->data + off, "an entry's data not where it ends");
+		check(op_entry_put(again, sizeof(again), &e) == off - prev &&
+		    memcmp(again, op->data + prev, off - prev) == 0, "an entry re-encodes otherwise");
+	}
+	check(off == op->data_len, "entries do not end the data");
+	check(n == op->size && n > 0, "entries not as many as the size");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,6 +85,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(op.path_len <= OP_PATH_MAX && op.path2_len <= OP_PATH_MAX &&
 	    op.name_len <= OP_NAME_MAX && op.data_len <= OP_MAX_DATA, "length over its limit");
 	check(op_size(&op) == len, "op_size differs from the payload length");
+
+	if (op.type == RECORD_VERIFY && (op.flags & OP_VERIFY_ENTRIES))
+		check_entries(&op);
 
 	buf = malloc(len);
 	check(buf != NULL, "out of memory");

@@ -3,11 +3,13 @@
 # the public network) and takes records the stand-by never gets; then it
 # loses power and the stand-by takes over. When it boots again its tail is
 # cut from its journal and saved, with the files it touched, in a dated
-# quarantine folder, an event names the folder, a check brings its copy in
-# line, and the trees are identical.
+# quarantine folder, an event names the folder, the entries the tail
+# changed go up as touched (with those its crash left) and a targeted
+# check, not a full one, brings its copy in line, and the trees are
+# identical.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 12
+plan 13
 
 data=/var/lib/lifeline-sample
 ok "lab up (ha, sample)" lab up --mode ha --app sample
@@ -26,6 +28,8 @@ else
 fi
 is "$(sample_ask "PUT after")" "OK 2" "the secondary has the record before the cut, and a new one"
 
+slog=$LAB_DIR/secondary/log/lifelined.log
+slines=$(wc -l <"$slog")
 ok "heal and power the primary on" sh -c "'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' heal &&
 	'$LIFELINE_BIN/lifeline' lab --dir '$LAB_DIR' boot primary"
 state() { status_of primary | jq -r '.role + " " + .replication.state'; }
@@ -33,6 +37,17 @@ if wait_for '[ "$(state)" = "passive in-sync" ]' 30; then
 	pass "the old active is passive and in sync again, after a check"
 else
 	fail "the old active is passive and in sync again, after a check: $(state)"
+fi
+# The tail's entries go up as touched, with the crash's own: a targeted check, not a full one.
+since_boot=$(tail -n +"$((slines + 1))" "$slog")
+if grep -q "records of the divergent tail are listed" "$LAB_DIR/primary/log/lifelined.log" &&
+	grep -q "targeted check of [0-9]* entries started" <<<"$since_boot" &&
+	! grep -q "check of the whole protected set started" <<<"$since_boot"; then
+	pass "the divergent tail's entries were listed as touched: a targeted check brought it back"
+else
+	fail "the divergent tail's entries were listed as touched: a targeted check brought it back"
+	diag "$(grep -h "tail\|check" "$LAB_DIR/primary/log/lifelined.log" | tail -n 10)"
+	diag "$(grep "check" <<<"$since_boot" | tail -n 10)"
 fi
 qdir=$(lab path primary state)/quarantine
 tail=$(find "$qdir" -name journal-tail.llj 2>/dev/null | head -n 1)

@@ -829,12 +829,205 @@ test_verify_layouts(void **state)
 	refused_op(&op, "another flag with XATTRS", "verify");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
 	refused_op(&op, "another flag with XATTRS", "verify");
-	op = verify_op(S_IFREG | 0644, 0x20, NULL, 0, 0, 0);
-	refused_op(&op, "flags 0x20 for verify", "0x1f");
+	op = verify_op(S_IFREG | 0644, 0x40, NULL, 0, 0, 0);
+	refused_op(&op, "flags 0x40 for verify", "0x3f");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_FULL, NULL, 0, 0, 0);
 	refused_op(&op, "FULL without BEGIN", "qualifies");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_FULL | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
 	accepted_op(op);
+}
+
+/* An entry of a VERIFY with OP_VERIFY_ENTRIES. */
+static struct op_entry
+entry(const char *name, uint32_t mode, uint64_t size, const void *data, uint32_t data_len)
+{
+	return (struct op_entry){ .name = name, .name_len = (uint16_t)strlen(name), .mode = mode,
+	    .uid = 1000, .gid = 100, .mtime_sec = 1700000000, .mtime_nsec = 999999999,
+	    .size = size, .data = data, .data_len = data_len };
+}
+
+/* Entries back to back into buf (each must encode); their bytes. */
+static size_t
+put_entries(uint8_t *buf, size_t cap, const struct op_entry *e, size_t n)
+{
+	size_t len = 0, k, i;
+
+	for (i = 0; i < n; i++) {
+		k = op_entry_put(buf + len, cap - len, &e[i]);
+		assert_int_equal(k, op_entry_size(&e[i]));
+		len += k;
+	}
+	return len;
+}
+
+/* The ENTRIES verify of the directory "dir" over data. */
+static struct op
+entries_op(const uint8_t *data, size_t len, uint64_t count)
+{
+	struct op op = verify_op(S_IFDIR, OP_VERIFY_ENTRIES, data, (uint32_t)len, 0, count);
+
+	op.path = "dir";
+	op.path_len = 3;
+	op.uid = op.gid = 0;
+	op.mtime_sec = 0;
+	op.mtime_nsec = 0;
+	return op;
+}
+
+/*
+ * A VERIFY of several small entries: each entry comes back as it went,
+ * and every broken count, length and field is refused with its reason.
+ */
+static void
+test_verify_entries(void **state)
+{
+	const struct op_entry good[] = {
+		entry("a", S_IFREG | 0644, 100, hashes, 8),
+		entry("b", S_IFREG | 0600, 0, NULL, 0),
+		entry("c", S_IFLNK | 0777, 6, "../t/x", 6),
+		entry("d", S_IFREG | 0644, 65536, hashes + 8, 8),
+	};
+	uint8_t data[1024], buf[BUFSZ], bad[1024];
+	struct op op, out;
+	struct op_entry e;
+	char why[256], name[300];
+	size_t len, n, off = 0, i = 0;
+
+	(void)state;
+	len = put_entries(data, sizeof(data), good, 4);
+	op = entries_op(data, len, 4);
+	n = encode(buf, sizeof(buf), &op);
+	if (op_decode(RECORD_VERIFY, buf, n, &out, why, sizeof(why)) != 0)
+		fail_msg("refused: %s", why);
+	while (op_entry_next(&out, &off, &e)) {
+		assert_true(i < 4);
+		assert_string_equal(e.name, good[i].name);
+		assert_int_equal(e.name_len, good[i].name_len);
+		assert_int_equal(e.mode, good[i].mode);
+		assert_int_equal(e.uid, 1000);
+		assert_int_equal(e.gid, 100);
+		assert_int_equal(e.mtime_sec, 1700000000);
+		assert_int_equal(e.mtime_nsec, 999999999);
+		assert_int_equal(e.size, good[i].size);
+		assert_int_equal(e.data_len, good[i].data_len);
+		if (e.data_len > 0)
+			assert_memory_equal(e.data, good[i].data, e.data_len);
+		i++;
+	}
+	assert_int_equal(i, 4);
+	assert_int_equal(off, len);
+	/* An op without the flag has no entries to walk. */
+	op = verify_op(S_IFDIR | 0755, 0, "a\0", 2, 0, 1);
+	off = 0;
+	assert_false(op_entry_next(&op, &off, &e));
+
+	/* Counts: the size is the number of entries, and there is at least one. */
+	op = entries_op(data, len, 3);
+	refused_op(&op, "count of entries", "verify");
+	op = entries_op(data, len, 5);
+	refused_op(&op, "count of entries", "verify");
+	op = entries_op(NULL, 0, 0);
+	refused_op(&op, "no entry", "verify");
+
+	/* Truncation anywhere in the last entry: head, name, hash, target. */
+	for (n = 1; n < op_entry_size(&good[3]); n++) {
+		op = entries_op(data, len - n, 4);
+		refused_op(&op, "cut short", "verify");
+	}
+	op = entries_op(data, op_entry_size(&good[0]) + 5, 2);
+	refused_op(&op, "entry head cut short", "verify");
+
+	/* The directory's own fields and the other flags. */
+	op = entries_op(data, len, 4);
+	op.uid = 1;
+	refused_op(&op, "S_IFDIR alone", "ENTRIES");
+	op = entries_op(data, len, 4);
+	op.mode = S_IFDIR | 0755;
+	refused_op(&op, "S_IFDIR alone", "ENTRIES");
+	op = entries_op(data, len, 4);
+	op.flags |= OP_VERIFY_BEGIN;
+	refused_op(&op, "another flag with ENTRIES", "verify");
+	op = entries_op(data, len, 4);
+	op.flags |= OP_VERIFY_NOXATTRS;
+	refused_op(&op, "another flag with ENTRIES", "verify");
+
+	/* Each entry field out of its bounds (written by hand: op_entry_put refuses them). */
+	memcpy(bad, data, len);
+	bad[2] = 1;                                      /* reserved */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "reserved field", "verify");
+	memcpy(bad, data, len);
+	bad[0] = 0, bad[1] = 0;                          /* name length 0 */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "entry name of 0", "verify");
+	memcpy(bad, data, len);
+	bad[0] = 0xff, bad[1] = 0xff;                    /* name length past the data */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "entry name of 0 or more than 255", "verify");
+	memcpy(bad, data, len);
+	bad[1] = 2;                                      /* "a" read as two bytes: no NUL after */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "NUL", "entry name");
+	memcpy(bad, data, len);
+	bad[OP_ENTRY_HEAD] = '/';                        /* the name "/" */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "not one component", "verify");
+	memcpy(bad, data, len);
+	bad[OP_ENTRY_HEAD] = '.';                        /* the name "." */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "not one component", "verify");
+	memcpy(bad, data, len);
+	bad[4] = 0, bad[5] = 0, bad[6] = 0x41;           /* mode S_IFDIR */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "neither a regular file nor a symlink", "verify");
+	memcpy(bad, data, len);
+	bad[16] = 0x3b, bad[17] = 0x9a, bad[18] = 0xca, bad[19] = 0x00;  /* nsec 10^9 */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "10^9", "verify");
+	memcpy(bad, data, len);
+	bad[33] = 0x01;                                  /* a: size 65636 */
+	op = entries_op(bad, len, 4);
+	refused_op(&op, "more than one 64 KiB block", "verify");
+
+	/* Order, symlink targets, the path limit. */
+	{
+		const struct op_entry swapped[] = { good[1], good[0] };
+		const struct op_entry twice[] = { good[0], good[0] };
+		const struct op_entry nul[] = { entry("l", S_IFLNK | 0777, 3, "a\0b", 3) };
+		const struct op_entry empty[] = { entry("l", S_IFLNK | 0777, 0, NULL, 0) };
+
+		n = put_entries(bad, sizeof(bad), swapped, 2);
+		op = entries_op(bad, n, 2);
+		refused_op(&op, "out of order or twice", "verify");
+		n = put_entries(bad, sizeof(bad), twice, 2);
+		op = entries_op(bad, n, 2);
+		refused_op(&op, "out of order or twice", "verify");
+		assert_int_equal(op_entry_put(bad, sizeof(bad), &nul[0]), 0);
+		assert_int_equal(op_entry_put(bad, sizeof(bad), &empty[0]), 0);
+	}
+	memset(name, 'n', 255);
+	name[255] = '\0';
+	{
+		const struct op_entry longname[] = { entry(name, S_IFREG | 0644, 0, NULL, 0) };
+		static char deep[OP_PATH_MAX + 1];
+
+		n = put_entries(bad, sizeof(bad), longname, 1);
+		op = entries_op(bad, n, 1);
+		accepted_op(op);
+		memset(deep, 'd', OP_PATH_MAX - 255);
+		deep[OP_PATH_MAX - 255] = '\0';
+		op.path = deep;
+		op.path_len = (uint16_t)strlen(deep);
+		refused_op(&op, "longer than 4095", "verify");
+	}
+	/* op_entry_put: data that is not what the mode and size call for, a short buffer. */
+	e = entry("x", S_IFREG | 0644, 10, NULL, 0);
+	assert_int_equal(op_entry_put(bad, sizeof(bad), &e), 0);
+	e = entry("x", S_IFREG | 0644, 0, hashes, 8);
+	assert_int_equal(op_entry_put(bad, sizeof(bad), &e), 0);
+	e = entry("x", S_IFDIR | 0755, 0, NULL, 0);
+	assert_int_equal(op_entry_put(bad, sizeof(bad), &e), 0);
+	assert_int_equal(op_entry_put(bad, op_entry_size(&good[0]) - 1, &good[0]), 0);
 }
 
 int
@@ -851,6 +1044,7 @@ main(void)
 		cmocka_unit_test(test_per_type),
 		cmocka_unit_test(test_unused_fields),
 		cmocka_unit_test(test_verify_layouts),
+		cmocka_unit_test(test_verify_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
