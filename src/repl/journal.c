@@ -21,6 +21,28 @@
  * when the next one is started, so a crash can never leave a seq gap
  * between segments; journal_sync then only needs the last segment and,
  * after a rollover, the folder.
+ *
+ * Spares: a segment every consumer is done with is renamed
+ * "<first seq>.spare" (up to JOURNAL_SPARES of them) instead of being
+ * deleted, and the next new segment is made from it: its header is
+ * rewritten and its records overwrite the old ones in place. On ext4 an
+ * fdatasync of an append must commit the file's new size in the file
+ * system's own journal, beside the application's fsync of its data; an
+ * overwrite within the file's size needs only the data written and the
+ * disk's cache flushed. Whatever a spare held past the last record is
+ * stale: each record written short of the file's end is followed by
+ * JOURNAL_GUARD zero bytes, and a tail that starts with zeros is the clean
+ * end of a segment, not a torn record. Spares are dropped whenever seqs
+ * go back (journal_truncate_after, a restart at another seq), so a stale
+ * record can never carry the seq that follows the last one.
+ *
+ * Written ahead: a segment made new (no spare) grows as records are
+ * appended, and each growth costs the next sync that commit. So before a
+ * small record would grow it, JOURNAL_AHEAD bytes of zeros are written
+ * past the end first (one commit per MiB instead of one per sync). Big
+ * records are not worth it: writing zeros ahead of 1 MiB writes would
+ * double what the journal writes, where growing costs one commit per MiB
+ * anyway.
  */
 #include "repl/journal.h"
 #include "common/bytes.h"
@@ -40,6 +62,7 @@
 #include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +96,12 @@ _Static_assert(SOFF_CHECKSUM + 8 == SEG_HDR, "checksum ends the header");
 #define REC_OFF_LENGTH    24
 
 #define SEG_NAME_LEN      (16 + 4)       /* "%016x.seg" */
+#define SPARE_SUFFIX      ".spare"
+#define SPARE_NAME_LEN    (16 + 6)       /* "%016x.spare" */
+#define JOURNAL_SPARES    2              /* one is enough while a passive keeps up */
+#define JOURNAL_GUARD     RECORD_HDR_SIZE  /* zeros after a record written inside a spare */
+#define JOURNAL_AHEAD     (1024u * 1024)   /* zeros written ahead of small records */
+#define AHEAD_RECORD_MAX  (JOURNAL_AHEAD / 4)
 #define SEG_MIN_BYTES     (1024u * 1024)
 #define READAHEAD         (256u * 1024)
 
@@ -118,11 +147,15 @@ struct journal {
 	int		 dirfd;
 	uint64_t	 seg_bytes;
 	uint64_t	 quota;
+	bool		 write_ahead;
 
 	struct seg	*segs;         /* by first seq */
 	size_t		 nsegs, segcap;
-	int		 fd;           /* the last segment, O_APPEND; -1 if none */
+	int		 fd;           /* the last segment; -1 if none */
+	uint64_t	 fd_end;       /* bytes in that file: records, then stale or zeros */
 	uint64_t	 bytes;        /* sum of segs[].size */
+	char		 spares[JOURNAL_SPARES][SPARE_NAME_LEN + 1];
+	size_t		 nspares;
 	bool		 dir_dirty;    /* a segment was named since the last fsync of dir */
 
 	uint64_t	 next_seq;     /* seq the next record gets */
@@ -236,6 +269,53 @@ seghdr_decode(const uint8_t *b, uint64_t *first, uint64_t *floor, char *why, siz
 	*first = get64(b + SOFF_FIRST_SEQ);
 	*floor = get64(b + SOFF_EPOCH_FLOOR);
 	return 0;
+}
+
+/* Write len bytes at off, then guard zero bytes after them (guard <= JOURNAL_GUARD). */
+static int
+pwrite_guarded(int fd, const uint8_t *p, size_t len, uint64_t off, size_t guard)
+{
+	static const uint8_t zeros[JOURNAL_GUARD];
+	struct iovec iov[2] = { { (void *)p, len }, { (void *)zeros, guard } };
+	int cnt = guard > 0 ? 2 : 1;
+	ssize_t n;
+
+	while (iov[0].iov_len + iov[1].iov_len > 0) {
+		n = pwritev(fd, iov, cnt, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		off += (uint64_t)n;
+		for (int i = 0; i < 2 && n > 0; i++) {
+			size_t k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+			n -= (ssize_t)k;
+		}
+		if (iov[0].iov_len == 0 && cnt == 2) {
+			iov[0] = iov[1];
+			iov[1].iov_len = 0;
+			cnt = 1;
+		}
+	}
+	return 0;
+}
+
+/* True when the len bytes at p are zero: the clean end of a segment made from a spare. */
+static bool
+all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
 }
 
 static int
@@ -378,6 +458,8 @@ load_segment(struct journal *j, size_t i, struct journal_recovery *rec, uint64_t
 	uint8_t *map = MAP_FAILED;
 	size_t len = 0, valid, p, lastp;
 	struct stat st;
+	size_t tail;
+	bool clean;
 	int fd, rc = -1;
 
 	seg_name(name, s->first);
@@ -415,7 +497,10 @@ load_segment(struct journal *j, size_t i, struct journal_recovery *rec, uint64_t
 	}
 
 	valid = record_scan(map + SEG_HDR, len - SEG_HDR, &lastseq, why, sizeof(why));
-	if (valid < len - SEG_HDR && !last) {
+	tail = len - SEG_HDR - valid;
+	clean = tail == 0 || all_zero(map + SEG_HDR + valid, tail < JOURNAL_GUARD ? tail :
+	    JOURNAL_GUARD);
+	if (!clean && !last) {
 		fail(err, errlen, "%s/%s: %s; expected whole valid records up to the end of a "
 		    "segment that is not the last", j->dir, name, why);
 		goto out;
@@ -444,8 +529,10 @@ load_segment(struct journal *j, size_t i, struct journal_recovery *rec, uint64_t
 	} else if (floor > *last_epoch)
 		*last_epoch = floor;
 	s->size = SEG_HDR + valid;
+	if (last)
+		j->fd_end = clean ? len : s->size;
 
-	if (valid < len - SEG_HDR) {
+	if (!clean) {
 		if (ftruncate(fd, (off_t)s->size) < 0) {
 			fail(err, errlen, "%s/%s: cutting the tail at %" PRIu64 ": %s", j->dir,
 			    name, s->size, strerror(errno));
@@ -500,7 +587,12 @@ list_segments(struct journal *j, char *err, size_t errlen)
 			removed = true;
 		} else if (seg_parse_name(de->d_name, &s.first))
 			seg_push(j, &s);
-		else
+		else if (strlen(de->d_name) == SPARE_NAME_LEN && has_suffix(de->d_name, SPARE_SUFFIX)) {
+			if (j->nspares < JOURNAL_SPARES)
+				xstrlcpy(j->spares[j->nspares++], de->d_name, SPARE_NAME_LEN + 1);
+			else if (unlinkat(j->dirfd, de->d_name, 0) < 0)
+				log_warn("journal %s/%s: removing a spare segment", j->dir, de->d_name);
+		} else
 			log_warnx("journal %s/%s: not a segment, left alone", j->dir, de->d_name);
 	}
 	closedir(d);
@@ -547,6 +639,7 @@ journal_open(const struct journal_opts *o, struct journal_recovery *rec, char *e
 	j->fd = -1;
 	j->seg_bytes = o->segment_bytes ? o->segment_bytes : JOURNAL_SEGMENT_DEFAULT;
 	j->quota = o->quota_bytes;
+	j->write_ahead = o->write_ahead;
 
 	if (mkdir_p(j->dir, 0700) < 0 ||
 	    (j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -562,7 +655,7 @@ journal_open(const struct journal_opts *o, struct journal_recovery *rec, char *e
 		struct seg *s = &j->segs[j->nsegs - 1];
 
 		seg_name(name, s->first);
-		j->fd = openat(j->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+		j->fd = openat(j->dirfd, name, O_WRONLY | O_CLOEXEC);
 		if (j->fd < 0) {
 			fail(err, errlen, "%s/%s: %s", j->dir, name, strerror(errno));
 			goto fail;
@@ -621,6 +714,54 @@ journal_unlock(struct journal *j)
 }
 
 /*
+ * A spare renamed to tmp and opened for writing, its size in *end; -1 when
+ * there is none (or it cannot be had: then it is dropped, and a new file
+ * will do).
+ */
+static int
+take_spare(struct journal *j, const char *tmp, uint64_t *end)
+{
+	struct stat st;
+	int fd;
+
+	while (j->nspares > 0) {
+		const char *spare = j->spares[--j->nspares];
+
+		if (renameat(j->dirfd, spare, j->dirfd, tmp) < 0) {
+			log_warn("journal %s/%s: reusing a spare segment", j->dir, spare);
+			continue;
+		}
+		if ((fd = openat(j->dirfd, tmp, O_WRONLY | O_CLOEXEC)) >= 0 && fstat(fd, &st) == 0) {
+			*end = (uint64_t)st.st_size;
+			return fd;
+		}
+		log_warn("journal %s/%s: opening a reused spare segment", j->dir, tmp);
+		if (fd >= 0)
+			close(fd);
+		unlinkat(j->dirfd, tmp, 0);
+	}
+	return -1;
+}
+
+/*
+ * Drop every spare, before seqs go back: a spare's stale records could
+ * otherwise carry the seqs about to be written. The caller fsyncs the
+ * folder before the journal takes a lower seq. -1 (errno) if one stays.
+ */
+static int
+drop_spares(struct journal *j)
+{
+	while (j->nspares > 0) {
+		const char *spare = j->spares[j->nspares - 1];
+
+		if (unlinkat(j->dirfd, spare, 0) < 0 && errno != ENOENT)
+			return -1;
+		j->nspares--;
+	}
+	return 0;
+}
+
+/*
  * Start the segment whose first record is first. The segment being left is
  * fsynced first, with the folder if a name in it is not yet durable: a crash
  * must never keep a later segment and lose the end of an earlier one, which
@@ -633,6 +774,7 @@ new_segment(struct journal *j, uint64_t first, char *err, size_t errlen)
 	char name[SEG_NAME_LEN + 1], tmp[SEG_NAME_LEN + 5];
 	uint8_t hdr[SEG_HDR];
 	struct seg s = { .first = first, .size = SEG_HDR, .floor = j->last_epoch };
+	uint64_t end;
 	int fd;
 
 	if (j->fd >= 0 && fdatasync(j->fd) < 0) {
@@ -651,9 +793,12 @@ new_segment(struct journal *j, uint64_t first, char *err, size_t errlen)
 	seg_name(name, first);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	seghdr_encode(hdr, first, j->last_epoch, j->seg_bytes);
-	fd = openat(j->dirfd, tmp, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write_all(fd, hdr, sizeof(hdr)) < 0 || fdatasync(fd) < 0 ||
-	    renameat2(j->dirfd, tmp, j->dirfd, name, RENAME_NOREPLACE) < 0) {
+	if ((fd = take_spare(j, tmp, &end)) < 0) {
+		fd = openat(j->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		end = SEG_HDR;
+	}
+	if (fd < 0 || pwrite_guarded(fd, hdr, sizeof(hdr), 0, end > SEG_HDR ? JOURNAL_GUARD : 0) < 0 ||
+	    fdatasync(fd) < 0 || renameat2(j->dirfd, tmp, j->dirfd, name, RENAME_NOREPLACE) < 0) {
 		fail(err, errlen, "%s/%s: starting a segment: %s", j->dir, name,
 		    strerror(errno));
 		if (fd >= 0)
@@ -664,9 +809,37 @@ new_segment(struct journal *j, uint64_t first, char *err, size_t errlen)
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = fd;
+	j->fd_end = end > SEG_HDR + JOURNAL_GUARD ? end : SEG_HDR;
 	j->dir_dirty = true;
 	seg_push(j, &s);
 	return 0;
+}
+
+/*
+ * Zeros from the end of the last segment's file up to end (at most the
+ * segment size, at least the record's end). A failure only loses the
+ * speed-up: the record is then written as an append.
+ */
+static void
+write_ahead(struct journal *j, uint64_t end)
+{
+	static const uint8_t zeros[64 * 1024];
+	uint64_t off = j->fd_end;
+	ssize_t k;
+
+	if (end > j->seg_bytes)
+		end = j->seg_bytes;
+	while (off < end) {
+		size_t len = end - off < sizeof(zeros) ? (size_t)(end - off) : sizeof(zeros);
+
+		if ((k = pwrite(j->fd, zeros, len, (off_t)off)) <= 0) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		off += (uint64_t)k;
+	}
+	j->fd_end = off;
 }
 
 /*
@@ -681,6 +854,7 @@ write_record(struct journal *j, const uint8_t *buf, size_t n, uint64_t seq, uint
 {
 	char name[SEG_NAME_LEN + 1];
 	struct seg *cur;
+	size_t guard;
 	int saved;
 
 	cur = j->nsegs > 0 ? &j->segs[j->nsegs - 1] : NULL;
@@ -689,7 +863,10 @@ write_record(struct journal *j, const uint8_t *buf, size_t n, uint64_t seq, uint
 			return -1;
 		cur = &j->segs[j->nsegs - 1];
 	}
-	if (write_all(j->fd, buf, n) < 0) {
+	if (j->write_ahead && cur->size + n > j->fd_end && n <= AHEAD_RECORD_MAX)
+		write_ahead(j, cur->size + n + JOURNAL_AHEAD);
+	guard = cur->size + n < j->fd_end ? JOURNAL_GUARD : 0;
+	if (pwrite_guarded(j->fd, buf, n, cur->size, guard) < 0) {
 		saved = errno;
 		seg_name(name, cur->first);
 		fail(err, errlen, "%s/%s: writing record %" PRIu64 ": %s", j->dir, name, seq,
@@ -702,9 +879,12 @@ write_record(struct journal *j, const uint8_t *buf, size_t n, uint64_t seq, uint
 			    strerror(errno));
 			set_broken(j, what);
 		}
+		j->fd_end = cur->size;
 		return -1;
 	}
 	cur->size += n;
+	if (cur->size + guard > j->fd_end)
+		j->fd_end = cur->size + guard;
 	cur->nrec++;
 	j->bytes += n;
 	j->next_seq = seq + 1;
@@ -787,6 +967,10 @@ restart_at(struct journal *j, uint64_t seq, char *err, size_t errlen)
 	struct journal_reader *r;
 	char name[SEG_NAME_LEN + 1];
 
+	if (drop_spares(j) < 0 || fsync(j->dirfd) < 0) {
+		fail(err, errlen, "%s: dropping the spare segments: %s", j->dir, strerror(errno));
+		return -1;
+	}
 	if (j->nsegs > 0) {
 		seg_name(name, j->segs[0].first);
 		if (unlinkat(j->dirfd, name, 0) < 0 || fsync(j->dirfd) < 0) {
@@ -988,9 +1172,31 @@ journal_bytes(struct journal *j)
 	return v;
 }
 
+/* A consumed segment kept as a spare while there is room for one, else deleted. */
+static bool
+retire_segment(struct journal *j, const char *name, uint64_t first)
+{
+	if (j->nspares < JOURNAL_SPARES) {
+		char *spare = j->spares[j->nspares];
+
+		snprintf(spare, SPARE_NAME_LEN + 1, "%016" PRIx64 SPARE_SUFFIX, first);
+		if (renameat(j->dirfd, name, j->dirfd, spare) == 0) {
+			j->nspares++;
+			return true;
+		}
+		log_warn("journal %s/%s: keeping a consumed segment as a spare", j->dir, name);
+	}
+	if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
+		log_warn("journal %s/%s: deleting a consumed segment", j->dir, name);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Delete the oldest segments whose records every consumer is done with.
- * The last segment always stays: it is the one being appended to. A
+ * The last segment always stays: it is the one being appended to. Up to
+ * JOURNAL_SPARES of them are kept as spares instead. A
  * deletion needs no fsync of the folder: a segment that comes back after a
  * crash only holds records that are still in order.
  */
@@ -1012,10 +1218,8 @@ delete_done_segments(struct journal *j)
 		return;
 	while (n + 1 < j->nsegs && seg_last(&j->segs[n]) <= min) {
 		seg_name(name, j->segs[n].first);
-		if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
-			log_warn("journal %s/%s: deleting a consumed segment", j->dir, name);
+		if (!retire_segment(j, name, j->segs[n].first))
 			break;
-		}
 		log_debug("journal %s/%s: deleted, every consumer is past %" PRIu64, j->dir,
 		    name, seg_last(&j->segs[n]));
 		j->bytes -= j->segs[n].size;
@@ -1732,6 +1936,10 @@ journal_truncate_after(struct journal *j, uint64_t keep_seq, const char *save_pa
 		goto out;
 
 	/* From here on, a failure leaves files in a state the journal cannot name. */
+	if (drop_spares(j) < 0) {
+		fail(err, errlen, "%s: dropping the spare segments: %s", j->dir, strerror(errno));
+		goto broken;
+	}
 	for (k = j->nsegs; k-- > i + 1;) {
 		seg_name(name, j->segs[k].first);
 		if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT) {
@@ -1743,7 +1951,7 @@ journal_truncate_after(struct journal *j, uint64_t keep_seq, const char *save_pa
 		j->nsegs = k;
 	}
 	seg_name(name, j->segs[i].first);
-	fd = openat(j->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	fd = openat(j->dirfd, name, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, (off_t)off) < 0 || fdatasync(fd) < 0 ||
 	    fsync(j->dirfd) < 0) {
 		fail(err, errlen, "%s/%s: cutting after seq %" PRIu64 " at offset %" PRIu64
@@ -1753,6 +1961,7 @@ journal_truncate_after(struct journal *j, uint64_t keep_seq, const char *save_pa
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = fd;
+	j->fd_end = off;
 	fd = -1;
 	j->dir_dirty = false;
 	j->bytes -= j->segs[i].size - off;

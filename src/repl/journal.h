@@ -30,6 +30,7 @@ struct journal_opts {
 	const char	*dir;            /* STATE_DIR/journal; made if missing */
 	uint64_t	 segment_bytes;  /* 0 = JOURNAL_SEGMENT_DEFAULT; at least 1 MiB */
 	uint64_t	 quota_bytes;    /* 0 = no quota */
+	bool		 write_ahead;    /* zeros ahead of small records (journal.c) */
 };
 
 /* What journal_open found and did. */

@@ -2803,7 +2803,7 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
     size_t errlen)
 {
 	struct plane *p = xcalloc(1, sizeof(*p));
-	struct journal_opts jo = { .quota_bytes = 0 };
+	struct journal_opts jo = { .quota_bytes = 0, .write_ahead = true };
 	struct journal_recovery rec;
 	struct timeval tick = { 0, TICK_MS * 1000 };
 	char *jdir;

@@ -1,7 +1,8 @@
 /*
  * Unit tests of repl/journal: round trips through the files, rollover,
  * recovery of torn and corrupt tails, refusals, consumers and deletion,
- * readers, group commit, quota and truncation.
+ * readers, group commit, quota and truncation, spare segments, zeros
+ * written ahead.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1304,6 +1305,214 @@ test_truncate_after(void **state)
 	free(save);
 }
 
+static char *
+spare_path(const char *jdir, uint64_t first)
+{
+	return xasprintf("%s/%016" PRIx64 ".spare", jdir, first);
+}
+
+static ino_t
+inode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+/*
+ * Consumed segments become spares (two at most), a new segment is made
+ * from one, its records overwrite the stale ones in place, and a reopen
+ * finds the clean end after the last record without cutting anything.
+ */
+static void
+test_spares(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_recovery rec;
+	struct journal *j;
+	uint64_t firsts[8], seq;
+	char *s1 = spare_path(f->jdir, 1), *s11 = spare_path(f->jdir, 11),
+	    *s21 = spare_path(f->jdir, 21), *seg31 = seg_path(f->jdir, 31),
+	    *seg41 = seg_path(f->jdir, 41);
+	ino_t ino11;
+	int c;
+
+	four_segments(f->jdir);                     /* 1, 11, 21 full; 31 holds one */
+	j = open_j(f->jdir, MIB, 0, NULL);
+	c = journal_consumer_add(j, "secondary", 0);
+	journal_consumer_done(j, c, 31);
+	assert_int_equal(list_segs(f->jdir, firsts, 8, NULL), 1);
+	assert_true(exists(s1));
+	assert_true(exists(s11));
+	assert_false(exists(s21));                  /* the third is deleted */
+	ino11 = inode_of(s11);
+
+	/* Segment 41 is made from the spare that came last, in place. */
+	for (seq = 32; seq <= 43; seq++)
+		append1(j, 1, BIG);
+	assert_false(exists(s11));
+	assert_true(exists(s1));
+	assert_int_equal(inode_of(seg41), ino11);
+	assert_true(file_size(seg41) > 64 + 3 * (RECORD_HDR_SIZE + BIG));
+	sync_ok(j);
+	journal_close(j);
+
+	j = open_j(f->jdir, MIB, 0, &rec);
+	assert_false(rec.cut);
+	assert_int_equal(rec.first_seq, 31);
+	assert_int_equal(rec.last_seq, 43);
+	read_all(j, 31, 43, false);
+	/* Appends after a reopen go on in place, short records too. */
+	append1(j, 1, 10);
+	append1(j, 1, 0);
+	sync_ok(j);
+	journal_close(j);
+	j = open_j(f->jdir, MIB, 0, &rec);
+	assert_false(rec.cut);
+	assert_int_equal(rec.last_seq, 45);
+	read_all(j, 31, 45, false);
+	journal_close(j);
+	free(s1);
+	free(s11);
+	free(s21);
+	free(seg31);
+	free(seg41);
+}
+
+/* A torn or corrupt record inside a segment made from a spare is still cut, and said so. */
+static void
+test_spare_torn_record(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_recovery rec;
+	struct journal *j;
+	uint64_t seq, start, end;
+	char *seg41 = seg_path(f->jdir, 41);
+	int c;
+
+	four_segments(f->jdir);
+	j = open_j(f->jdir, MIB, 0, NULL);
+	c = journal_consumer_add(j, "secondary", 0);
+	journal_consumer_done(j, c, 31);
+	for (seq = 32; seq <= 42; seq++)
+		append1(j, 1, BIG);
+	start = 64 + RECORD_HDR_SIZE + BIG;         /* 42 is the second record of 41 */
+	end = start + RECORD_HDR_SIZE + BIG;
+	sync_ok(j);
+	journal_close(j);
+	assert_true(file_size(seg41) > end);
+	flip_byte(seg41, start + RECORD_HDR_SIZE + 7);
+	j = open_j(f->jdir, MIB, 0, &rec);
+	assert_true(rec.cut);
+	has(rec.cut_why, "corrupt record 1");
+	assert_int_equal(rec.last_seq, 41);
+	assert_int_equal(file_size(seg41), start);
+	read_all(j, 31, 41, false);
+	journal_close(j);
+	free(seg41);
+}
+
+/* Seqs going back drop the spares: none of their stale records can follow the cut. */
+static void
+test_spares_dropped_on_cut(void **state)
+{
+	struct fixture *f = *state;
+	struct journal *j;
+	char err[512], *s1 = spare_path(f->jdir, 1), *s11 = spare_path(f->jdir, 11);
+	uint64_t seq;
+	int c;
+
+	four_segments(f->jdir);
+	j = open_j(f->jdir, MIB, 0, NULL);
+	for (seq = 32; seq <= 45; seq++)            /* 41 starts a new segment file */
+		append1(j, 1, BIG);
+	c = journal_consumer_add(j, "secondary", 0);
+	journal_consumer_done(j, c, 30);
+	assert_true(exists(s1));
+	assert_true(exists(s11));
+	journal_consumer_remove(j, c);
+	assert_int_equal(journal_truncate_after(j, 38, NULL, err, sizeof(err)), 0);
+	assert_false(exists(s1));
+	assert_false(exists(s11));
+	for (seq = 39; seq <= 55; seq++)
+		append1(j, 2, BIG);
+	sync_ok(j);
+	journal_close(j);
+	j = open_j(f->jdir, MIB, 0, NULL);
+	assert_int_equal(journal_last_seq(j), 55);
+	read_all(j, 31, 55, false);
+	journal_close(j);
+	free(s1);
+	free(s11);
+}
+
+static struct journal *
+open_ahead(const char *dir, struct journal_recovery *rec)
+{
+	struct journal_opts o = { .dir = dir, .segment_bytes = 4 * MIB, .write_ahead = true };
+	char err[512] = "";
+	struct journal *j = journal_open(&o, rec, err, sizeof(err));
+
+	if (j == NULL)
+		fail_msg("journal_open %s: %s", dir, err);
+	return j;
+}
+
+/*
+ * Small records are written into zeros written ahead of them (the file
+ * grows by a MiB at a time, not by each record); the zeros are the clean
+ * end at a reopen, a torn record among them is still cut, and a big record
+ * is appended as it comes.
+ */
+static void
+test_write_ahead(void **state)
+{
+	struct fixture *f = *state;
+	struct journal_recovery rec;
+	struct journal *j;
+	char *path = seg_path(f->jdir, 1);
+	uint64_t seq, start;
+
+	j = open_ahead(f->jdir, &rec);
+	append1(j, 1, 100);
+	assert_true(file_size(path) >= MIB);
+	assert_int_equal(journal_bytes(j), 64 + RECORD_HDR_SIZE + 100);
+	for (seq = 2; seq <= 300; seq++)
+		append1(j, 1, 4096);
+	assert_true(file_size(path) < journal_bytes(j) + MIB + 4096 + 2 * RECORD_HDR_SIZE);
+	assert_true(file_size(path) >= journal_bytes(j));
+	start = journal_bytes(j);
+	append1(j, 1, 50);                          /* 301 */
+	sync_ok(j);
+	journal_close(j);
+
+	j = open_ahead(f->jdir, &rec);
+	assert_false(rec.cut);
+	assert_int_equal(rec.last_seq, 301);
+	read_all(j, 1, 301, false);
+	journal_close(j);
+
+	/* The last record torn: its checksum no longer matches. */
+	flip_byte(path, start + RECORD_HDR_SIZE + 3);
+	j = open_ahead(f->jdir, &rec);
+	assert_true(rec.cut);
+	has(rec.cut_why, "corrupt record 300");
+	assert_int_equal(rec.last_seq, 300);
+	assert_int_equal(file_size(path), start);
+	/* A big record grows the file by itself alone. */
+	append1(j, 1, MIB);
+	assert_int_equal(file_size(path), start + RECORD_HDR_SIZE + MIB);
+	append1(j, 1, 10);
+	sync_ok(j);
+	journal_close(j);
+	j = open_ahead(f->jdir, &rec);
+	assert_false(rec.cut);
+	read_all(j, 1, 302, false);
+	journal_close(j);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -1327,6 +1536,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_skip_to, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spares, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_torn_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spares_dropped_on_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_ahead, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
