@@ -124,7 +124,7 @@ send_hello(struct sconn *c)
 {
 	struct wire_hello h = {
 		.identity = (uint8_t)c->env->self, .kind = WIRE_KIND_STREAM,
-		.min_version = WIRE_VERSION, .max_version = WIRE_VERSION,
+		.min_version = STREAM_VERSION, .max_version = STREAM_VERSION,
 	};
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
 
@@ -215,9 +215,10 @@ check_hello(struct sconn *c, const struct wire_hdr *h, const uint8_t *p, char *w
 		    node_name(c->peer), c->env->conf->name);
 		return -1;
 	}
-	if (hello.max_version < WIRE_VERSION || hello.min_version > WIRE_VERSION) {
-		snprintf(why, whylen, "%s speaks protocol versions %u..%u, this node speaks %u",
-		    node_name(c->peer), hello.min_version, hello.max_version, WIRE_VERSION);
+	if (hello.max_version < STREAM_VERSION || hello.min_version > STREAM_VERSION) {
+		snprintf(why, whylen, "%s speaks stream protocol versions %u..%u, this node "
+		    "speaks %u; upgrade the older node", node_name(c->peer), hello.min_version,
+		    hello.max_version, STREAM_VERSION);
 		return -1;
 	}
 	return 0;

@@ -35,6 +35,17 @@
 #include "repl/history.h"
 
 #define STREAM_PORT          9729                 /* journal streams on channel addresses */
+
+/*
+ * The stream's own protocol version, in the min and max of its HELLO (the
+ * heartbeat channels keep WIRE_VERSION). Both ends must speak the same:
+ * a node that would send what the other cannot read is refused at the
+ * HELLO, with both versions named, rather than failing on a record
+ * mid-stream. Version 2 added UP kind 4 (the targets of a copy that
+ * crashed while active), CHECKED with the tokens it covered, and VERIFY
+ * records with several entries (OP_VERIFY_ENTRIES, op.h).
+ */
+#define STREAM_VERSION       2
 #define STREAM_MAX_RAW       (8u * 1024 * 1024)   /* record bytes in one RECORDS */
 #define STREAM_MAX_PAYLOAD   (STREAM_MAX_RAW + 1024)
 
