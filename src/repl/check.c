@@ -205,6 +205,19 @@ names_has(const struct names *l, const char *name)
 }
 
 /*
+ * Whether name is in the sorted list, for names asked in ascending order:
+ * *from is where the last one was looked for (0 to start), so a pass over
+ * a whole other sorted list costs one step through this one.
+ */
+static bool
+sorted_has(const struct names *l, size_t *from, const char *name)
+{
+	while (*from < l->n && strcmp(l->v[*from], name) < 0)
+		(*from)++;
+	return *from < l->n && strcmp(l->v[*from], name) == 0;
+}
+
+/*
  * The entries of a directory, sorted in byte order: with all false only
  * the types the check compares (regular files, directories, symlinks; the
  * others are counted in *others), as both sides list them the same way.
@@ -2063,7 +2076,7 @@ verify_dir(struct check_verifier *v, const struct op *op, struct check_result *r
 	const char *lo = chunk_names(op, &entries), *hi = NULL;
 	bool changed = false;
 	struct stat st;
-	size_t i;
+	size_t i, j;
 	int fd, rc = -1;
 
 	/* A chunk before the final covers names up to its last; with none, nothing. */
@@ -2072,20 +2085,21 @@ verify_dir(struct check_verifier *v, const struct op *op, struct check_result *r
 	if ((fd = applier_openat(v->a, op->root, op->path, O_RDONLY | O_DIRECTORY, 0)) == -1 ||
 	    fstat(fd, &st) == -1 || read_names(fd, false, &local, NULL) == -1)
 		goto fail;
-	for (i = 0; i < local.n; i++) {
+	/* Both lists are sorted: each pass steps through the other list alongside. */
+	for (i = 0, j = 0; i < local.n; i++) {
 		if (lo != NULL && strcmp(local.v[i], lo) <= 0)
 			continue;
 		if (hi != NULL && (hi[0] == '\0' || strcmp(local.v[i], hi) > 0))
 			break;
-		if (names_has(&entries, local.v[i]))
+		if (sorted_has(&entries, &j, local.v[i]))
 			continue;
 		if (quarantine(v->quarantine, op->root, fd, op->path, local.v[i], res) == -1)
 			goto fail;
 		v->st.quarantined++;
 		changed = true;
 	}
-	for (i = 0; i < entries.n; i++) {
-		if (names_has(&local, entries.v[i]) || join(path, op->path, entries.v[i]) == -1)
+	for (i = 0, j = 0; i < entries.n; i++) {
+		if (sorted_has(&local, &j, entries.v[i]) || join(path, op->path, entries.v[i]) == -1)
 			continue;
 		want_add(res, op->root, CHECK_WANT_ENTRY, path);
 		changed = true;
@@ -2239,6 +2253,35 @@ verify_one(struct check_verifier *v, const struct op *op, int dirfd, struct chec
 }
 
 /*
+ * Whether a regular file of a batch is, on this node, what the active's
+ * entry says at the cost of one fstatat: the same type, mode, owner,
+ * mtime and size, and the hash the cache remembers for its very stat the
+ * active's. Only once the batch's first entry trimmed what the verifier
+ * remembers (the rest of the batch shares its directory) and while no
+ * entry is being wanted whole; false: verify it the long way.
+ */
+static bool
+entry_unchanged(struct check_verifier *v, const struct op *op, int dirfd,
+    const struct op_entry *e)
+{
+	const uint64_t *h;
+	struct stat st;
+	size_t nb;
+
+	if (dirfd == -1 || v->cache == NULL || v->rehash || v->has_wanted || !S_ISREG(e->mode) ||
+	    fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == -1 || st.st_mode != e->mode ||
+	    st.st_uid != e->uid || st.st_gid != e->gid || st.st_mtim.tv_sec != e->mtime_sec ||
+	    (uint64_t)st.st_mtim.tv_nsec != e->mtime_nsec || (uint64_t)st.st_size != e->size ||
+	    (h = hashcache_get(v->cache, op->root, &st, &nb)) == NULL)
+		return false;
+	if (nb != e->data_len / 8 || (nb == 1 && h[0] != get64(e->data)))
+		return false;
+	v->st.verified++;
+	v->st.cached++;
+	return true;
+}
+
+/*
  * A VERIFY of several small entries of a directory (OP_VERIFY_ENTRIES):
  * each verified as its own VERIFY would be, in order, with the directory
  * opened once for all of them.
@@ -2251,6 +2294,7 @@ verify_entries(struct check_verifier *v, const struct op *op, struct check_resul
 	struct op_entry e;
 	struct op one;
 	size_t off = 0;
+	bool first = true;
 	int dirfd, rc = 0;
 
 	dirfd = applier_openat(v->a, op->root, op->path, O_RDONLY | O_DIRECTORY, 0);
@@ -2260,6 +2304,9 @@ verify_entries(struct check_verifier *v, const struct op *op, struct check_resul
 		return -1;
 	}
 	while (rc == 0 && op_entry_next(op, &off, &e)) {
+		if (!first && entry_unchanged(v, op, dirfd, &e))
+			continue;
+		first = false;
 		if (join(path, op->path, e.name) == -1) {
 			why_printf(why, whylen, "root %u: an entry of \"%s\" over the path limit",
 			    op->root, op_quote(op->path, op->path_len, q));

@@ -1,5 +1,5 @@
 /*
- * The check's hash cache (hashcache.h): a chained hash table of files by
+ * The check's hash cache (hashcache.h): a flat hash table of files by
  * root, device and inode, each with the stat it was read at and its block
  * hashes, bounded in entries and hashes, swept of what a full check did
  * not see.
@@ -10,27 +10,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_BUCKETS  1024
+#define MIN_SLOTS   1024
+#define MAX_DEVS    65535          /* distinct (root, device) pairs told apart */
 
-struct hc_entry {
-	struct hc_entry	*next;
-	uint64_t	 dev, ino, size;
+/*
+ * One file, in a flat table probed linearly: a lookup of an unchanged
+ * file touches one or two cache lines, not a bucket and a chain of
+ * allocations (a check of many small files does little else per file).
+ * The hash of a file of one block is kept in the slot itself.
+ */
+struct slot {
+	uint64_t	 ino, size;
 	int64_t		 ctime_sec, mtime_sec;
 	uint32_t	 ctime_nsec, mtime_nsec;
 	uint32_t	 nblocks;
-	uint16_t	 root;
+	uint16_t	 dev;         /* index in devs[] + 1; 0: the slot is empty */
 	bool		 used;        /* hit or stored since the last sweep */
-	uint64_t	 hashes[];
+	union {
+		uint64_t	 one;        /* nblocks <= 1 */
+		uint64_t	*many;       /* nblocks > 1, malloc'd */
+	}		 h;
 };
 
 struct hashcache {
-	struct hc_entry	**buckets;
-	size_t		  nbuckets;   /* a power of two */
-	size_t		  max_entries, max_blocks;
+	struct slot	*slots;
+	size_t		 nslots;      /* a power of two, above 4/3 of the entries */
+	struct {
+		uint64_t	 dev;
+		uint16_t	 root;
+	}		*devs;        /* the (root, device) pairs seen, for slot.dev */
+	size_t		 ndevs;
+	size_t		 max_entries, max_blocks;
 	struct hashcache_stats st;
 };
 
-/* splitmix64's finalizer: inode numbers are dense, the buckets need them spread. */
+/* splitmix64's finalizer: inode numbers are dense, the slots need them spread. */
 static uint64_t
 mix(uint64_t x)
 {
@@ -39,12 +53,6 @@ mix(uint64_t x)
 	x ^= x >> 27;
 	x *= 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
-}
-
-static size_t
-bucket_of(const struct hashcache *c, uint16_t root, uint64_t dev, uint64_t ino)
-{
-	return (size_t)(mix(ino ^ mix(dev ^ ((uint64_t)root << 48)))) & (c->nbuckets - 1);
 }
 
 size_t
@@ -66,22 +74,25 @@ hashcache_new(size_t max_entries, size_t max_blocks)
 {
 	struct hashcache *c = xcalloc(1, sizeof(*c));
 
-	c->nbuckets = MIN_BUCKETS;
-	c->buckets = xcalloc(c->nbuckets, sizeof(*c->buckets));
+	c->nslots = MIN_SLOTS;
+	c->slots = xcalloc(c->nslots, sizeof(*c->slots));
 	c->max_entries = max_entries;
 	c->max_blocks = max_blocks;
 	return c;
 }
 
-static void
-entry_drop(struct hashcache *c, struct hc_entry **link)
+static const uint64_t *
+slot_hashes(const struct slot *sl)
 {
-	struct hc_entry *e = *link;
+	return sl->nblocks > 1 ? sl->h.many : &sl->h.one;
+}
 
-	*link = e->next;
-	c->st.entries--;
-	c->st.blocks -= e->nblocks;
-	free(e);
+static void
+slot_free(struct slot *sl)
+{
+	if (sl->nblocks > 1)
+		free(sl->h.many);
+	memset(sl, 0, sizeof(*sl));
 }
 
 void
@@ -91,9 +102,11 @@ hashcache_clear(struct hashcache *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->nbuckets; i++)
-		while (c->buckets[i] != NULL)
-			entry_drop(c, &c->buckets[i]);
+	for (i = 0; i < c->nslots; i++)
+		if (c->slots[i].dev != 0)
+			slot_free(&c->slots[i]);
+	c->st.entries = 0;
+	c->st.blocks = 0;
 }
 
 void
@@ -102,69 +115,98 @@ hashcache_free(struct hashcache *c)
 	if (c == NULL)
 		return;
 	hashcache_clear(c);
-	free(c->buckets);
+	free(c->slots);
+	free(c->devs);
 	free(c);
 }
 
-/* The link that points at the entry of the key, or at the NULL ending its chain. */
-static struct hc_entry **
-find(struct hashcache *c, uint16_t root, uint64_t dev, uint64_t ino)
+/* The number of (root, dev) in slot.dev, 0 when unknown (and not added unless add). */
+static uint16_t
+dev_id(struct hashcache *c, uint16_t root, uint64_t dev, bool add)
 {
-	struct hc_entry **link = &c->buckets[bucket_of(c, root, dev, ino)];
+	size_t i;
 
-	while (*link != NULL && !((*link)->ino == ino && (*link)->dev == dev &&
-	    (*link)->root == root))
-		link = &(*link)->next;
-	return link;
+	for (i = 0; i < c->ndevs; i++)
+		if (c->devs[i].dev == dev && c->devs[i].root == root)
+			return (uint16_t)(i + 1);
+	if (!add || c->ndevs == MAX_DEVS)
+		return 0;
+	c->devs = xrealloc(c->devs, (c->ndevs + 1) * sizeof(*c->devs));
+	c->devs[c->ndevs].dev = dev;
+	c->devs[c->ndevs].root = root;
+	return (uint16_t)++c->ndevs;
+}
+
+/* The slot of (dev, ino), or the empty slot where it would go. */
+static struct slot *
+probe(const struct hashcache *c, uint16_t dev, uint64_t ino)
+{
+	size_t mask = c->nslots - 1, i = (size_t)mix(ino ^ ((uint64_t)dev << 48)) & mask;
+
+	while (c->slots[i].dev != 0 && !(c->slots[i].ino == ino && c->slots[i].dev == dev))
+		i = (i + 1) & mask;
+	return &c->slots[i];
 }
 
 static bool
-entry_matches(const struct hc_entry *e, const struct stat *st)
+slot_matches(const struct slot *sl, const struct stat *st)
 {
-	return e->size == (uint64_t)st->st_size &&
-	    e->ctime_sec == st->st_ctim.tv_sec && e->ctime_nsec == (uint32_t)st->st_ctim.tv_nsec &&
-	    e->mtime_sec == st->st_mtim.tv_sec && e->mtime_nsec == (uint32_t)st->st_mtim.tv_nsec;
+	return sl->size == (uint64_t)st->st_size &&
+	    sl->ctime_sec == st->st_ctim.tv_sec && sl->ctime_nsec == (uint32_t)st->st_ctim.tv_nsec &&
+	    sl->mtime_sec == st->st_mtim.tv_sec && sl->mtime_nsec == (uint32_t)st->st_mtim.tv_nsec;
 }
 
 const uint64_t *
 hashcache_get(struct hashcache *c, uint16_t root, const struct stat *st, size_t *nblocks)
 {
-	struct hc_entry *e;
+	uint16_t dev;
+	struct slot *sl;
 
-	if (!S_ISREG(st->st_mode)) {
+	if (!S_ISREG(st->st_mode) || (dev = dev_id(c, root, (uint64_t)st->st_dev, false)) == 0) {
 		c->st.misses++;
 		return NULL;
 	}
-	e = *find(c, root, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-	if (e == NULL || !entry_matches(e, st)) {
+	sl = probe(c, dev, (uint64_t)st->st_ino);
+	if (sl->dev == 0 || !slot_matches(sl, st)) {
 		c->st.misses++;
 		return NULL;
 	}
-	e->used = true;
+	sl->used = true;
 	c->st.hits++;
-	*nblocks = e->nblocks;
-	return e->hashes;
+	*nblocks = sl->nblocks;
+	return slot_hashes(sl);
 }
 
-/* Double the buckets once the chains average two entries: lookups stay short. */
+/*
+ * Put every full slot of old[0..n) into the table again (after a resize,
+ * or a sweep that emptied some: linear probing cannot just empty a slot
+ * in the middle of a run).
+ */
+static void
+reinsert(struct hashcache *c, struct slot *old, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (old[i].dev != 0)
+			*probe(c, old[i].dev, old[i].ino) = old[i];
+}
+
+/*
+ * Double the table once it is three quarters full: runs of probes stay
+ * short, and at HASHCACHE_MAX_ENTRIES the table is 8 Mi slots (448 MiB).
+ */
 static void
 grow(struct hashcache *c)
 {
-	struct hc_entry **old = c->buckets, *e, *next;
-	size_t n = c->nbuckets, i, b;
+	struct slot *old = c->slots;
+	size_t n = c->nslots;
 
-	if (c->st.entries < 2 * c->nbuckets)
+	if (4 * c->st.entries < 3 * c->nslots)
 		return;
-	c->nbuckets *= 2;
-	c->buckets = xcalloc(c->nbuckets, sizeof(*c->buckets));
-	for (i = 0; i < n; i++) {
-		for (e = old[i]; e != NULL; e = next) {
-			next = e->next;
-			b = bucket_of(c, e->root, e->dev, e->ino);
-			e->next = c->buckets[b];
-			c->buckets[b] = e;
-		}
-	}
+	c->nslots *= 2;
+	c->slots = xcalloc(c->nslots, sizeof(*c->slots));
+	reinsert(c, old, n);
 	free(old);
 }
 
@@ -182,7 +224,8 @@ bool
 hashcache_put(struct hashcache *c, uint16_t root, const struct stat *st,
     const struct timespec *started, const uint64_t *hashes, size_t nblocks)
 {
-	struct hc_entry **link, *e;
+	struct slot *sl;
+	uint16_t dev;
 	size_t blocks_after;
 
 	if (!S_ISREG(st->st_mode) || st->st_size < 0 ||
@@ -193,24 +236,30 @@ hashcache_put(struct hashcache *c, uint16_t root, const struct stat *st,
 		c->st.racy++;
 		return false;
 	}
-	link = find(c, root, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-	blocks_after = c->st.blocks + nblocks - (*link != NULL ? (*link)->nblocks : 0);
-	if ((*link == NULL && c->st.entries >= c->max_entries) || blocks_after > c->max_blocks) {
+	if ((dev = dev_id(c, root, (uint64_t)st->st_dev, true)) == 0) {
 		c->st.full++;
 		return false;
 	}
-	if (*link != NULL)
-		entry_drop(c, link);
-	e = xmalloc(sizeof(*e) + nblocks * sizeof(e->hashes[0]));
-	*e = (struct hc_entry){ .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino,
-	    .size = (uint64_t)st->st_size, .ctime_sec = st->st_ctim.tv_sec,
-	    .ctime_nsec = (uint32_t)st->st_ctim.tv_nsec, .mtime_sec = st->st_mtim.tv_sec,
-	    .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec, .nblocks = (uint32_t)nblocks,
-	    .root = root, .used = true };
-	if (nblocks > 0)
-		memcpy(e->hashes, hashes, nblocks * sizeof(e->hashes[0]));
-	e->next = *link;
-	*link = e;
+	sl = probe(c, dev, (uint64_t)st->st_ino);
+	blocks_after = c->st.blocks + nblocks - (sl->dev != 0 ? sl->nblocks : 0);
+	if ((sl->dev == 0 && c->st.entries >= c->max_entries) || blocks_after > c->max_blocks) {
+		c->st.full++;
+		return false;
+	}
+	if (sl->dev != 0) {
+		c->st.entries--;
+		c->st.blocks -= sl->nblocks;
+		slot_free(sl);
+	}
+	*sl = (struct slot){ .ino = (uint64_t)st->st_ino, .size = (uint64_t)st->st_size,
+	    .ctime_sec = st->st_ctim.tv_sec, .ctime_nsec = (uint32_t)st->st_ctim.tv_nsec,
+	    .mtime_sec = st->st_mtim.tv_sec, .mtime_nsec = (uint32_t)st->st_mtim.tv_nsec,
+	    .nblocks = (uint32_t)nblocks, .dev = dev, .used = true };
+	if (nblocks > 1) {
+		sl->h.many = xmalloc(nblocks * sizeof(*hashes));
+		memcpy(sl->h.many, hashes, nblocks * sizeof(*hashes));
+	} else if (nblocks == 1)
+		sl->h.one = hashes[0];
 	c->st.entries++;
 	c->st.blocks += nblocks;
 	c->st.stored++;
@@ -221,20 +270,25 @@ hashcache_put(struct hashcache *c, uint16_t root, const struct stat *st,
 void
 hashcache_sweep(struct hashcache *c)
 {
-	struct hc_entry **link;
+	struct slot *old = c->slots;
 	size_t i;
 
-	for (i = 0; i < c->nbuckets; i++) {
-		for (link = &c->buckets[i]; *link != NULL;) {
-			if ((*link)->used) {
-				(*link)->used = false;
-				link = &(*link)->next;
-				continue;
-			}
-			entry_drop(c, link);
-			c->st.swept++;
+	for (i = 0; i < c->nslots; i++) {
+		if (old[i].dev == 0)
+			continue;
+		if (old[i].used) {
+			old[i].used = false;
+			continue;
 		}
+		c->st.entries--;
+		c->st.blocks -= old[i].nblocks;
+		c->st.swept++;
+		slot_free(&old[i]);
 	}
+	/* The holes left would end probe runs early: place the rest again. */
+	c->slots = xcalloc(c->nslots, sizeof(*c->slots));
+	reinsert(c, old, c->nslots);
+	free(old);
 }
 
 void

@@ -29,8 +29,14 @@
 #include <time.h>
 
 #define HASHCACHE_BLOCK        65536u           /* OP_VERIFY_BLOCK */
-#define HASHCACHE_MAX_ENTRIES  (4u << 20)       /* files remembered: ~100 bytes each */
-#define HASHCACHE_MAX_BLOCKS   (32u << 20)      /* block hashes in all: 256 MiB, 2 TiB of files */
+/*
+ * The bounds of one cache: a table slot of 56 bytes per file (at most 448
+ * MiB of table at the cap) and the hashes of files of more than one block
+ * beside it. Past them nothing more is remembered (those files are read
+ * at every check) until a sweep makes room.
+ */
+#define HASHCACHE_MAX_ENTRIES  (4u << 20)       /* files remembered */
+#define HASHCACHE_MAX_BLOCKS   (16u << 20)      /* block hashes in all: 128 MiB, 1 TiB of files */
 #define HASHCACHE_FILE_BLOCKS  (1u << 20)       /* a bigger file (64 GiB) is not remembered */
 
 /*

@@ -189,6 +189,7 @@ struct plane {
 	uint64_t		 wants_added;     /* ever: the responder's count is too */
 	uint64_t		 wants_at_begin, repairs_at_begin;  /* for this check's own figures */
 	uint64_t		 check_started_ms, check_ended_ms;
+	uint64_t		 scan_ended_ms;   /* the scanner's last VERIFY is out */
 	char			 check_result[96];
 	_Atomic uint64_t	 check_last_seq;  /* the last op a scan or a repair emitted */
 	struct check_scan_stats	 scan_stats;
@@ -663,6 +664,7 @@ check_main(void *arg)
 		check_scanner_stats(p->scanner, &p->scan_stats);
 		check_scanner_free(p->scanner);
 		p->scanner = NULL;
+		p->scan_ended_ms = now_mono_ms();
 		if (rc < 0) {
 			p->check_running = false;
 			p->check_ended_ms = now_mono_ms();
@@ -2764,6 +2766,10 @@ check_json(struct plane *p)
 		json_object_set_new(o, "targets", json_integer((json_int_t)p->check_targets));
 		json_object_set_new(o, "rehash", json_boolean(p->check_rehash));
 		json_object_set_new(o, "cached", json_integer((json_int_t)p->scan_stats.cached));
+		/* Of "ms", the scan's part: the rest is the passive and its repairs. */
+		json_object_set_new(o, "scan_ms", json_integer((json_int_t)(p->scanner != NULL ||
+		    p->scan_ended_ms < p->check_started_ms ? 0 :
+		    p->scan_ended_ms - p->check_started_ms)));
 	}
 	pthread_mutex_unlock(&p->check_mu);
 	return o;

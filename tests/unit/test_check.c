@@ -1359,6 +1359,7 @@ test_batch_changes(void **state)
 /* ---- the hash cache ---- */
 
 #define BIG_SIZE  (3 * 65536 + 1000)  /* a file of four blocks, read in one VERIFY */
+#define SMALL_N   5                   /* files h/t0... of 500 bytes, batched */
 
 /*
  * Identical files on both sides, old enough to be remembered, with a cache
@@ -1372,9 +1373,17 @@ cache_warm(struct fx *f, struct hashcache **pc)
 	struct check_verify_stats vs;
 	struct check_scan_stats st;
 	struct timespec wait = { 1, 100 * 1000 * 1000 };
+	char name[32];
+	int i;
 
 	put_dir(f->a[0], "h", 0755);
 	put_dir(f->p[0], "h", 0755);
+	/* Small files after "small" in the listing: one batch, after big and small. */
+	for (i = 0; i < SMALL_N; i++) {
+		snprintf(name, sizeof(name), "h/t%d", i);
+		put_file(f->a[0], name, 500, 92 + (unsigned)i, 0644);
+		put_file(f->p[0], name, 500, 92 + (unsigned)i, 0644);
+	}
 	put_file(f->a[0], "h/small", 1000, 90, 0644);
 	put_file(f->p[0], "h/small", 1000, 90, 0644);
 	put_file(f->a[0], "h/big", BIG_SIZE, 91, 0644);
@@ -1392,10 +1401,10 @@ cache_warm(struct fx *f, struct hashcache **pc)
 	assert_int_equal(st.cached, 0);
 	/* The second reads nothing: every file VERIFY is answered by the caches. */
 	run_check(f, NULL, 0, false, &st);
-	assert_int_equal(st.cached, 2);
+	assert_int_equal(st.cached, 2 + SMALL_N);
 	assert_int_equal(st.bytes, 0);
 	check_verifier_stats(f->v, &vs);
-	assert_int_equal(vs.cached, 2);
+	assert_int_equal(vs.cached, 2 + SMALL_N);
 	*pc = vc;
 }
 
@@ -1413,32 +1422,36 @@ test_cache_changed_underneath(void **state)
 	struct hashcache_stats hs;
 	struct check_verify_stats before, after;
 	struct check_scan_stats st;
-	struct stat small, big;
+	struct stat small, big, t3;
 	char path[PATH_MAX];
 	size_t wants;
 
 	cache_warm(f, &vc);
+	path_of(path, sizeof(path), f->p[0], "h/t3");
+	assert_int_equal(lstat(path, &t3), 0);
 	path_of(path, sizeof(path), f->p[0], "h/small");
 	assert_int_equal(lstat(path, &small), 0);
 	path_of(path, sizeof(path), f->p[0], "h/big");
 	assert_int_equal(lstat(path, &big), 0);
 	poke(f->p[0], "h/small", 10);
 	poke(f->p[0], "h/big", 2 * 65536 + 5);
+	poke(f->p[0], "h/t3", 499);
 	put_mtime(f->p[0], "h/small", small.st_mtim.tv_sec, small.st_mtim.tv_nsec);
 	put_mtime(f->p[0], "h/big", big.st_mtim.tv_sec, big.st_mtim.tv_nsec);
+	put_mtime(f->p[0], "h/t3", t3.st_mtim.tv_sec, t3.st_mtim.tv_nsec);
 	wants = f->wants;
 	check_verifier_stats(f->v, &before);
 	run_check(f, NULL, 0, false, &st);
 	check_verifier_stats(f->v, &after);
-	/* The active's files did not change: its cache answers both. */
-	assert_int_equal(st.cached, 2);
-	/* The passive read both again and wanted a block of each. */
-	assert_int_equal(after.cached, before.cached);
-	assert_int_equal(after.blocks_differ - before.blocks_differ, 2);
+	/* The active's files did not change: its cache answers all. */
+	assert_int_equal(st.cached, 2 + SMALL_N);
+	/* The passive read the three again and wanted a block of each; the rest it did not read. */
+	assert_int_equal(after.cached - before.cached, SMALL_N - 1);
+	assert_int_equal(after.blocks_differ - before.blocks_differ, 3);
 	assert_true(f->wants > wants);
 	same_trees(f);
 	hashcache_stats(vc, &hs);
-	assert_true(hs.misses >= 2);
+	assert_true(hs.misses >= 3);
 	hashcache_free(vc);
 }
 
@@ -1494,7 +1507,7 @@ test_cache_rehash(void **state)
 	jl_get(&f->j, first, &h, &op);
 	assert_true((op.flags & OP_VERIFY_BEGIN) && (op.flags & OP_VERIFY_REHASH));
 	assert_int_equal(st.cached, 0);
-	assert_int_equal(st.bytes, 1000 + BIG_SIZE);
+	assert_int_equal(st.bytes, 1000 + BIG_SIZE + SMALL_N * 500);
 	assert_int_equal(after.cached, before.cached);
 	assert_true(f->wants > wants);
 	same_trees(f);
