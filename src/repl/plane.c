@@ -39,6 +39,9 @@
 #define ACTIVATE_MAX_MS    120000    /* the applier must catch up within this */
 #define TICK_MS            100
 #define CHECK_POLL_MS      5         /* a check's end is looked for this often while it runs */
+#define PACE_RECORDS       32        /* a scan runs at most this far ahead of the first sender, */
+#define PACE_WAIT_US       200       /* ... waiting this long at a time for it, */
+#define PACE_WAITS         25        /* ... this many times per step at most (5 ms) */
 #define APPLY_SYNC_MS      50        /* the applier's position goes to disk this often */
 #define APPLY_SYNC_RECORDS 4096
 #define IN_SYNC_LAG_MS     1000      /* older unacknowledged records: "syncing" */
@@ -633,6 +636,36 @@ check_lock(struct plane *p)
 }
 
 /*
+ * Let the first sender read what the scan journaled. The ordering lock is
+ * the journal's, which the sender takes for every record it reads; a scan
+ * that takes it again at once, step after step, keeps the sender from it
+ * (a mutex goes to the thread already running), and the passive then
+ * starts comparing only once the scan is over: the two sides in series,
+ * not side by side. So past PACE_RECORDS not yet sent the scan waits a
+ * little, check_mu released, and goes on regardless after PACE_WAITS: a
+ * slow or absent node downstream must not stop the check.
+ */
+static void
+check_pace(struct plane *p)
+{
+	struct timespec pause = { 0, PACE_WAIT_US * 1000 };
+	struct stream_status st = { 0 };
+	bool down;
+
+	for (int i = 0; i < PACE_WAITS; i++) {
+		pthread_mutex_lock(&p->down_mu);
+		if ((down = p->ndown > 0))
+			sender_status(p->down[0].sender, &st);
+		pthread_mutex_unlock(&p->down_mu);
+		if (!down || !st.connected || st.sent_seq + PACE_RECORDS >= p->check_last_seq)
+			return;
+		pthread_mutex_unlock(&p->check_mu);
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&p->check_mu);
+	}
+}
+
+/*
  * Answer wants first (a passive waits for them), then go on with the
  * scan, a bounded step at a time, holding check_mu through each so the
  * loop can stop the check between two steps.
@@ -659,8 +692,10 @@ check_main(void *arg)
 			pthread_cond_wait(&p->check_cv, &p->check_mu);
 			continue;
 		}
-		if ((rc = check_scanner_step(p->scanner)) == 1)
+		if ((rc = check_scanner_step(p->scanner)) == 1) {
+			check_pace(p);
 			continue;
+		}
 		check_scanner_stats(p->scanner, &p->scan_stats);
 		check_scanner_free(p->scanner);
 		p->scanner = NULL;
