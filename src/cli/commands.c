@@ -50,9 +50,13 @@ const struct cli_command cli_commands[] = {
 	    "stop the engine here (or on every node) leaving the applications running "
 	    "and unwatched, or stopping them; start it again here (or on every node, "
 	    "through each node's lifeline-repl, and wait until each is heard)", cmd_engine },
-	{ "check",   "[--full] [--wait]", "check the copies against the active node online: the "
-	    "files the journal lists as touched, or with --full the whole protected set; "
-	    "--wait returns when it ended and says how", cmd_check },
+	{ "check",   "[--full] [--rehash] [--wait]", "check the copies against the active node "
+	    "online: the files the journal lists as touched, or with --full the whole protected "
+	    "set. A file whose ctime, size, mtime and inode are what they were when a check "
+	    "last read it is compared by the hashes remembered then, on each node, unread (the "
+	    "memory of lifeline-repl, empty after its restart); --rehash reads every file on "
+	    "every node, for a disk that may return other bytes than were written; --wait "
+	    "returns when it ended and says how", cmd_check },
 	{ "make-active", "--force", "make this node active now, when the active site is lost; "
 	    "refused while the active is reachable", cmd_make_active },
 	{ "events",  "[--follow] [--json]", "print the event log: role changes, vetoes, refusals, "
@@ -340,6 +344,7 @@ cmd_switchover(struct cli_ctx *ctx, int argc, char **argv)
 }
 
 #define CHECK_WAIT_MS (3600 * 1000)
+#define CHECK_ASK_MS  5000           /* one check_wait request: the engine answers by then */
 
 /* The check object of this node's replication status, as a new reference, or NULL. */
 static json_t *
@@ -356,63 +361,135 @@ check_status(const struct cli_ctx *ctx)
 	return check;
 }
 
+/* Whether check is check number id, ended; then its line is printed and *rc set. */
+static bool
+check_ended(json_t *check, json_int_t id, int *rc)
+{
+	const char *state = json_string_value(json_object_get(check, "state"));
+	const char *result = json_string_value(json_object_get(check, "result"));
+
+	/* A status from before the start still shows the last check: wait for this one. */
+	if (json_integer_value(json_object_get(check, "id")) != id || state == NULL ||
+	    strcmp(state, "done") != 0 || result == NULL)
+		return false;
+	*rc = strncmp(result, "in-sync", 7) == 0 ? 0 : 1;
+	printf("check %s: %lld entries, %lld bytes hashed, %lld wants, %lld repairs, "
+	    "%lld ms\n", result, json_integer_value(json_object_get(check, "entries")),
+	    json_integer_value(json_object_get(check, "bytes")),
+	    json_integer_value(json_object_get(check, "wants")),
+	    json_integer_value(json_object_get(check, "repairs")),
+	    json_integer_value(json_object_get(check, "ms")));
+	return true;
+}
+
+/*
+ * Ask the engine to answer when check id ends (or after CHECK_ASK_MS):
+ * the check object (a new reference), or NULL with *old set when the
+ * engine or its lifeline-repl predates "check_wait" (said nothing), else
+ * NULL said on stderr.
+ */
+static json_t *
+check_wait_once(const struct cli_ctx *ctx, json_int_t id, bool *old)
+{
+	json_t *req = json_pack("{s:s, s:I, s:i}", "cmd", "check_wait", "id", id,
+	    "timeout_ms", CHECK_ASK_MS), *answer, *check;
+	const char *why;
+	char err[1024], *sock = socket_path(ctx);
+
+	*old = false;
+	answer = ctl_call(sock, req, CHECK_ASK_MS + CALL_TIMEOUT_MS, err, sizeof(err));
+	free(sock);
+	json_decref(req);
+	if (answer == NULL) {
+		fprintf(stderr, "lifeline: %s\n", err);
+		return NULL;
+	}
+	if (!json_is_true(json_object_get(answer, "ok"))) {
+		why = json_string_value(json_object_get(answer, "error"));
+		*old = why != NULL && strstr(why, "unknown command") != NULL;
+		if (!*old)
+			fprintf(stderr, "lifeline: %s\n", why ? why : "the engine refused without a reason");
+		json_decref(answer);
+		return NULL;
+	}
+	check = json_incref(json_object_get(answer, "check"));
+	json_decref(answer);
+	return check;
+}
+
+/*
+ * Wait for check id to end and print how: the engine answers as soon as
+ * lifeline-repl sees the end. An engine from before that is polled.
+ */
+static int
+check_wait(const struct cli_ctx *ctx, json_int_t id)
+{
+	uint64_t deadline = now_mono_ms() + CHECK_WAIT_MS;
+	bool old = false;
+	json_t *check;
+	int rc = 1;
+
+	while (now_mono_ms() < deadline) {
+		struct timespec pause = { 0, 200 * 1000 * 1000 };
+
+		if (!old && (check = check_wait_once(ctx, id, &old)) == NULL && !old)
+			return 1;
+		if (old && (check = check_status(ctx)) == NULL)
+			return 1;
+		if (json_is_object(check) && json_integer_value(json_object_get(check, "id")) != id) {
+			fprintf(stderr, "lifeline check: check %lld is no longer the engine's (now %lld); "
+			    "see lifeline status\n", (long long)id,
+			    (long long)json_integer_value(json_object_get(check, "id")));
+			json_decref(check);
+			return 1;
+		}
+		if (check_ended(check, id, &rc)) {
+			json_decref(check);
+			return rc;
+		}
+		json_decref(check);
+		if (old)
+			nanosleep(&pause, NULL);
+	}
+	fprintf(stderr, "lifeline check: not done within %d s; see lifeline status\n",
+	    CHECK_WAIT_MS / 1000);
+	return 1;
+}
+
 static int
 cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 {
-	int full = 0, wait = 0;
-	uint64_t deadline;
+	int full = 0, wait = 0, rehash = 0;
 	json_int_t id;
-	json_t *req, *answer, *check;
+	json_t *req, *answer;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--full") == 0)
 			full = 1;
 		else if (strcmp(argv[i], "--wait") == 0)
 			wait = 1;
+		else if (strcmp(argv[i], "--rehash") == 0)
+			rehash = 1;
 		else {
-			fprintf(stderr, "lifeline check: unexpected \"%s\", expected --full or --wait\n",
-			    argv[i]);
+			fprintf(stderr, "lifeline check: unexpected \"%s\", expected --full, --rehash "
+			    "or --wait\n", argv[i]);
 			return 2;
 		}
 	}
 	req = json_pack("{s:s, s:b}", "cmd", "check", "full", full);
+	if (rehash)
+		json_object_set_new(req, "rehash", json_true());
 	answer = call_engine_req(ctx, req);
 	json_decref(req);
 	if (answer == NULL)
 		return 1;
 	id = json_integer_value(json_object_get(answer, "id"));
 	json_decref(answer);
-	printf("%s check %lld started\n", full ? "full" : "targeted", (long long)id);
+	printf("%s check %lld started%s\n", full ? "full" : "targeted", (long long)id,
+	    rehash ? ", reading every file" : "");
 	if (!wait)
 		return 0;
-	for (deadline = now_mono_ms() + CHECK_WAIT_MS; now_mono_ms() < deadline;) {
-		struct timespec pause = { 0, 200 * 1000 * 1000 };
-		const char *state, *result;
-		int rc;
-
-		if ((check = check_status(ctx)) == NULL)
-			return 1;
-		state = json_string_value(json_object_get(check, "state"));
-		result = json_string_value(json_object_get(check, "result"));
-		/* A status from before the start still shows the last check: wait for this one. */
-		if (json_integer_value(json_object_get(check, "id")) == id && state != NULL &&
-		    strcmp(state, "done") == 0 && result != NULL) {
-			rc = strncmp(result, "in-sync", 7) == 0 ? 0 : 1;
-			printf("check %s: %lld entries, %lld bytes hashed, %lld wants, %lld repairs, "
-			    "%lld ms\n", result, json_integer_value(json_object_get(check, "entries")),
-			    json_integer_value(json_object_get(check, "bytes")),
-			    json_integer_value(json_object_get(check, "wants")),
-			    json_integer_value(json_object_get(check, "repairs")),
-			    json_integer_value(json_object_get(check, "ms")));
-			json_decref(check);
-			return rc;
-		}
-		json_decref(check);
-		nanosleep(&pause, NULL);
-	}
-	fprintf(stderr, "lifeline check: not done within %d s; see lifeline status\n",
-	    CHECK_WAIT_MS / 1000);
-	return 1;
+	return check_wait(ctx, id);
 }
 
 static int

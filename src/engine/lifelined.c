@@ -35,6 +35,8 @@
 #define LIFELINE_VERSION "0.1.0"
 #endif
 
+#define CHECK_WAIT_MAX_MS 60000     /* one check_wait waits at most this long (lifeline-repl's bound) */
+
 /* The options, as one table: getopt, usage and the man page read it. */
 static const struct option_row option_rows[] = {
 	{ "config",   'f', "FILE", "configuration file (default " CONFIG_DEFAULT_PATH ")" },
@@ -60,6 +62,7 @@ static json_t *cmd_switchover(void *ctx, json_t *req, struct control_later *late
 static json_t *cmd_make_active(void *ctx, json_t *req, struct control_later *later);
 static json_t *cmd_stop(void *ctx, json_t *req, struct control_later *later);
 static json_t *cmd_check(void *ctx, json_t *req, struct control_later *later);
+static json_t *cmd_check_wait(void *ctx, json_t *req, struct control_later *later);
 
 static const struct control_command control_table[] = {
 	{ "status", cmd_status, "this node and the cluster as this node sees it" },
@@ -67,7 +70,10 @@ static const struct control_command control_table[] = {
 	{ "stop", cmd_stop, "stop the engine: {\"apps\": \"stop\"|\"leave\", \"cluster\": bool}" },
 	{ "make-active", cmd_make_active, "become active now: {\"force\": true} (the active site is lost)" },
 	{ "switchover", cmd_switchover, "hand the active role to a node: {\"to\": NODE} or the default" },
-	{ "check", cmd_check, "start a full system check of the protected set: {\"full\": true}" },
+	{ "check", cmd_check, "start a system check of the protected set: {\"full\": true, "
+	    "\"rehash\": false}" },
+	{ "check_wait", cmd_check_wait, "answer when check {\"id\"} ended, or after "
+	    "{\"timeout_ms\"}" },
 	{ NULL, NULL, NULL },
 };
 
@@ -224,10 +230,51 @@ cmd_check(void *ctx, json_t *req, struct control_later *later)
 		    e->state.active >= 0 ? node_name(e->state.active) : "");
 	if (later == NULL)
 		return ctl_error("\"check\" is answered later");
-	event(e, EV_INFO, "replication", "%s system check requested",
-	    json_is_true(json_object_get(req, "full")) ? "full" : "targeted");
+	event(e, EV_INFO, "replication", "%s system check requested%s",
+	    json_is_true(json_object_get(req, "full")) ? "full" : "targeted",
+	    json_is_true(json_object_get(req, "rehash")) ? ", reading every file (rehash)" : "");
 	replication_check(e->replication, json_is_true(json_object_get(req, "full")),
-	    on_check_started, later);
+	    json_is_true(json_object_get(req, "rehash")), on_check_started, later);
+	return NULL;
+}
+
+static void
+on_check_over(void *arg, json_t *check, const char *why)
+{
+	json_t *answer;
+
+	if (why != NULL) {
+		control_answer(arg, ctl_error("waiting for the check: %s", why));
+		return;
+	}
+	answer = ctl_ok();
+	json_object_set(answer, "check", check);
+	control_answer(arg, answer);
+}
+
+/*
+ * lifeline check --wait: answered when check "id" ends, as lifeline-repl
+ * sees it at once (not from the status it polls), or after "timeout_ms"
+ * (at most CHECK_WAIT_MAX_MS) with the check still running; the CLI asks
+ * again. The loop never waits for it.
+ */
+static json_t *
+cmd_check_wait(void *ctx, json_t *req, struct control_later *later)
+{
+	struct engine *e = ctx;
+	json_t *id = json_object_get(req, "id"), *t = json_object_get(req, "timeout_ms");
+
+	if (e->role != ROLE_ACTIVE)
+		return ctl_error("a check runs on the active node; this node is passive");
+	if (!json_is_integer(id) || json_integer_value(id) < 1)
+		return ctl_error("\"id\" must be the number of a check, from 1");
+	if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+	    json_integer_value(t) > CHECK_WAIT_MAX_MS)
+		return ctl_error("\"timeout_ms\" must be an integer from 0 to %d", CHECK_WAIT_MAX_MS);
+	if (later == NULL)
+		return ctl_error("\"check_wait\" is answered later");
+	replication_check_wait(e->replication, (uint64_t)json_integer_value(id),
+	    (int)json_integer_value(t), on_check_over, later);
 	return NULL;
 }
 

@@ -354,16 +354,55 @@ on_check_started(void *arg, json_t *answer, const char *err)
 }
 
 void
-replication_check(struct replication *rp, bool full, replication_check_fn *done, void *arg)
+replication_check(struct replication *rp, bool full, bool rehash, replication_check_fn *done,
+    void *arg)
 {
 	struct check_call *c = xcalloc(1, sizeof(*c));
 	json_t *req = json_pack("{s:s, s:b}", "cmd", "check", "full", full);
+
+	if (rehash)
+		json_object_set_new(req, "rehash", json_true());
 
 	c->done = done;
 	c->arg = arg;
 	if (replica_request(rp->replica, req, ROLE_TIMEOUT_MS, on_check_started, c) < 0) {
 		free(c);
 		done(arg, 0, "the engine is stopping");
+	}
+}
+
+struct check_wait_call {
+	replication_check_over_fn	*done;
+	void				*arg;
+};
+
+static void
+on_check_over(void *arg, json_t *answer, const char *err)
+{
+	struct check_wait_call *c = arg;
+	const char *why = answer_error(answer, err);
+	json_t *check = why == NULL ? json_object_get(answer, "check") : NULL;
+
+	if (why == NULL && !json_is_object(check))
+		why = "no \"check\" object in lifeline-repl's answer";
+	c->done(c->arg, why == NULL ? check : NULL, why);
+	free(c);
+}
+
+void
+replication_check_wait(struct replication *rp, uint64_t id, int timeout_ms,
+    replication_check_over_fn *done, void *arg)
+{
+	struct check_wait_call *c = xcalloc(1, sizeof(*c));
+	json_t *req = json_pack("{s:s, s:I, s:i}", "cmd", "check_wait", "id", (json_int_t)id,
+	    "timeout_ms", timeout_ms);
+
+	c->done = done;
+	c->arg = arg;
+	/* lifeline-repl answers at timeout_ms at the latest: the slack is its way back. */
+	if (replica_request(rp->replica, req, timeout_ms + ROLE_TIMEOUT_MS, on_check_over, c) < 0) {
+		free(c);
+		done(arg, NULL, "the engine is stopping");
 	}
 }
 

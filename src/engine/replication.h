@@ -61,12 +61,25 @@ void replication_follow(struct replication *rp, bool apps_stopped);
 void replication_reload(struct replication *rp, replication_ready_fn *done, void *arg);
 
 /*
- * Start a full system check in lifeline-repl (on the active): done(arg,
- * id, NULL) with the check's number (its status "check.id"), or done(arg,
- * 0, why).
+ * Start a system check in lifeline-repl (on the active), full or of the
+ * touched entries, with rehash reading every file (no remembered hashes):
+ * done(arg, id, NULL) with the check's number (its status "check.id"), or
+ * done(arg, 0, why).
  */
 typedef void replication_check_fn(void *arg, uint64_t id, const char *why);
-void replication_check(struct replication *rp, bool full, replication_check_fn *done, void *arg);
+void replication_check(struct replication *rp, bool full, bool rehash, replication_check_fn *done,
+    void *arg);
+
+/*
+ * Wait, without blocking the loop, for check number id to end:
+ * done(arg, check, NULL) with lifeline-repl's status object of the check
+ * (borrowed; its "state" is "running" still when timeout_ms, at most
+ * 60000, passed first), or done(arg, NULL, why) when lifeline-repl did
+ * not answer.
+ */
+typedef void replication_check_over_fn(void *arg, json_t *check, const char *why);
+void replication_check_wait(struct replication *rp, uint64_t id, int timeout_ms,
+    replication_check_over_fn *done, void *arg);
 
 /*
  * How this passive's copy stands, from lifeline-repl's last status: in

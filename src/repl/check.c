@@ -205,6 +205,19 @@ names_has(const struct names *l, const char *name)
 }
 
 /*
+ * Whether name is in the sorted list, for names asked in ascending order:
+ * *from is where the last one was looked for (0 to start), so a pass over
+ * a whole other sorted list costs one step through this one.
+ */
+static bool
+sorted_has(const struct names *l, size_t *from, const char *name)
+{
+	while (*from < l->n && strcmp(l->v[*from], name) < 0)
+		(*from)++;
+	return *from < l->n && strcmp(l->v[*from], name) == 0;
+}
+
+/*
  * The entries of a directory, sorted in byte order: with all false only
  * the types the check compares (regular files, directories, symlinks; the
  * others are counted in *others), as both sides list them the same way.
@@ -508,6 +521,9 @@ struct check_scanner {
 	uint8_t			*block;
 	uint8_t			*data;        /* OP_MAX_DATA */
 	bool			 begun;       /* the first VERIFY is out */
+	struct hashcache	*cache;       /* borrowed, or NULL */
+	bool			 rehash;      /* read every file anyway */
+	struct hashcache_fill	 fill;        /* the big file being read, for the cache */
 	struct check_scan_stats	 st;
 };
 
@@ -558,7 +574,15 @@ check_scanner_free(struct check_scanner *s)
 	free(s->roots);
 	free(s->block);
 	free(s->data);
+	hashcache_fill_drop(&s->fill);
 	free(s);
+}
+
+void
+check_scanner_use_cache(struct check_scanner *s, struct hashcache *cache, bool rehash)
+{
+	s->cache = cache;
+	s->rehash = rehash;
 }
 
 void
@@ -605,7 +629,8 @@ static int
 scan_emit(struct check_scanner *s, struct op *op)
 {
 	if (!s->begun)
-		op->flags |= OP_VERIFY_BEGIN | (s->ntargets == 0 ? OP_VERIFY_FULL : 0);
+		op->flags |= OP_VERIFY_BEGIN | (s->ntargets == 0 ? OP_VERIFY_FULL : 0) |
+		    (s->rehash ? OP_VERIFY_REHASH : 0);
 	if (emit(&s->em, op, &s->st.records) == -1)
 		return -1;
 	s->begun = true;
@@ -655,24 +680,68 @@ scan_content_done(struct check_scanner *s)
 }
 
 /*
+ * The remembered hashes of n blocks from block first of the file of the
+ * current root whose stat is st, or NULL: no cache, a rehash, not known,
+ * or its stat moved since.
+ */
+static const uint64_t *
+scan_lookup(struct check_scanner *s, const struct stat *st, size_t first, size_t n)
+{
+	const uint64_t *h;
+	size_t nb;
+
+	if (s->cache == NULL || s->rehash ||
+	    (h = hashcache_get(s->cache, s->root, st, &nb)) == NULL || first + n > nb)
+		return NULL;
+	s->st.cached++;
+	return h + first;
+}
+
+/*
+ * Read and hash n blocks of an open file from byte off (none past size)
+ * into hashes. The bytes read, or -1 with errno.
+ */
+static int64_t
+hash_blocks(uint8_t *block, int fd, uint64_t off, uint64_t size, size_t n, uint64_t *hashes)
+{
+	int64_t total = 0;
+	ssize_t got;
+	size_t i;
+
+	for (i = 0; i < n; i++, off += BLOCK) {
+		/* No more than the size: a short read would cost one more pread to see the end. */
+		if ((got = read_at(fd, block, size - off < BLOCK ? size - off : BLOCK, off)) == -1)
+			return -1;
+		hashes[i] = XXH3_64bits(block, (size_t)got);
+		total += got;
+	}
+	return total;
+}
+
+/*
  * One VERIFY of up to CHECK_VERIFY_BLOCKS blocks of a regular file, from
- * s->off, read and hashed under the lock; the first also says whether the
- * file has xattrs. 1 emitted, 0 nothing (gone), -1 emit failed.
+ * s->off, read and hashed under the lock (or their hashes remembered by
+ * the cache for this very stat); the first also says whether the file
+ * has xattrs. A file read whole without xattrs, its stat the same at
+ * every step, is remembered. 1 emitted, 0 nothing (gone), -1 emit failed.
  */
 static int
 scan_file(struct check_scanner *s)
 {
+	uint64_t hashes[CHECK_VERIFY_BLOCKS];
+	const uint64_t *cached;
+	struct timespec started;
 	struct stat st;
 	struct op op;
-	uint64_t off, size;
-	uint32_t n = 0;
-	ssize_t got;
+	uint64_t size;
+	size_t first = (size_t)(s->off / BLOCK), n, i;
+	int64_t got;
 	int fd, x = 0, r = -1;
 
 	if ((fd = beneath(s->roots[s->root], s->path, O_RDONLY | O_NONBLOCK)) == -1)
 		return scan_error(s, "open");
-	if (fstat(fd, &st) == -1 || (s->off == 0 && (x = has_xattrs(fd)) == -1)) {
-		r = scan_error(s, "fstat or flistxattr");
+	if (fstat(fd, &st) == -1) {
+		r = scan_error(s, "fstat");
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -682,32 +751,53 @@ scan_file(struct check_scanner *s)
 	size = (uint64_t)st.st_size;
 	if (s->off > 0 && s->off >= size) {
 		/* It shrank since the VERIFY before: that one said the size then. */
+		hashcache_fill_drop(&s->fill);
 		scan_content_done(s);
 		r = 0;
 		goto out;
 	}
-	for (off = s->off; off < size && n < CHECK_VERIFY_BLOCKS; off += BLOCK, n++) {
-		/* No more than the size: a short read would cost one more pread to see the end. */
-		if ((got = read_at(fd, s->block, size - off < BLOCK ? size - off : BLOCK, off)) == -1) {
+	n = hashcache_blocks_of(size) - first;
+	if (n > CHECK_VERIFY_BLOCKS)
+		n = CHECK_VERIFY_BLOCKS;
+	if ((cached = scan_lookup(s, &st, first, n)) != NULL) {
+		/* Remembered files have no xattrs. */
+		for (i = 0; i < n; i++)
+			put64(s->data + 8 * i, cached[i]);
+	} else {
+		if (s->off == 0 && (x = has_xattrs(fd)) == -1) {
+			r = scan_error(s, "flistxattr");
+			goto out;
+		}
+		clock_gettime(CLOCK_REALTIME, &started);
+		if (s->off == 0 && x == 0 && s->cache != NULL)
+			hashcache_fill_start(&s->fill, s->root, &st, &started);
+		if ((got = hash_blocks(s->block, fd, s->off, size, n, hashes)) == -1) {
+			hashcache_fill_drop(&s->fill);
 			r = scan_error(s, "read");
 			goto out;
 		}
-		put64(s->data + 8 * n, XXH3_64bits(s->block, (size_t)got));
+		hashcache_fill_add(&s->fill, s->root, &st, first, hashes, n);
+		for (i = 0; i < n; i++)
+			put64(s->data + 8 * i, hashes[i]);
 		s->st.bytes += (uint64_t)got;
 	}
 	op = op_from(RECORD_VERIFY, s->root, s->path, &st);
 	op.offset = s->off;
 	op.size = size;
 	op.data = s->data;
-	op.data_len = 8 * n;
+	op.data_len = (uint32_t)(8 * n);
 	if (s->off == 0) {
 		s->xattrs = x == 1;
 		op.flags = s->xattrs ? 0 : OP_VERIFY_NOXATTRS;
 	}
 	r = scan_emit(s, &op);
-	s->off = off;
-	if (off >= size)
+	s->off += (uint64_t)n * BLOCK;
+	if (s->off >= size) {
+		if (s->cache != NULL && s->fill.on)
+			hashcache_fill_end(s->cache, &s->fill);
+		hashcache_fill_drop(&s->fill);
 		scan_content_done(s);
+	}
 out:
 	close(fd);
 	return r;
@@ -879,6 +969,7 @@ scan_look(struct check_scanner *s)
 	s->is_dir = S_ISDIR(st.st_mode);
 	s->xattrs = false;
 	s->off = 0;
+	hashcache_fill_drop(&s->fill);
 	free(s->after);
 	s->after = NULL;
 	if (S_ISLNK(st.st_mode))
@@ -889,16 +980,21 @@ scan_look(struct check_scanner *s)
 
 /*
  * One small entry of the batch: a regular file of at most one block with
- * no xattrs (its content hashed) or a symlink, found in dirfd under the
- * lock, into e (hash: where its hash goes). 1 taken, 0 not one for a
- * batch (the walk checks it alone), -1 gone since the listing (ENOENT),
- * -2 of a type not checked.
+ * no xattrs (its content hashed, or its hash remembered by the cache for
+ * this very stat: then one fstatat is all it costs) or a symlink, found in
+ * dirfd under the lock, into e (hash: where its hash goes). 1 taken (read),
+ * 2 taken from the cache, 0 not one for a batch (the walk checks it
+ * alone), -1 gone since the listing (ENOENT), -2 of a type not checked.
  */
 static int
 batch_entry(struct check_scanner *s, int dirfd, const char *name, struct op_entry *e,
     uint8_t hash[8], char *target, size_t tlen)
 {
+	const uint64_t *cached;
+	struct timespec started;
 	struct stat st;
+	uint64_t h = 0;
+	size_t n;
 	ssize_t got;
 	int fd, x;
 
@@ -920,6 +1016,16 @@ batch_entry(struct check_scanner *s, int dirfd, const char *name, struct op_entr
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)BLOCK)
 		return 0;
+	n = st.st_size > 0 ? 1 : 0;
+	if ((cached = scan_lookup(s, &st, 0, n)) != NULL) {
+		if (n > 0) {
+			put64(hash, cached[0]);
+			e->data = hash;
+			e->data_len = 8;
+		}
+		return 2;
+	}
+	clock_gettime(CLOCK_REALTIME, &started);
 	if ((fd = beneath(dirfd, name, O_RDONLY | O_NONBLOCK)) == -1)
 		return 0;
 	x = has_xattrs(fd);
@@ -928,10 +1034,13 @@ batch_entry(struct check_scanner *s, int dirfd, const char *name, struct op_entr
 	if (got != st.st_size)
 		return 0;
 	if (got > 0) {
-		put64(hash, XXH3_64bits(s->block, (size_t)got));
+		h = XXH3_64bits(s->block, (size_t)got);
+		put64(hash, h);
 		e->data = hash;
 		e->data_len = 8;
 	}
+	if (s->cache != NULL)
+		hashcache_put(s->cache, s->root, &st, &started, &h, n);
 	return 1;
 }
 
@@ -990,8 +1099,8 @@ scan_batch(struct check_scanner *s)
 			break;
 		len += k;
 		count++;
-		if (S_ISREG(e.mode))
-			bytes += e.size;
+		if (r == 1 && S_ISREG(e.mode))
+			bytes += e.size;   /* read under the lock: the cache's are not */
 		f->next++;
 	}
 	close(dirfd);
@@ -1562,6 +1671,9 @@ struct check_verifier {
 	uint16_t		 wanted_root;
 	char			 wanted[OP_PATH_MAX + 1];
 	uint8_t			*block;
+	struct hashcache	*cache;      /* borrowed, or NULL */
+	bool			 rehash;     /* this check reads every file anyway */
+	struct hashcache_fill	 fill;       /* the big file being read, for the cache */
 	struct check_verify_stats st;
 };
 
@@ -1596,7 +1708,14 @@ check_verifier_free(struct check_verifier *v)
 	free(v->listed);
 	free(v->quarantine);
 	free(v->block);
+	hashcache_fill_drop(&v->fill);
 	free(v);
+}
+
+void
+check_verifier_use_cache(struct check_verifier *v, struct hashcache *cache)
+{
+	v->cache = cache;
 }
 
 void
@@ -1812,16 +1931,24 @@ xattr_names(int fd, struct names *out)
 /*
  * The attributes a first VERIFY of a file or directory carries: owner,
  * mode, mtime, the size of a file, and no xattrs when it says so. Any
- * difference wants ATTRS, with the xattr names only this node has.
+ * difference wants ATTRS, with the xattr names only this node has. fd is
+ * the open entry, or -1 for a file the cache knows has no xattrs. *bare
+ * (when not NULL) says whether the entry was seen without xattrs.
  */
 static int
 verify_attrs(const struct op *op, int fd, const struct stat *st, bool changed,
-    struct check_result *res)
+    struct check_result *res, bool *bare)
 {
 	struct names extra = { 0 };
 
-	if ((op->flags & OP_VERIFY_NOXATTRS) && xattr_names(fd, &extra) == -1)
-		return -1;
+	if (bare != NULL)
+		*bare = fd == -1;
+	if ((op->flags & OP_VERIFY_NOXATTRS) && fd != -1) {
+		if (xattr_names(fd, &extra) == -1)
+			return -1;
+		if (bare != NULL)
+			*bare = extra.n == 0;
+	}
 	if (changed || extra.n > 0 || (op->offset == 0 && !(op->flags & OP_VERIFY_AFTER) &&
 	    attrs_differ(st, op, S_ISREG(st->st_mode))))
 		want_attrs(res, op->root, op->path, &extra);
@@ -1830,33 +1957,70 @@ verify_attrs(const struct op *op, int fd, const struct stat *st, bool changed,
 }
 
 /*
- * Hash this node's blocks of a file VERIFY and want the ones that differ.
- * The file is sp's (found with fstatat in its directory, opened beneath
- * it): nothing but the applier, which is this thread, writes the copy.
+ * This node's block hashes of a file VERIFY (block first on, n of them):
+ * remembered by the cache for this very stat (no read at all, and *fd
+ * stays -1), else read from the file, opened into *fd. A file read whole
+ * from its first VERIFY on, as big as the active's, its stat the same at
+ * each, is gathered in v->fill for the cache. The blocks this node has
+ * (its size may be smaller) in *have. 0, or -1 with errno.
+ */
+static int
+local_hashes(struct check_verifier *v, const struct op *op, const struct spot *sp, size_t first,
+    size_t n, uint64_t *hashes, size_t *have, int *fd)
+{
+	const struct stat *st = &sp->st;
+	size_t nlocal = hashcache_blocks_of((uint64_t)st->st_size), nb;
+	const uint64_t *cached = NULL;
+	struct timespec started;
+
+	*fd = -1;
+	*have = first >= nlocal ? 0 : nlocal - first < n ? nlocal - first : n;
+	if (v->cache != NULL && !v->rehash &&
+	    (cached = hashcache_get(v->cache, op->root, st, &nb)) != NULL && nb == nlocal) {
+		memcpy(hashes, cached + first, *have * sizeof(*hashes));
+		v->st.cached++;
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &started);
+	if ((*fd = beneath(sp->dirfd, sp->name, O_RDONLY | O_NONBLOCK)) == -1)
+		return -1;
+	if (op->offset == 0 && v->cache != NULL && (op->flags & OP_VERIFY_NOXATTRS) &&
+	    (uint64_t)st->st_size == op->size)
+		hashcache_fill_start(&v->fill, op->root, st, &started);
+	if (hash_blocks(v->block, *fd, op->offset, (uint64_t)st->st_size, *have, hashes) == -1) {
+		hashcache_fill_drop(&v->fill);
+		return -1;
+	}
+	hashcache_fill_add(&v->fill, op->root, st, first, hashes, *have);
+	return 0;
+}
+
+/*
+ * Compare this node's blocks of a file VERIFY with the active's hashes and
+ * want the ones that differ. The file is sp's (found with fstatat in its
+ * directory, opened beneath it when it must be read): nothing but the
+ * applier, which is this thread, writes the copy.
  */
 static int
 verify_file(struct check_verifier *v, const struct op *op, const struct spot *sp,
     struct check_result *res)
 {
+	uint64_t hashes[CHECK_VERIFY_BLOCKS];
 	struct check_want *w = NULL;
 	const struct stat *st = &sp->st;
-	uint64_t off, alen, size = (uint64_t)sp->st.st_size;
-	uint32_t i;
-	ssize_t got;
+	uint64_t off, alen, mine, size = (uint64_t)sp->st.st_size;
+	size_t first = (size_t)(op->offset / BLOCK), n = op->data_len / 8, have, i;
+	bool bare = false;
 	int fd, rc = -1;
 
-	if ((fd = beneath(sp->dirfd, sp->name, O_RDONLY | O_NONBLOCK)) == -1)
-		return -1;
-	for (i = 0; i < op->data_len / 8; i++) {
+	if (local_hashes(v, op, sp, first, n, hashes, &have, &fd) == -1)
+		goto out;
+	for (i = 0; i < n; i++) {
 		off = op->offset + (uint64_t)i * BLOCK;
 		alen = op->size - off < BLOCK ? op->size - off : BLOCK;
-		/* This node's bytes of the block, as far as its own size goes. */
-		got = off >= size ? 0 : read_at(fd, v->block, size - off < BLOCK ? size - off : BLOCK,
-		    off);
-		if (got == -1)
-			goto out;
-		if ((uint64_t)got == alen && XXH3_64bits(v->block, (size_t)got) ==
-		    get64(op->data + 8 * i))
+		/* This node's length of the block, as far as its own size goes. */
+		mine = off >= size ? 0 : size - off < BLOCK ? size - off : BLOCK;
+		if (i < have && mine == alen && hashes[i] == get64(op->data + 8 * i))
 			continue;
 		if (w == NULL || w->nblocks == CHECK_VERIFY_BLOCKS) {
 			w = want_add(res, op->root, CHECK_WANT_BLOCKS, op->path);
@@ -1864,9 +2028,17 @@ verify_file(struct check_verifier *v, const struct op *op, const struct spot *sp
 		w->blocks[w->nblocks++] = off;
 		v->st.blocks_differ++;
 	}
-	rc = op->offset == 0 ? verify_attrs(op, fd, st, false, res) : 0;
+	rc = 0;
+	if (op->offset == 0) {
+		rc = verify_attrs(op, fd, st, false, res, &bare);
+		if (!bare)
+			hashcache_fill_drop(&v->fill);
+	}
+	if (v->fill.on && op->offset + (uint64_t)n * BLOCK >= op->size)
+		hashcache_fill_end(v->cache, &v->fill);
 out:
-	close(fd);
+	if (fd != -1)
+		close(fd);
 	return rc;
 }
 
@@ -1904,7 +2076,7 @@ verify_dir(struct check_verifier *v, const struct op *op, struct check_result *r
 	const char *lo = chunk_names(op, &entries), *hi = NULL;
 	bool changed = false;
 	struct stat st;
-	size_t i;
+	size_t i, j;
 	int fd, rc = -1;
 
 	/* A chunk before the final covers names up to its last; with none, nothing. */
@@ -1913,25 +2085,26 @@ verify_dir(struct check_verifier *v, const struct op *op, struct check_result *r
 	if ((fd = applier_openat(v->a, op->root, op->path, O_RDONLY | O_DIRECTORY, 0)) == -1 ||
 	    fstat(fd, &st) == -1 || read_names(fd, false, &local, NULL) == -1)
 		goto fail;
-	for (i = 0; i < local.n; i++) {
+	/* Both lists are sorted: each pass steps through the other list alongside. */
+	for (i = 0, j = 0; i < local.n; i++) {
 		if (lo != NULL && strcmp(local.v[i], lo) <= 0)
 			continue;
 		if (hi != NULL && (hi[0] == '\0' || strcmp(local.v[i], hi) > 0))
 			break;
-		if (names_has(&entries, local.v[i]))
+		if (sorted_has(&entries, &j, local.v[i]))
 			continue;
 		if (quarantine(v->quarantine, op->root, fd, op->path, local.v[i], res) == -1)
 			goto fail;
 		v->st.quarantined++;
 		changed = true;
 	}
-	for (i = 0; i < entries.n; i++) {
-		if (names_has(&local, entries.v[i]) || join(path, op->path, entries.v[i]) == -1)
+	for (i = 0, j = 0; i < entries.n; i++) {
+		if (sorted_has(&local, &j, entries.v[i]) || join(path, op->path, entries.v[i]) == -1)
 			continue;
 		want_add(res, op->root, CHECK_WANT_ENTRY, path);
 		changed = true;
 	}
-	if (verify_attrs(op, fd, &st, changed, res) == -1)
+	if (verify_attrs(op, fd, &st, changed, res, NULL) == -1)
 		goto fail;
 	rc = 0;
 	goto out;
@@ -2080,6 +2253,35 @@ verify_one(struct check_verifier *v, const struct op *op, int dirfd, struct chec
 }
 
 /*
+ * Whether a regular file of a batch is, on this node, what the active's
+ * entry says at the cost of one fstatat: the same type, mode, owner,
+ * mtime and size, and the hash the cache remembers for its very stat the
+ * active's. Only once the batch's first entry trimmed what the verifier
+ * remembers (the rest of the batch shares its directory) and while no
+ * entry is being wanted whole; false: verify it the long way.
+ */
+static bool
+entry_unchanged(struct check_verifier *v, const struct op *op, int dirfd,
+    const struct op_entry *e)
+{
+	const uint64_t *h;
+	struct stat st;
+	size_t nb;
+
+	if (dirfd == -1 || v->cache == NULL || v->rehash || v->has_wanted || !S_ISREG(e->mode) ||
+	    fstatat(dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) == -1 || st.st_mode != e->mode ||
+	    st.st_uid != e->uid || st.st_gid != e->gid || st.st_mtim.tv_sec != e->mtime_sec ||
+	    (uint64_t)st.st_mtim.tv_nsec != e->mtime_nsec || (uint64_t)st.st_size != e->size ||
+	    (h = hashcache_get(v->cache, op->root, &st, &nb)) == NULL)
+		return false;
+	if (nb != e->data_len / 8 || (nb == 1 && h[0] != get64(e->data)))
+		return false;
+	v->st.verified++;
+	v->st.cached++;
+	return true;
+}
+
+/*
  * A VERIFY of several small entries of a directory (OP_VERIFY_ENTRIES):
  * each verified as its own VERIFY would be, in order, with the directory
  * opened once for all of them.
@@ -2092,6 +2294,7 @@ verify_entries(struct check_verifier *v, const struct op *op, struct check_resul
 	struct op_entry e;
 	struct op one;
 	size_t off = 0;
+	bool first = true;
 	int dirfd, rc = 0;
 
 	dirfd = applier_openat(v->a, op->root, op->path, O_RDONLY | O_DIRECTORY, 0);
@@ -2101,6 +2304,9 @@ verify_entries(struct check_verifier *v, const struct op *op, struct check_resul
 		return -1;
 	}
 	while (rc == 0 && op_entry_next(op, &off, &e)) {
+		if (!first && entry_unchanged(v, op, dirfd, &e))
+			continue;
+		first = false;
 		if (join(path, op->path, e.name) == -1) {
 			why_printf(why, whylen, "root %u: an entry of \"%s\" over the path limit",
 			    op->root, op_quote(op->path, op->path_len, q));
@@ -2128,6 +2334,8 @@ check_verify(struct check_verifier *v, const struct op *op, struct check_result 
 		why_printf(why, whylen, "not a decoded VERIFY op");
 		return -1;
 	}
+	if (op->flags & OP_VERIFY_BEGIN)
+		v->rehash = (op->flags & OP_VERIFY_REHASH) != 0;
 	if (op->flags & OP_VERIFY_ENTRIES)
 		return verify_entries(v, op, res, why, whylen);
 	return verify_one(v, op, -1, res, why, whylen);

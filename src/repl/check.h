@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "repl/apply.h"
+#include "repl/hashcache.h"
 #include "repl/op.h"
 
 #define CHECK_VERIFY_BLOCKS  128      /* blocks hashed by one file VERIFY (8 MiB) */
@@ -63,6 +64,7 @@ struct check_scan_stats {
 	uint64_t	skipped_type; /* devices, fifos, sockets: nothing replicates them */
 	uint64_t	skipped_gone; /* gone (or changed type) between the listing and the visit */
 	uint64_t	errors;       /* an entry that could not be read (logged) */
+	uint64_t	cached;       /* file VERIFYs whose hashes the cache gave, unread */
 };
 
 /*
@@ -83,6 +85,18 @@ struct check_scanner *check_scanner_new(const int *roots, size_t nroots,
 		    const struct check_emitter *em, const struct check_target *targets,
 		    size_t ntargets);
 void		 check_scanner_free(struct check_scanner *s);
+
+/*
+ * Let the scanner take the hashes of unchanged files from cache (borrowed:
+ * it must outlive the scanner) and remember the ones it reads there:
+ * a file whose lstat under the lock matches what the cache recorded
+ * (hashcache.h) costs that lstat, not a read. With rehash it reads every
+ * file (still remembering them) and marks the first VERIFY
+ * OP_VERIFY_REHASH, so the passives read theirs too. Call it before the
+ * first step.
+ */
+void		 check_scanner_use_cache(struct check_scanner *s, struct hashcache *cache,
+		    bool rehash);
 
 /*
  * Do one bounded step: emit (at most) one VERIFY, reading and hashing
@@ -168,6 +182,7 @@ struct check_verify_stats {
 	uint64_t	blocks_differ;
 	uint64_t	wants;
 	uint64_t	quarantined;
+	uint64_t	cached;       /* file VERIFYs compared with remembered hashes, unread */
 };
 
 /*
@@ -182,6 +197,14 @@ struct check_verify_stats {
  */
 struct check_verifier *check_verifier_new(struct applier *a, const char *quarantine);
 void		 check_verifier_free(struct check_verifier *v);
+
+/*
+ * Let the verifier compare unchanged files of this node's copy by the
+ * hashes cache remembers (borrowed: it must outlive the verifier), and
+ * remember the ones it reads, as the scanner does; a check whose first
+ * VERIFY says OP_VERIFY_REHASH reads every file.
+ */
+void		 check_verifier_use_cache(struct check_verifier *v, struct hashcache *cache);
 
 /*
  * Compare this node's copy with one decoded VERIFY (op_decode checked its

@@ -36,6 +36,7 @@
 #endif
 
 #define DRAIN_DEFAULT_MS 30000
+#define CHECK_WAIT_MAX_MS 60000      /* one check_wait request waits at most this long */
 #define ENGINE_START_GRACE_MS 15000  /* a lifelined started here may take this long to answer */
 
 /* The options, as one table: getopt, usage and the man page read it. */
@@ -258,11 +259,49 @@ cmd_check(void *ctx, json_t *req, struct control_later *later)
 
 	json_t *answer;
 
-	if (plane_check(r->plane, json_is_true(json_object_get(req, "full")), err, sizeof(err)) < 0)
+	if (plane_check(r->plane, json_is_true(json_object_get(req, "full")),
+	    json_is_true(json_object_get(req, "rehash")), err, sizeof(err)) < 0)
 		return ctl_error("%s", err);
 	answer = ctl_ok();
 	json_object_set_new(answer, "id", json_integer((json_int_t)plane_check_id(r->plane)));
 	return answer;
+}
+
+static void
+on_check_over(void *arg, json_t *check)
+{
+	json_t *answer;
+
+	if (check == NULL) {
+		control_answer(arg, ctl_error("lifeline-repl is stopping"));
+		return;
+	}
+	answer = ctl_ok();
+	json_object_set(answer, "check", check);
+	control_answer(arg, answer);
+}
+
+/*
+ * Answered when check "id" is no longer running, or after "timeout_ms"
+ * (at most CHECK_WAIT_MAX_MS) with it still running: the caller asks
+ * again. The answer's "check" is the status's.
+ */
+static json_t *
+cmd_check_wait(void *ctx, json_t *req, struct control_later *later)
+{
+	struct repl *r = ctx;
+	json_t *id = json_object_get(req, "id"), *t = json_object_get(req, "timeout_ms");
+
+	if (!json_is_integer(id) || json_integer_value(id) < 1)
+		return ctl_error("\"id\" must be the number of a check, from 1");
+	if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+	    json_integer_value(t) > CHECK_WAIT_MAX_MS)
+		return ctl_error("\"timeout_ms\" must be an integer from 0 to %d", CHECK_WAIT_MAX_MS);
+	if (later == NULL)
+		return ctl_error("\"check_wait\" is answered later");
+	plane_check_wait(r->plane, (uint64_t)json_integer_value(id), (int)json_integer_value(t),
+	    on_check_over, later);
+	return NULL;
 }
 
 static json_t *
@@ -280,7 +319,8 @@ static const struct control_command control_table[] = {
 	{ "status", cmd_status, "replication status of this node" },
 	{ "role", cmd_role, "{\"role\", \"epoch\", \"upstream\", \"downstream\"}: this node's part of the chain" },
 	{ "drain", cmd_drain, "the active's applications stopped: ship every record, {\"timeout_ms\"}" },
-	{ "check", cmd_check, "start a full system check on the active: {\"full\": true}" },
+	{ "check", cmd_check, "start a check on the active: {\"full\": true, \"rehash\": false}" },
+	{ "check_wait", cmd_check_wait, "answer when check {\"id\"} ends, or after {\"timeout_ms\"}" },
 	{ "reload", cmd_reload, "take the [replication] settings of the configuration file again" },
 	{ "stop", cmd_stop, "unmount and exit" },
 	{ NULL, NULL, NULL },

@@ -106,7 +106,8 @@ static const struct {
 	[RECORD_FSYNC_BARRIER] = { F_FLAGS, OP_FSYNC_DATA, 0 },
 	[RECORD_VERIFY]        = { F_OFFSET | F_SIZE | F_MODE | F_OWNER | F_MTIME | F_FLAGS |
 				   F_DATA, OP_VERIFY_XATTRS | OP_VERIFY_NOXATTRS | OP_VERIFY_AFTER |
-				   OP_VERIFY_BEGIN | OP_VERIFY_FULL | OP_VERIFY_ENTRIES, 0 },
+				   OP_VERIFY_BEGIN | OP_VERIFY_FULL | OP_VERIFY_ENTRIES |
+				   OP_VERIFY_REHASH, 0 },
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
 };
 
@@ -740,10 +741,13 @@ static const char *
 verify_problem(const struct op *op)
 {
 	uint32_t ifmt = op->mode & S_IFMT;
-	uint32_t flags = op->flags & ~(uint32_t)(OP_VERIFY_BEGIN | OP_VERIFY_FULL);
+	uint32_t flags = op->flags & ~(uint32_t)(OP_VERIFY_BEGIN | OP_VERIFY_FULL |
+	    OP_VERIFY_REHASH);
 
 	if ((op->flags & OP_VERIFY_FULL) && !(op->flags & OP_VERIFY_BEGIN))
 		return "flag FULL without BEGIN, which it qualifies";
+	if ((op->flags & OP_VERIFY_REHASH) && !(op->flags & OP_VERIFY_BEGIN))
+		return "flag REHASH without BEGIN, which it qualifies";
 	if (op->flags & OP_VERIFY_ENTRIES)
 		return entries_problem(op);
 	if (ifmt != S_IFREG && ifmt != S_IFDIR && ifmt != S_IFLNK)

@@ -39,6 +39,7 @@
 #define OP_VERIFY_BEGIN     0x8      /* the first VERIFY of a check */
 #define OP_VERIFY_FULL      0x10     /* with BEGIN: the check covers every entry */
 #define OP_VERIFY_ENTRIES   0x20     /* directory: several small entries of it, each whole */
+#define OP_VERIFY_REHASH    0x40     /* with BEGIN: read every file, trust no hash cache */
 
 /* The block of VERIFY hashes and of DATA repairs. */
 #define OP_VERIFY_BLOCK     65536u
@@ -116,7 +117,11 @@
  *            before (which listings it saw, what it wanted whole) ends.
  *            OP_VERIFY_FULL, only with BEGIN, says the check walks every
  *            entry (not a targeted one): a copy that needed a full check
- *            is in sync once it ends.
+ *            is in sync once it ends. OP_VERIFY_REHASH, only with BEGIN,
+ *            says the check trusts no remembered hashes (hashcache.h): the
+ *            passive reads every file it compares, as the active did. Nodes
+ *            built before this flag refuse such a record (their copy is
+ *            then marked for a check): upgrade the passives first.
  *   flag OP_VERIFY_ENTRIES (no other flag; never the first VERIFY of a
  *            check): several entries of the directory path, in one record,
  *            each as its own VERIFY would say it (struct op_entry below):

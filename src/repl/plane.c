@@ -9,6 +9,7 @@
 #include "repl/apply.h"
 #include "repl/capture.h"
 #include "repl/check.h"
+#include "repl/hashcache.h"
 #include "repl/history.h"
 #include "repl/journal.h"
 #include "repl/op.h"
@@ -37,6 +38,10 @@
 #define POLL_MS            10        /* activation and drain look again after this */
 #define ACTIVATE_MAX_MS    120000    /* the applier must catch up within this */
 #define TICK_MS            100
+#define CHECK_POLL_MS      5         /* a check's end is looked for this often while it runs */
+#define PACE_RECORDS       32        /* a scan runs at most this far ahead of the first sender, */
+#define PACE_WAIT_US       200       /* ... waiting this long at a time for it, */
+#define PACE_WAITS         25        /* ... this many times per step at most (5 ms) */
 #define APPLY_SYNC_MS      50        /* the applier's position goes to disk this often */
 #define APPLY_SYNC_RECORDS 4096
 #define IN_SYNC_LAG_MS     1000      /* older unacknowledged records: "syncing" */
@@ -187,11 +192,27 @@ struct plane {
 	uint64_t		 wants_added;     /* ever: the responder's count is too */
 	uint64_t		 wants_at_begin, repairs_at_begin;  /* for this check's own figures */
 	uint64_t		 check_started_ms, check_ended_ms;
+	uint64_t		 scan_ended_ms;   /* the scanner's last VERIFY is out */
 	char			 check_result[96];
 	_Atomic uint64_t	 check_last_seq;  /* the last op a scan or a repair emitted */
 	struct check_scan_stats	 scan_stats;
+	bool			 check_rehash;    /* the one running (or last run) reads every file */
+	/*
+	 * What the scanner remembers of files it read, across checks: the
+	 * check thread's, emptied when the node leaves the active role.
+	 */
+	struct hashcache	*scan_cache;
+	struct check_waiter {
+		uint64_t	 id, deadline_ms;
+		plane_check_fn	*done;
+		void		*arg;
+	}			*waiters;        /* loop: plane_check_wait's callers */
+	size_t			 nwaiters, waiters_cap;
+	struct event		*check_ev;       /* loop: looks for the end every CHECK_POLL_MS */
 	/* The check on a passive: the verifier, on the applier thread. */
 	struct check_verifier	*verifier;
+	struct hashcache	*verify_cache;   /* the verifier's, kept across checks; emptied
+						    when the node becomes active */
 	char			*verify_folder;  /* its dated quarantine folder */
 	struct check_result	 vres;
 	uint8_t			*wants_buf;
@@ -615,6 +636,36 @@ check_lock(struct plane *p)
 }
 
 /*
+ * Let the first sender read what the scan journaled. The ordering lock is
+ * the journal's, which the sender takes for every record it reads; a scan
+ * that takes it again at once, step after step, keeps the sender from it
+ * (a mutex goes to the thread already running), and the passive then
+ * starts comparing only once the scan is over: the two sides in series,
+ * not side by side. So past PACE_RECORDS not yet sent the scan waits a
+ * little, check_mu released, and goes on regardless after PACE_WAITS: a
+ * slow or absent node downstream must not stop the check.
+ */
+static void
+check_pace(struct plane *p)
+{
+	struct timespec pause = { 0, PACE_WAIT_US * 1000 };
+	struct stream_status st = { 0 };
+	bool down;
+
+	for (int i = 0; i < PACE_WAITS; i++) {
+		pthread_mutex_lock(&p->down_mu);
+		if ((down = p->ndown > 0))
+			sender_status(p->down[0].sender, &st);
+		pthread_mutex_unlock(&p->down_mu);
+		if (!down || !st.connected || st.sent_seq + PACE_RECORDS >= p->check_last_seq)
+			return;
+		pthread_mutex_unlock(&p->check_mu);
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&p->check_mu);
+	}
+}
+
+/*
  * Answer wants first (a passive waits for them), then go on with the
  * scan, a bounded step at a time, holding check_mu through each so the
  * loop can stop the check between two steps.
@@ -641,11 +692,14 @@ check_main(void *arg)
 			pthread_cond_wait(&p->check_cv, &p->check_mu);
 			continue;
 		}
-		if ((rc = check_scanner_step(p->scanner)) == 1)
+		if ((rc = check_scanner_step(p->scanner)) == 1) {
+			check_pace(p);
 			continue;
+		}
 		check_scanner_stats(p->scanner, &p->scan_stats);
 		check_scanner_free(p->scanner);
 		p->scanner = NULL;
+		p->scan_ended_ms = now_mono_ms();
 		if (rc < 0) {
 			p->check_running = false;
 			p->check_ended_ms = now_mono_ms();
@@ -668,6 +722,8 @@ check_cancel(struct plane *p, const char *why)
 	check_responder_free(p->responder);
 	p->responder = check_responder_new(p->rootfds, p->conf->protect_data.n,
 	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
+	/* What it read is the active's: another role writes the copy by other means. */
+	hashcache_clear(p->scan_cache);
 	/* The lists it covered are sent again to whichever node is active next. */
 	p->ntok_in = p->ntok_check = 0;
 	if (p->check_running) {
@@ -1195,8 +1251,10 @@ tokens_begin(struct plane *p)
  * the touched list names (what a node cut loose by the quota missed, or
  * what a copy changed before a crash while active).
  */
+static void check_poll_arm(struct plane *p);
+
 int
-plane_check(struct plane *p, bool full, char *err, size_t errlen)
+plane_check(struct plane *p, bool full, bool rehash, char *err, size_t errlen)
 {
 	struct check_emitter em = { p, sink_lock, sink_unlock, check_emit };
 	struct check_respond_stats rs;
@@ -1238,6 +1296,11 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the scan (see the log)");
 		return -1;
 	}
+	check_scanner_use_cache(p->scanner, p->scan_cache, rehash);
+	/* The cache keeps what the last full check saw: files gone since leave it. */
+	if (full)
+		hashcache_sweep(p->scan_cache);
+	p->check_rehash = rehash;
 	check_responder_stats(p->responder, &rs);
 	p->wants_at_begin = p->wants_added;
 	p->repairs_at_begin = rs.ops;
@@ -1250,10 +1313,13 @@ plane_check(struct plane *p, bool full, char *err, size_t errlen)
 	memset(&p->scan_stats, 0, sizeof(p->scan_stats));
 	pthread_cond_broadcast(&p->check_cv);
 	pthread_mutex_unlock(&p->check_mu);
+	check_poll_arm(p);
 	if (full)
-		log_info("check of the whole protected set started");
+		log_info("check of the whole protected set started%s",
+		    rehash ? ", reading every file (rehash)" : "");
 	else
-		log_info("targeted check of %zu entries started (the touched list)", ntargets);
+		log_info("targeted check of %zu entries started (the touched list)%s", ntargets,
+		    rehash ? ", reading every file (rehash)" : "");
 	return 0;
 }
 
@@ -1276,7 +1342,7 @@ check_request(struct plane *p, enum need what, int from)
 		snprintf(who, sizeof(who), "%s's copy needs", node_name(from));
 	else
 		snprintf(who, sizeof(who), "asked for earlier (or after a crash):");
-	if (plane_check(p, what == NEED_FULL, why, sizeof(why)) == 0)
+	if (plane_check(p, what == NEED_FULL, false, why, sizeof(why)) == 0)
 		log_info("check: %s a %s one", who, what == NEED_FULL ? "full" : "targeted");
 	else
 		log_warnx("check: %s a %s one, which cannot start: %s", who,
@@ -1344,6 +1410,77 @@ check_progress(struct plane *p)
 	for (size_t i = 0; i < p->ndown; i++)
 		sender_send_checked(p->down[i].sender, last, p->tok_check, p->ntok_check);
 	p->ntok_check = 0;
+}
+
+/* ---- waiting for the end of a check ---- */
+
+static json_t *check_json(struct plane *p);
+
+/* Whether a caller waiting for check id has its answer: that check is not running. */
+static bool
+check_over(const struct plane *p, uint64_t id)
+{
+	return p->check_id != id || !p->check_running;
+}
+
+/* Answer the waiters whose check is over or whose time is up (all of them when stopping). */
+static void
+waiters_answer(struct plane *p, bool stopping)
+{
+	uint64_t now = now_mono_ms();
+	json_t *check = NULL;
+	size_t i = 0;
+
+	while (i < p->nwaiters) {
+		struct check_waiter w = p->waiters[i];
+
+		if (!stopping && !check_over(p, w.id) && now < w.deadline_ms) {
+			i++;
+			continue;
+		}
+		p->waiters[i] = p->waiters[--p->nwaiters];
+		if (check == NULL && !stopping)
+			check = check_json(p);
+		w.done(w.arg, check);
+	}
+	json_decref(check);
+}
+
+/*
+ * While a check runs or someone waits for one: look for its end every
+ * CHECK_POLL_MS instead of on the tick, so `lifeline check --wait` returns
+ * as soon as the passive applied the last op. check_progress takes
+ * check_mu, which the check thread gives up between two steps.
+ */
+static void
+on_check_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane *p = arg;
+
+	check_progress(p);
+	waiters_answer(p, false);
+	check_poll_arm(p);
+}
+
+static void
+check_poll_arm(struct plane *p)
+{
+	struct timeval tv = { 0, CHECK_POLL_MS * 1000 };
+
+	if ((p->check_running || p->nwaiters > 0) && !evtimer_pending(p->check_ev, NULL))
+		evtimer_add(p->check_ev, &tv);
+}
+
+void
+plane_check_wait(struct plane *p, uint64_t id, int timeout_ms, plane_check_fn *done, void *arg)
+{
+	if (p->nwaiters == p->waiters_cap) {
+		p->waiters_cap = p->waiters_cap ? 2 * p->waiters_cap : 4;
+		p->waiters = xrealloc(p->waiters, p->waiters_cap * sizeof(*p->waiters));
+	}
+	p->waiters[p->nwaiters++] = (struct check_waiter){ id,
+	    now_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0), done, arg };
+	check_poll_arm(p);
 }
 
 /* ---- the applier thread ---- */
@@ -1813,6 +1950,10 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 
 		check_verifier_free(p->verifier);
 		p->verifier = check_verifier_new(p->applier, q);
+		check_verifier_use_cache(p->verifier, p->verify_cache);
+		/* The cache keeps what the last full check saw: files gone since leave it. */
+		if ((op->flags & OP_VERIFY_BEGIN) && (op->flags & OP_VERIFY_FULL))
+			hashcache_sweep(p->verify_cache);
 		free(p->verify_folder);
 		p->verify_folder = q;
 		p->checking = true;
@@ -2146,6 +2287,8 @@ become_active(struct plane *p)
 	char err[512];
 
 	/* poll_activate saw the applier thread stopped. */
+	/* The verifier's memory is of the copy the applier wrote; the capture writes it now. */
+	hashcache_clear(p->verify_cache);
 	if (begin_epoch(p, p->pending_epoch, err, sizeof(err)) < 0)
 		goto fail;
 	set_apply_consumer(p, false, 0);
@@ -2656,6 +2799,12 @@ check_json(struct plane *p)
 	if (p->check_id > 0) {
 		json_object_set_new(o, "kind", json_string(p->check_full ? "full" : "targeted"));
 		json_object_set_new(o, "targets", json_integer((json_int_t)p->check_targets));
+		json_object_set_new(o, "rehash", json_boolean(p->check_rehash));
+		json_object_set_new(o, "cached", json_integer((json_int_t)p->scan_stats.cached));
+		/* Of "ms", the scan's part: the rest is the passive and its repairs. */
+		json_object_set_new(o, "scan_ms", json_integer((json_int_t)(p->scanner != NULL ||
+		    p->scan_ended_ms < p->check_started_ms ? 0 :
+		    p->scan_ended_ms - p->check_started_ms)));
 	}
 	pthread_mutex_unlock(&p->check_mu);
 	return o;
@@ -2868,8 +3017,11 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	crash_plan(p);
 	p->responder = check_responder_new(p->rootfds, conf->protect_data.n,
 	    &(struct check_emitter){ p, sink_lock, sink_unlock, check_emit });
+	p->scan_cache = hashcache_new(HASHCACHE_MAX_ENTRIES, HASHCACHE_MAX_BLOCKS);
+	p->verify_cache = hashcache_new(HASHCACHE_MAX_ENTRIES, HASHCACHE_MAX_BLOCKS);
 	open_streams(p);
 	p->poll_ev = evtimer_new(base, on_poll, p);
+	p->check_ev = evtimer_new(base, on_check_poll, p);
 	p->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, p);
 	evtimer_add(p->tick_ev, &tick);
 	if (pthread_create(&p->apply_thread, NULL, apply_main, p) != 0) {
@@ -2908,6 +3060,7 @@ plane_close(struct plane *p)
 	}
 	if (p->pending != PEND_NONE)
 		finish_pending(p, -1, 0, "lifeline-repl is stopping");
+	waiters_answer(p, true);
 	if (p->check_thread != 0) {
 		check_lock(p);
 		p->check_quit = true;
@@ -2926,9 +3079,14 @@ plane_close(struct plane *p)
 		event_free(p->poll_ev);
 	if (p->tick_ev != NULL)
 		event_free(p->tick_ev);
+	if (p->check_ev != NULL)
+		event_free(p->check_ev);
+	free(p->waiters);
 	check_scanner_free(p->scanner);
 	check_responder_free(p->responder);
 	check_verifier_free(p->verifier);
+	hashcache_free(p->scan_cache);
+	hashcache_free(p->verify_cache);
 	free(p->verify_folder);
 	check_result_clear(&p->vres);
 	applier_close(p->applier);

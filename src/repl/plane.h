@@ -66,11 +66,26 @@ void		 plane_drain(struct plane *p, const int *down, size_t ndown, int timeout_m
 		    plane_done_fn *done, void *arg);
 
 /*
- * Start a full system check on the active node (full: of everything; a
- * targeted one is refused for now). Its progress is in the status. 0, or
- * -1 with err (not active, one already running).
+ * Start a check on the active node: of everything (full), or of the
+ * entries the touched list names. With rehash it trusts no remembered
+ * hashes (hashcache.h), on this node nor on the passives: every file is
+ * read. Its progress is in the status. 0, or -1 with err (not active, one
+ * already running).
  */
-int		 plane_check(struct plane *p, bool full, char *err, size_t errlen);
+int		 plane_check(struct plane *p, bool full, bool rehash, char *err, size_t errlen);
+
+/*
+ * Call done(arg, check) on the loop once check number id is no longer
+ * running (ended, failed or stopped, or another check has the number
+ * now), with the status's "check" object (borrowed), or when timeout_ms
+ * (bounded by the caller) passed first, with the object saying "running";
+ * with check NULL when lifeline-repl stops first. While a check runs or
+ * someone waits, its end is looked for every few milliseconds, not on the
+ * slower tick.
+ */
+typedef void	 plane_check_fn(void *arg, json_t *check);
+void		 plane_check_wait(struct plane *p, uint64_t id, int timeout_ms, plane_check_fn *done,
+		    void *arg);
 
 /* The number of the last check started (status "check.id"), 0 before any. */
 uint64_t	 plane_check_id(const struct plane *p);

@@ -1,6 +1,6 @@
 /*
  * Fuzz target of the list a copy that crashed while active sends up
- * (repl/check, STREAM_UP_TARGETS). check.c, op.c and record.c are
+ * (repl/check, STREAM_UP_TARGETS). check.c, hashcache.c, op.c and record.c are
  * #included. Whatever the bytes, check_list_decode refuses them with a
  * reason, or gives a token that is not 0 and entries whose paths lie in
  * the message and are valid, which check_list_put writes back to exactly
@@ -8,6 +8,7 @@
  */
 #include "repl/record.c"
 #include "repl/op.c"
+#include "repl/hashcache.c"
 #include "repl/check.c"
 
 #include <stdio.h>

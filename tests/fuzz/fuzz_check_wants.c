@@ -1,6 +1,6 @@
 /*
  * Fuzz target of the wants codec (repl/check): the bytes are a message of
- * wants as it comes upstream from a passive. check.c, op.c and record.c
+ * wants as it comes upstream from a passive. check.c, hashcache.c, op.c and record.c
  * are #included. Whatever the bytes, check_wants_decode refuses them with
  * a reason and no want, or every want it gives has a valid path inside
  * the message, ended by its NUL, and the wants encode back to exactly the
@@ -8,6 +8,7 @@
  */
 #include "repl/record.c"
 #include "repl/op.c"
+#include "repl/hashcache.c"
 #include "repl/check.c"
 
 #include <stdio.h>

@@ -11,7 +11,8 @@
  * xattrs, symlink targets) and the quarantine must hold exactly what only
  * P had. Also: A changing between a VERIFY and its repair, a targeted
  * check, a directory listed over several VERIFYs, a quarantine on another
- * file system, and the wants codec with its refusals.
+ * file system, the hash caches of both sides (a file changed underneath
+ * with its mtime kept, a rehash), and the wants codec with its refusals.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,8 +37,11 @@
 #include "helpers/tmpdir.h"
 #include "repl/apply.h"
 #include "repl/check.h"
+#include "repl/hashcache.h"
 #include "repl/op.h"
 #include "repl/record.h"
+
+#include <xxhash.h>
 
 #define NROOTS     2
 #define MAX_STEPS  1000000L           /* no loop in these tests may run longer */
@@ -156,6 +160,8 @@ struct fx {
 	size_t			 moved;       /* entries moved into quarantine */
 	char			 moved_as[4096]; /* where, as reported: "a,b,..." */
 	size_t			 diverged;    /* records the applier found diverged */
+	struct hashcache	*sc;          /* the scanner's cache, when a test gives one */
+	bool			 rehash;      /* run_check's scans read every file */
 };
 
 static void
@@ -218,6 +224,7 @@ teardown(void **state)
 
 	check_responder_free(f->r);
 	check_verifier_free(f->v);
+	hashcache_free(f->sc);
 	applier_close(f->ap);
 	for (i = 0; i < NROOTS; i++)
 		if (f->afd[i] > 0)
@@ -587,6 +594,8 @@ run_check(struct fx *f, const struct check_target *t, size_t nt, bool interleave
 	int rc;
 
 	assert_non_null(s);
+	if (f->sc != NULL)
+		check_scanner_use_cache(s, f->sc, f->rehash);
 	for (;;) {
 		before = f->j.n;
 		if ((rc = check_scanner_step(s)) != 1)
@@ -1347,6 +1356,164 @@ test_batch_changes(void **state)
 	same_trees(f);
 }
 
+/* ---- the hash cache ---- */
+
+#define BIG_SIZE  (3 * 65536 + 1000)  /* a file of four blocks, read in one VERIFY */
+#define SMALL_N   5                   /* files h/t0... of 500 bytes, batched */
+
+/*
+ * Identical files on both sides, old enough to be remembered, with a cache
+ * on each side (the scanner's in f->sc, the verifier's in *pc); a first
+ * full check reads them all and remembers them, a second reads none.
+ */
+static void
+cache_warm(struct fx *f, struct hashcache **pc)
+{
+	struct hashcache *ac = hashcache_new(1000, 10000), *vc = hashcache_new(1000, 10000);
+	struct check_verify_stats vs;
+	struct check_scan_stats st;
+	struct timespec wait = { 1, 100 * 1000 * 1000 };
+	char name[32];
+	int i;
+
+	put_dir(f->a[0], "h", 0755);
+	put_dir(f->p[0], "h", 0755);
+	/* Small files after "small" in the listing: one batch, after big and small. */
+	for (i = 0; i < SMALL_N; i++) {
+		snprintf(name, sizeof(name), "h/t%d", i);
+		put_file(f->a[0], name, 500, 92 + (unsigned)i, 0644);
+		put_file(f->p[0], name, 500, 92 + (unsigned)i, 0644);
+	}
+	put_file(f->a[0], "h/small", 1000, 90, 0644);
+	put_file(f->p[0], "h/small", 1000, 90, 0644);
+	put_file(f->a[0], "h/big", BIG_SIZE, 91, 0644);
+	put_file(f->p[0], "h/big", BIG_SIZE, 91, 0644);
+	same_mtimes(f, "h");
+	put_mtime(f->p[0], "h", 1600000000, 0);
+	put_mtime(f->a[0], "h", 1600000000, 0);
+	/* Past the racy margin: a file read within 1 s of its ctime is not remembered. */
+	nanosleep(&wait, NULL);
+	start(f);
+	f->sc = ac;
+	check_verifier_use_cache(f->v, vc);
+	run_check(f, NULL, 0, false, &st);
+	same_trees(f);
+	assert_int_equal(st.cached, 0);
+	/* The second reads nothing: every file VERIFY is answered by the caches. */
+	run_check(f, NULL, 0, false, &st);
+	assert_int_equal(st.cached, 2 + SMALL_N);
+	assert_int_equal(st.bytes, 0);
+	check_verifier_stats(f->v, &vs);
+	assert_int_equal(vs.cached, 2 + SMALL_N);
+	*pc = vc;
+}
+
+/*
+ * A file of the passive's copy changed underneath with its size and mtime
+ * restored (as a tool that keeps mtimes, or a disk put back, leaves it):
+ * its ctime moved, so the next full check, caches warm, reads it again on
+ * the passive and finds it different, and the repair makes it identical.
+ */
+static void
+test_cache_changed_underneath(void **state)
+{
+	struct fx *f = *state;
+	struct hashcache *vc = NULL;
+	struct hashcache_stats hs;
+	struct check_verify_stats before, after;
+	struct check_scan_stats st;
+	struct stat small, big, t3;
+	char path[PATH_MAX];
+	size_t wants;
+
+	cache_warm(f, &vc);
+	path_of(path, sizeof(path), f->p[0], "h/t3");
+	assert_int_equal(lstat(path, &t3), 0);
+	path_of(path, sizeof(path), f->p[0], "h/small");
+	assert_int_equal(lstat(path, &small), 0);
+	path_of(path, sizeof(path), f->p[0], "h/big");
+	assert_int_equal(lstat(path, &big), 0);
+	poke(f->p[0], "h/small", 10);
+	poke(f->p[0], "h/big", 2 * 65536 + 5);
+	poke(f->p[0], "h/t3", 499);
+	put_mtime(f->p[0], "h/small", small.st_mtim.tv_sec, small.st_mtim.tv_nsec);
+	put_mtime(f->p[0], "h/big", big.st_mtim.tv_sec, big.st_mtim.tv_nsec);
+	put_mtime(f->p[0], "h/t3", t3.st_mtim.tv_sec, t3.st_mtim.tv_nsec);
+	wants = f->wants;
+	check_verifier_stats(f->v, &before);
+	run_check(f, NULL, 0, false, &st);
+	check_verifier_stats(f->v, &after);
+	/* The active's files did not change: its cache answers all. */
+	assert_int_equal(st.cached, 2 + SMALL_N);
+	/* The passive read the three again and wanted a block of each; the rest it did not read. */
+	assert_int_equal(after.cached - before.cached, SMALL_N - 1);
+	assert_int_equal(after.blocks_differ - before.blocks_differ, 3);
+	assert_true(f->wants > wants);
+	same_trees(f);
+	hashcache_stats(vc, &hs);
+	assert_true(hs.misses >= 3);
+	hashcache_free(vc);
+}
+
+/*
+ * With rehash the caches are not consulted, on either side: a passive
+ * cache made to hide a difference (the hashes of the active's content for
+ * a copy whose bytes differ: what a disk returning other bytes than were
+ * written would look like) hides it from a plain check, not from a
+ * rehash, whose first VERIFY says so.
+ */
+static void
+test_cache_rehash(void **state)
+{
+	struct fx *f = *state;
+	struct hashcache *vc = NULL;
+	struct check_verify_stats before, after;
+	struct check_scan_stats st;
+	struct timespec later;
+	struct record_hdr h;
+	struct op op;
+	struct stat ps;
+	uint8_t buf[1000];
+	uint64_t hash;
+	char path[PATH_MAX];
+	size_t wants, first;
+	int fd;
+
+	cache_warm(f, &vc);
+	path_of(path, sizeof(path), f->a[0], "h/small");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	close(fd);
+	hash = XXH3_64bits(buf, sizeof(buf));
+	path_of(path, sizeof(path), f->p[0], "h/small");
+	assert_int_equal(lstat(path, &ps), 0);
+	poke(f->p[0], "h/small", 10);
+	put_mtime(f->p[0], "h/small", ps.st_mtim.tv_sec, ps.st_mtim.tv_nsec);
+	assert_int_equal(lstat(path, &ps), 0);
+	clock_gettime(CLOCK_REALTIME, &later);
+	later.tv_sec += 2;
+	assert_true(hashcache_put(vc, 0, &ps, &later, &hash, 1));
+
+	wants = f->wants;
+	run_check(f, NULL, 0, false, NULL);
+	assert_int_equal(f->wants, wants);          /* hidden by the poisoned cache */
+
+	f->rehash = true;
+	first = f->j.n;
+	check_verifier_stats(f->v, &before);
+	run_check(f, NULL, 0, false, &st);
+	check_verifier_stats(f->v, &after);
+	jl_get(&f->j, first, &h, &op);
+	assert_true((op.flags & OP_VERIFY_BEGIN) && (op.flags & OP_VERIFY_REHASH));
+	assert_int_equal(st.cached, 0);
+	assert_int_equal(st.bytes, 1000 + BIG_SIZE + SMALL_N * 500);
+	assert_int_equal(after.cached, before.cached);
+	assert_true(f->wants > wants);
+	same_trees(f);
+	hashcache_free(vc);
+}
+
 /*
  * A quarantine on another file system than the copy: entries are copied
  * (content, mode, owner, times, xattrs, symlinks, subdirectories), made
@@ -1835,6 +2002,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_changed_underneath, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_rehash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_other_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_name_taken, setup, teardown),
 		cmocka_unit_test(test_wants_codec),

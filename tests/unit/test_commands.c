@@ -224,7 +224,8 @@ test_bad_usage(void **state)
 		{ { "switchover", "--to", "quaternary" }, "lifeline switchover: unknown node "
 		    "\"quaternary\", expected primary, secondary or tertiary\n" },
 		{ { "switchover", "now" }, "lifeline switchover: unexpected \"now\"" },
-		{ { "check", "--fast" }, "lifeline check: unexpected \"--fast\", expected --full or --wait\n" },
+		{ { "check", "--fast" }, "lifeline check: unexpected \"--fast\", expected --full, "
+		    "--rehash or --wait\n" },
 		{ { "reload", "now" }, "lifeline reload: takes no arguments\n" },
 		{ { "make-active" }, "lifeline make-active: needs --force: it overrides the automatic "
 		    "failover rules; use it only when the active site is lost\n" },
@@ -438,7 +439,10 @@ test_switchover_wait_served(void **state)
 	assert_string_equal(o.out, "switchover to primary started\nprimary is active in epoch 9\n");
 }
 
-/* check --wait: the result of this check's id, exit 0 only when in sync. */
+/*
+ * check --wait: the engine answers check_wait when this check's id ended
+ * (a still-running answer is asked again); exit 0 only when in sync.
+ */
 static void
 test_check_wait(void **state)
 {
@@ -446,13 +450,36 @@ test_check_wait(void **state)
 	struct output o;
 
 	answer(0, "check", "{\"ok\":true,\"id\":3}");
-	answer(1, "status", "{\"ok\":true,\"status\":{\"replication\":{\"check\":{\"id\":3,"
+	answer(1, "check_wait", "{\"ok\":true,\"check\":{\"id\":3,\"state\":\"running\"}}");
+	answer(2, "check_wait", "{\"ok\":true,\"check\":{\"id\":3,"
 	    "\"state\":\"done\",\"result\":\"repaired\",\"entries\":10,\"bytes\":4096,\"wants\":2,"
-	    "\"repairs\":2,\"ms\":15}}}}");
+	    "\"repairs\":2,\"ms\":15}}");
 	run_cli(&ctx, &o, "check", "--wait", NULL);
 	assert_int_equal(o.rc, 1);
 	assert_string_equal(o.out, "targeted check 3 started\n"
 	    "check repaired: 10 entries, 4096 bytes hashed, 2 wants, 2 repairs, 15 ms\n");
+	assert_request(1, "{\"cmd\":\"check_wait\",\"id\":3,\"timeout_ms\":5000}");
+}
+
+/* check --full --rehash --wait against an engine without check_wait: the status is polled. */
+static void
+test_check_wait_old_engine(void **state)
+{
+	struct cli_ctx ctx = { .socket = fake.path };
+	struct output o;
+
+	answer(0, "check", "{\"ok\":true,\"id\":4}");
+	answer(1, "check_wait", "{\"ok\":false,\"error\":\"unknown command \\\"check_wait\\\", "
+	    "this engine knows: status\"}");
+	answer(2, "status", "{\"ok\":true,\"status\":{\"replication\":{\"check\":{\"id\":4,"
+	    "\"state\":\"done\",\"result\":\"in-sync: 0 wants answered\",\"entries\":10,"
+	    "\"bytes\":0,\"wants\":0,\"repairs\":0,\"ms\":15}}}}");
+	run_cli(&ctx, &o, "check", "--full", "--rehash", "--wait", NULL);
+	assert_int_equal(o.rc, 0);
+	assert_string_equal(o.out, "full check 4 started, reading every file\n"
+	    "check in-sync: 0 wants answered: 10 entries, 0 bytes hashed, 0 wants, 0 repairs, 15 ms\n");
+	assert_string_equal(o.err, "");
+	assert_request(0, "{\"cmd\":\"check\",\"full\":true,\"rehash\":true}");
 }
 
 /* ---- events --------------------------------------------------------------- */
@@ -523,6 +550,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_switchover_wait_refused, setup_engine,
 		    teardown_engine),
 		cmocka_unit_test_setup_teardown(test_switchover_wait_served, setup_engine,
+		    teardown_engine),
+		cmocka_unit_test_setup_teardown(test_check_wait_old_engine, setup_engine,
 		    teardown_engine),
 		cmocka_unit_test_setup_teardown(test_check_wait, setup_engine, teardown_engine),
 		cmocka_unit_test(test_events),

@@ -829,11 +829,16 @@ test_verify_layouts(void **state)
 	refused_op(&op, "another flag with XATTRS", "verify");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_XATTRS | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
 	refused_op(&op, "another flag with XATTRS", "verify");
-	op = verify_op(S_IFREG | 0644, 0x40, NULL, 0, 0, 0);
-	refused_op(&op, "flags 0x40 for verify", "0x3f");
+	op = verify_op(S_IFREG | 0644, 0x80, NULL, 0, 0, 0);
+	refused_op(&op, "flags 0x80 for verify", "0x7f");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_FULL, NULL, 0, 0, 0);
 	refused_op(&op, "FULL without BEGIN", "qualifies");
 	op = verify_op(S_IFREG | 0644, OP_VERIFY_FULL | OP_VERIFY_BEGIN, NULL, 0, 0, 0);
+	accepted_op(op);
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_REHASH, NULL, 0, 0, 0);
+	refused_op(&op, "REHASH without BEGIN", "qualifies");
+	op = verify_op(S_IFREG | 0644, OP_VERIFY_REHASH | OP_VERIFY_FULL | OP_VERIFY_BEGIN, NULL,
+	    0, 0, 0);
 	accepted_op(op);
 }
 

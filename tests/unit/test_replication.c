@@ -472,13 +472,13 @@ test_check(void **state)
 	want_requests = 1;                   /* told passive first: then only checks go */
 	assert_true(run_until(f, enough_requests, 3000));
 	check_calls = 0;
-	replication_check(f->rp, true, on_check, &check_calls);
+	replication_check(f->rp, true, false, on_check, &check_calls);
 	assert_true(run_until(f, checked, 3000));
 	assert_int_equal(check_id, 42);
 	assert_string_equal(check_why, "");
 	fake_refuse("check");
 	check_calls = 0;
-	replication_check(f->rp, false, on_check, &check_calls);
+	replication_check(f->rp, false, false, on_check, &check_calls);
 	assert_true(run_until(f, checked, 3000));
 	assert_int_equal(check_id, 0);
 	assert_string_equal(check_why, "fake refuses check");
