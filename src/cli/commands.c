@@ -52,7 +52,7 @@ const struct cli_command cli_commands[] = {
 	    "through each node's lifeline-repl, and wait until each is heard)", cmd_engine },
 	{ "check",   "[--full] [--rehash] [--wait]", "check the copies against the active node "
 	    "online: the files the journal lists as touched, or with --full the whole protected "
-	    "set. A file whose ctime, size, mtime and inode are what they were when a check "
+	    "set; a file whose ctime, size, mtime and inode are what they were when a check "
 	    "last read it is compared by the hashes remembered then, on each node, unread (the "
 	    "memory of lifeline-repl, empty after its restart); --rehash reads every file on "
 	    "every node, for a disk that may return other bytes than were written; --wait "
