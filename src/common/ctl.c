@@ -171,6 +171,22 @@ ctl_ok(void)
 }
 
 json_t *
+ctl_check_wait_args(json_t *req, uint64_t *id, int *timeout_ms)
+{
+	json_t *i = json_object_get(req, "id"), *t = json_object_get(req, "timeout_ms");
+
+	if (!json_is_integer(i) || json_integer_value(i) < 1)
+		return ctl_error("\"id\" must be the number of a check, from 1");
+	if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+	    json_integer_value(t) > CTL_CHECK_WAIT_MAX_MS)
+		return ctl_error("\"timeout_ms\" must be an integer from 0 to %d",
+		    CTL_CHECK_WAIT_MAX_MS);
+	*id = (uint64_t)json_integer_value(i);
+	*timeout_ms = (int)json_integer_value(t);
+	return NULL;
+}
+
+json_t *
 ctl_parse_request(const char *line, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;

@@ -7,6 +7,7 @@
 #define LIFELINE_CTL_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #define CTL_SOCKET_NAME "lifelined.sock"     /* inside state_dir */
 #define CTL_MAX_LINE    (1024 * 1024)        /* a longer line is refused */
@@ -28,5 +29,13 @@ json_t *ctl_ok(void);
  * err naming what was wrong and what was expected.
  */
 json_t *ctl_parse_request(const char *line, size_t len, char *err, size_t errlen);
+
+/*
+ * The arguments of a check_wait request (lifelined's, and lifeline-repl's
+ * in common/replctl.h): "id" from 1, "timeout_ms" from 0 to
+ * CTL_CHECK_WAIT_MAX_MS. NULL when both are right, else the error answer.
+ */
+#define CTL_CHECK_WAIT_MAX_MS  60000   /* one check_wait waits at most this long */
+json_t *ctl_check_wait_args(json_t *req, uint64_t *id, int *timeout_ms);
 
 #endif

@@ -31,9 +31,15 @@
  *        node acknowledged the last record: {"ok":true,"last_seq":S}, or
  *        {"ok":false,"error":...} after T ms naming who lags by how much.
  *
- *   {"cmd":"check", "full":BOOL}
+ *   {"cmd":"check", "full":BOOL, "rehash":BOOL}
  *     -> {"ok":true, "check":{...}} a full (or targeted) system check was
- *        started on the active; progress is in status "check".
+ *        started on the active; progress is in status "check". With
+ *        rehash every node reads every file, its hash cache unused.
+ *
+ *   {"cmd":"check_wait", "id":N, "timeout_ms":T}
+ *     -> {"ok":true, "check":{...}} once check N is no longer running, or
+ *        after T ms (at most CTL_CHECK_WAIT_MAX_MS) with it still running:
+ *        the caller asks again.
  *
  *   {"cmd":"stop"}
  *     -> {"ok":true}, then lifeline-repl unmounts and exits.

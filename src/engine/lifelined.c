@@ -35,7 +35,6 @@
 #define LIFELINE_VERSION "0.1.0"
 #endif
 
-#define CHECK_WAIT_MAX_MS 60000     /* one check_wait waits at most this long (lifeline-repl's bound) */
 
 /* The options, as one table: getopt, usage and the man page read it. */
 static const struct option_row option_rows[] = {
@@ -255,26 +254,24 @@ on_check_over(void *arg, json_t *check, const char *why)
 /*
  * lifeline check --wait: answered when check "id" ends, as lifeline-repl
  * sees it at once (not from the status it polls), or after "timeout_ms"
- * (at most CHECK_WAIT_MAX_MS) with the check still running; the CLI asks
+ * (at most CTL_CHECK_WAIT_MAX_MS) with the check still running; the CLI asks
  * again. The loop never waits for it.
  */
 static json_t *
 cmd_check_wait(void *ctx, json_t *req, struct control_later *later)
 {
 	struct engine *e = ctx;
-	json_t *id = json_object_get(req, "id"), *t = json_object_get(req, "timeout_ms");
+	json_t *bad;
+	uint64_t id;
+	int timeout_ms;
 
 	if (e->role != ROLE_ACTIVE)
 		return ctl_error("a check runs on the active node; this node is passive");
-	if (!json_is_integer(id) || json_integer_value(id) < 1)
-		return ctl_error("\"id\" must be the number of a check, from 1");
-	if (!json_is_integer(t) || json_integer_value(t) < 0 ||
-	    json_integer_value(t) > CHECK_WAIT_MAX_MS)
-		return ctl_error("\"timeout_ms\" must be an integer from 0 to %d", CHECK_WAIT_MAX_MS);
+	if ((bad = ctl_check_wait_args(req, &id, &timeout_ms)) != NULL)
+		return bad;
 	if (later == NULL)
 		return ctl_error("\"check_wait\" is answered later");
-	replication_check_wait(e->replication, (uint64_t)json_integer_value(id),
-	    (int)json_integer_value(t), on_check_over, later);
+	replication_check_wait(e->replication, id, timeout_ms, on_check_over, later);
 	return NULL;
 }
 

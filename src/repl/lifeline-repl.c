@@ -36,7 +36,6 @@
 #endif
 
 #define DRAIN_DEFAULT_MS 30000
-#define CHECK_WAIT_MAX_MS 60000      /* one check_wait request waits at most this long */
 #define ENGINE_START_GRACE_MS 15000  /* a lifelined started here may take this long to answer */
 
 /* The options, as one table: getopt, usage and the man page read it. */
@@ -283,24 +282,22 @@ on_check_over(void *arg, json_t *check)
 
 /*
  * Answered when check "id" is no longer running, or after "timeout_ms"
- * (at most CHECK_WAIT_MAX_MS) with it still running: the caller asks
+ * (at most CTL_CHECK_WAIT_MAX_MS) with it still running: the caller asks
  * again. The answer's "check" is the status's.
  */
 static json_t *
 cmd_check_wait(void *ctx, json_t *req, struct control_later *later)
 {
 	struct repl *r = ctx;
-	json_t *id = json_object_get(req, "id"), *t = json_object_get(req, "timeout_ms");
+	json_t *bad;
+	uint64_t id;
+	int timeout_ms;
 
-	if (!json_is_integer(id) || json_integer_value(id) < 1)
-		return ctl_error("\"id\" must be the number of a check, from 1");
-	if (!json_is_integer(t) || json_integer_value(t) < 0 ||
-	    json_integer_value(t) > CHECK_WAIT_MAX_MS)
-		return ctl_error("\"timeout_ms\" must be an integer from 0 to %d", CHECK_WAIT_MAX_MS);
+	if ((bad = ctl_check_wait_args(req, &id, &timeout_ms)) != NULL)
+		return bad;
 	if (later == NULL)
 		return ctl_error("\"check_wait\" is answered later");
-	plane_check_wait(r->plane, (uint64_t)json_integer_value(id), (int)json_integer_value(t),
-	    on_check_over, later);
+	plane_check_wait(r->plane, id, timeout_ms, on_check_over, later);
 	return NULL;
 }
 

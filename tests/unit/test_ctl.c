@@ -464,11 +464,55 @@ test_call_path_too_long(void **state)
 	json_decref(req);
 }
 
+/* check_wait's arguments: an id from 1 and a bounded timeout, else a clear refusal. */
+static void
+test_check_wait_args(void **state)
+{
+	static const struct { const char *req; const char *error; } rows[] = {
+		{ "{\"id\": 3, \"timeout_ms\": 0}", NULL },
+		{ "{\"id\": 1, \"timeout_ms\": 60000}", NULL },
+		{ "{\"timeout_ms\": 10}", "\"id\" must be the number of a check, from 1" },
+		{ "{\"id\": 0, \"timeout_ms\": 10}", "\"id\" must be the number of a check, from 1" },
+		{ "{\"id\": \"7\", \"timeout_ms\": 10}", "\"id\" must be the number" },
+		{ "{\"id\": 7}", "\"timeout_ms\" must be an integer from 0 to 60000" },
+		{ "{\"id\": 7, \"timeout_ms\": -1}", "\"timeout_ms\" must be an integer" },
+		{ "{\"id\": 7, \"timeout_ms\": 60001}", "from 0 to 60000" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		json_t *req = json_loads(rows[i].req, 0, NULL), *bad;
+		uint64_t id = 0;
+		int t = -5;
+
+		assert_non_null(req);
+		bad = ctl_check_wait_args(req, &id, &t);
+		if (rows[i].error == NULL) {
+			if (bad != NULL)
+				fail_msg("%s refused", rows[i].req);
+			assert_int_equal(id, json_integer_value(json_object_get(req, "id")));
+			assert_int_equal(t, json_integer_value(json_object_get(req, "timeout_ms")));
+		} else {
+			const char *e;
+
+			if (bad == NULL)
+				fail_msg("%s taken, expected \"%s\"", rows[i].req, rows[i].error);
+			assert_false(json_is_true(json_object_get(bad, "ok")));
+			e = json_string_value(json_object_get(bad, "error"));
+			if (e == NULL || strstr(e, rows[i].error) == NULL)
+				fail_msg("%s: error \"%s\", expected \"%s\"", rows[i].req,
+				    e ? e : "(none)", rows[i].error);
+			json_decref(bad);
+		}
+		json_decref(req);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_check_wait_args),
 		cmocka_unit_test(test_parse_reads_len_bytes),
 		cmocka_unit_test(test_parse_bad_rows),
 		cmocka_unit_test(test_parse_error_names_column),
