@@ -1198,6 +1198,111 @@ check_op(const struct applier *a, const struct record_hdr *h, const struct job *
 	return APPLY_OK;
 }
 
+/*
+ * A new file made whole before it gets its name: an unnamed file in the
+ * directory (O_TMPFILE), given the record's owner, mode and mtime, then
+ * linked under the name, so the name never shows a half-made file. The fd
+ * is returned for the next sync to make durable. -1 with errno; EOPNOTSUPP
+ * when the file system cannot make unnamed files.
+ */
+static int
+make_whole(const struct job *j, const struct loc *l)
+{
+	const struct op *op = j->op;
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+	    { .tv_sec = op->mtime_sec, .tv_nsec = nsec_of(op->mtime_nsec) } };
+	int fd, saved;
+
+	fd = openat(l->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		if (errno == EISDIR || errno == EINVAL)
+			errno = EOPNOTSUPP;
+		return -1;
+	}
+	step("tmpfile");
+	if (fchown(fd, op->uid, op->gid) == -1 || fchmod(fd, op->mode & 07777) == -1 ||
+	    ((op->mtime_sec != 0 || op->mtime_nsec != 0) && futimens(fd, ts) == -1) ||
+	    linkat(fd, "", l->dirfd, l->name, AT_EMPTY_PATH) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved == EOPNOTSUPP ? EIO : saved;
+		return -1;
+	}
+	step("link");
+	return fd;
+}
+
+/*
+ * A CREATE the application made without O_EXCL, applied as a state-setting
+ * op (invariant 8 names only the exclusive create as not one): no intent
+ * and no syncs of its own; the file and its folder are kept for the next
+ * batched sync, as a write is. Done again after a crash it finds the name
+ * made whole (make_whole) and leaves it, as the entry op does with a file
+ * that exists, emptying it only for O_TRUNC; the folder's mtime is set
+ * again either way. Where unnamed files cannot be made, the entry op's
+ * way is taken.
+ */
+static enum apply_result
+apply_create(struct applier *a, const struct record_hdr *h, const struct job *j)
+{
+	const struct op *op = j->op;
+	enum apply_result r = APPLY_OK;
+	struct snap b;
+	struct loc l;
+	int fd = -1, dirfd, kept;
+
+	if (open_loc(a, op->root, op->path, op->path_len, &l) == -1)
+		return sys(j, errno, true, "opening its directory beneath the root");
+	if (l.dirfd == -1) {
+		r = say(j, APPLY_DIVERGED, "its directory is missing");
+		goto out;
+	}
+	if (look(&l, &b) == -1) {
+		r = sys(j, errno, false, "fstatat");
+		goto out;
+	}
+	if (b.mode != 0 && !S_ISREG(b.mode)) {
+		r = say(j, APPLY_DIVERGED, "it exists and is not a regular file");
+		goto out;
+	}
+	if (b.mode == 0 && (fd = make_whole(j, &l)) == -1) {
+		if (errno == EOPNOTSUPP) {
+			close_loc(&l);
+			return apply_entry(a, h, j);
+		}
+		r = sys(j, errno, false, "create");
+		goto out;
+	}
+	if (b.mode != 0 && (op->flags & OP_CREATE_TRUNC)) {
+		if ((fd = open_name(&l, O_WRONLY | O_TRUNC)) == -1) {
+			r = sys(j, errno, false, "open O_TRUNC");
+			goto out;
+		}
+		step("truncate");
+		if ((r = set_mtime(j, fd, -1, NULL, op->mtime_sec, op->mtime_nsec, "mtime")) !=
+		    APPLY_OK)
+			goto out;
+	}
+	if ((r = set_mtime(j, l.dirfd, -1, NULL, op->dir_mtime_sec, op->dir_mtime_nsec,
+	    "dir-mtime")) != APPLY_OK)
+		goto out;
+	if ((dirfd = dup(l.dirfd)) == -1 || keep_dirty(a, dirfd) == -1) {
+		r = sys(j, errno, false, "keeping its folder for the sync");
+		goto out;
+	}
+	if (fd != -1) {
+		kept = keep_dirty(a, fd);      /* takes fd, or closes it on failure */
+		fd = -1;
+		if (kept == -1)
+			r = sys(j, errno, false, "keeping it for the sync");
+	}
+out:
+	if (fd != -1)
+		close(fd);
+	close_loc(&l);
+	return r;
+}
+
 enum apply_result
 applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op, char *why,
     size_t whylen)
@@ -1224,9 +1329,12 @@ applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op
 	}
 	if ((r = check_op(a, h, &j)) != APPLY_OK)
 		return r;
-	if (!record_is_state_setting(h->type))
+	if (h->type == RECORD_CREATE && !(op->flags & OP_CREATE_EXCL))
+		r = apply_create(a, h, &j);
+	else if (!record_is_state_setting(h->type))
 		return apply_entry(a, h, &j);
-	r = apply_state(a, &j);
+	else
+		r = apply_state(a, &j);
 	if (r == APPLY_OK || r == APPLY_DIVERGED) {
 		a->pos.epoch = h->epoch;
 		a->pos.seq = h->seq;

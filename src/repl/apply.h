@@ -66,7 +66,9 @@ struct apply_pos applier_pos(const struct applier *a);
  * is refused; the first record after an empty position may have any seq).
  * A record that is not state-setting (record_is_state_setting) has its
  * position made durable before this returns; state-setting ones are made
- * durable in batches by applier_sync. VERIFY changes nothing here (the
+ * durable in batches by applier_sync, and so is a CREATE without
+ * OP_CREATE_EXCL (invariant 8 names only the exclusive create: the file is
+ * made whole under no name and then linked, so replay finds it whole). VERIFY changes nothing here (the
  * caller checks it first) and FSYNC_BARRIER only moves the position (the
  * journal already made the data durable on this node). After APPLY_FAILED
  * the caller resumes from applier_pos() + 1, which may be earlier than the

@@ -763,11 +763,11 @@ test_batched_position(void **state)
 	struct applier *a = open_applier(f), *b;
 	char err[256];
 
-	APPLY(a, 1, OP(RECORD_CREATE, "f", .mode = 0600), APPLY_OK, NULL);
+	APPLY(a, 1, OP(RECORD_CREATE, "f", .mode = 0600, .flags = OP_CREATE_EXCL), APPLY_OK, NULL);
 	APPLY(a, 2, OP(RECORD_WRITE, "f", DATA("one")), APPLY_OK, NULL);
 	APPLY(a, 3, OP(RECORD_CHMOD, "f", .mode = 0640), APPLY_OK, NULL);
 	assert_true(applier_pos(a).seq == 3);
-	/* Another look at the file: only the create is durable yet. */
+	/* Another look at the file: only the exclusive create is durable yet. */
 	b = open_applier(f);
 	assert_true(applier_pos(b).seq == 1);
 	applier_close(b);
@@ -781,10 +781,34 @@ test_batched_position(void **state)
 	b = open_applier(f);
 	assert_true(applier_pos(b).seq == 5);
 	applier_close(b);
+	/*
+	 * A create without O_EXCL is state-setting: batched like a write, and
+	 * the name shows the file whole (owner, mode, mtime) at once.
+	 */
+	{
+		struct stat st;
+
+		APPLY(a, 6, OP(RECORD_CREATE, "n", .mode = S_IFREG | 0604, .uid = 5, .gid = 6,
+		    .mtime_sec = 1000000000, .mtime_nsec = 7), APPLY_OK, NULL);
+		b = open_applier(f);
+		assert_true(applier_pos(b).seq == 5);
+		applier_close(b);
+		assert_int_equal(lstat(at(f->root, "n"), &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0604);
+		assert_int_equal(st.st_uid, 5);
+		assert_int_equal(st.st_gid, 6);
+		assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+		assert_int_equal(st.st_mtim.tv_nsec, 7);
+		assert_int_equal(applier_sync(a, err, sizeof(err)), 0);
+		b = open_applier(f);
+		assert_true(applier_pos(b).seq == 6);
+		applier_close(b);
+	}
 	/* Many files: the set of kept files fills and is flushed, nothing lost. */
 	{
 		char name[16];
-		uint64_t s = 6;
+		uint64_t s = 7;
 		int i;
 
 		for (i = 0; i < 40; i++) {
