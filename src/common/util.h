@@ -67,4 +67,18 @@ char *dated_path(const char *dir, const char *suffix);
  */
 void utf8_sanitize(char *msg);
 
+/*
+ * splitmix64's finalizer: spreads dense keys (inode numbers, node ids)
+ * over every bit, for the slots of a hash table.
+ */
+static inline uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
 #endif

@@ -225,16 +225,6 @@ ht_del(struct htable *t, struct hentry *e)
 	t->n--;
 }
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	return x ^ (x >> 33);
-}
-
 struct node;
 
 /* A name of a node: text in the folder node parent. */

@@ -45,17 +45,6 @@ struct hashcache {
 	struct hashcache_stats st;
 };
 
-/* splitmix64's finalizer: inode numbers are dense, the slots need them spread. */
-static uint64_t
-mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 size_t
 hashcache_blocks_of(uint64_t size)
 {
@@ -151,7 +140,7 @@ static struct slot *
 probe(const struct hashcache *c, uint16_t dev, uint64_t ino)
 {
 	size_t mask = c->nslots - 1;
-	size_t i = (size_t)((mix((ino >> RUN_BITS) ^ ((uint64_t)dev << 48)) << RUN_BITS) |
+	size_t i = (size_t)((mix64((ino >> RUN_BITS) ^ ((uint64_t)dev << 48)) << RUN_BITS) |
 	    (ino & ((1u << RUN_BITS) - 1))) & mask;
 
 	while (c->slots[i].dev != 0 && !(c->slots[i].ino == ino && c->slots[i].dev == dev))
