@@ -159,10 +159,14 @@ static const struct keydef keys[] = {
 
 	{ SECT_SERVICE, "start", K_REQUIRED, NULL, "start = /usr/bin/app",
 	    set_cmd, show_str, SV(start), 0, NULL },
+	{ SECT_SERVICE, "after", K_REPEAT, NULL, NULL,
+	    set_list, show_list, SV(after), 0, check_service_name },
 	{ SECT_SERVICE, "stop", 0, "signal TERM", NULL,
 	    set_stop, show_stop, 0, 0, NULL },
 	{ SECT_SERVICE, "stop_timeout", 0, "10s", NULL,
 	    set_duration, show_duration, SV(stop_timeout_ms), 1, NULL },
+	{ SECT_SERVICE, "start_timeout", 0, "60s", NULL,
+	    set_duration, show_duration, SV(start_timeout_ms), 1, NULL },
 	{ SECT_SERVICE, "check", 0, "pid", NULL,
 	    set_check, show_check, 0, 0, NULL },
 	{ SECT_SERVICE, "check_interval", 0, "2s", NULL,
@@ -1360,6 +1364,92 @@ check_protected(struct parser *p)
 	return 0;
 }
 
+/*
+ * Follow the after lists from service i, depth first; on reaching a
+ * service already on the path, write the cycle into buf and return it.
+ * mark: 0 unseen, 1 on the path, 2 done. *start: where the cycle begins.
+ */
+static bool
+find_cycle(const struct config *c, size_t i, char *mark, size_t *path, size_t depth,
+    size_t *start, char *buf, size_t len)
+{
+	const struct strlist *after = &c->services[i].after;
+
+	mark[i] = 1;
+	path[depth] = i;
+	for (size_t j = 0; j < after->n; j++) {
+		const struct service_conf *d = config_service(c, after->v[j]);
+		size_t k, at = 0, from;
+
+		if (d == NULL)
+			continue;            /* a unit: it has no after list */
+		k = (size_t)(d - c->services);
+		if (mark[k] == 2)
+			continue;
+		if (mark[k] == 0) {
+			if (find_cycle(c, k, mark, path, depth + 1, start, buf, len))
+				return true;
+			continue;
+		}
+		for (from = 0; path[from] != k; from++)
+			;
+		*start = k;
+		buf[0] = '\0';
+		for (size_t n = from; n <= depth; n++)
+			at += (size_t)snprintf(buf + at, at < len ? len - at : 0, "%s -> ",
+			    c->services[path[n]].name);
+		snprintf(buf + at, at < len ? len - at : 0, "%s", d->name);
+		return true;
+	}
+	mark[i] = 2;
+	return false;
+}
+
+/*
+ * Each after names another protected service, and following them never
+ * comes back to where it started: then there is an order to start them in.
+ */
+static int
+check_dependencies(struct parser *p)
+{
+	const struct config *c = p->conf;
+	size_t after = key_index(SECT_SERVICE, "after");
+	char cycle[512];
+	size_t start = 0;
+	char *mark = xcalloc(c->nservices + 1, 1);
+	size_t *path = xcalloc(c->nservices + 1, sizeof(*path));
+	int rc = 0;
+
+	for (size_t i = 0; i < c->nservices && rc == 0; i++) {
+		const struct service_conf *s = &c->services[i];
+
+		for (size_t j = 0; j < s->after.n && rc == 0; j++) {
+			bool known = false;
+
+			for (size_t k = 0; k < c->protect_service.n; k++)
+				known |= strcmp(c->protect_service.v[k], s->after.v[j]) == 0;
+			if (strcmp(s->after.v[j], s->name) == 0)
+				rc = fail(p, p->svc[i].keyline[after], "[service %s] after "
+				    "names the service itself, expected the services it "
+				    "needs started first", s->name);
+			else if (!known)
+				rc = fail(p, p->svc[i].keyline[after], "[service %s] after "
+				    "\"%s\" is not a protected service, expected a name "
+				    "listed as a service in [protect]", s->name, s->after.v[j]);
+		}
+	}
+	for (size_t i = 0; i < c->nservices && rc == 0; i++) {
+		if (mark[i] == 0 && find_cycle(c, i, mark, path, 0, &start, cycle,
+		    sizeof(cycle)))
+			rc = fail(p, p->svc[start].keyline[after], "[service %s] after "
+			    "makes a loop (%s), expected an order the services can start in",
+			    c->services[start].name, cycle);
+	}
+	free(mark);
+	free(path);
+	return rc;
+}
+
 /* The line of the first key that is set, else 0. */
 static int
 line_of(const struct sectstate *st, enum sect s, const char *a, const char *b)
@@ -1624,6 +1714,7 @@ static int (*const checks[])(struct parser *) = {
 	check_required,
 	check_mode_nodes,
 	check_protected,
+	check_dependencies,
 	check_timings,
 	check_paths,
 	check_public,
@@ -1809,6 +1900,7 @@ config_free(struct config *conf)
 		free(s->stop_cmd);
 		free(s->check_cmd);
 		free_actions(s);
+		strlist_free(&s->after);
 	}
 	free(conf->services);
 	strlist_free(&conf->protect_data);

@@ -63,6 +63,8 @@ struct service_conf {
 	struct service_action actions[SERVICE_MAX_ACTIONS];
 	size_t           nactions;
 	uint64_t         window_ms;        /* failure count resets after this */
+	uint64_t         start_timeout_ms; /* from a start to its first passed check */
+	struct strlist   after;            /* services started before this one */
 };
 
 struct config {

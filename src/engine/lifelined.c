@@ -406,6 +406,26 @@ on_repl_death(struct engine *e, const char *why)
 		    "this node stays active and starts lifeline-repl again", err);
 }
 
+/*
+ * A protected service's action list asks for a switchover: hand the role
+ * to the default stand-by. The services module restarts the service here
+ * when this is refused (no stand-by in sync, none heard).
+ */
+static int
+on_service_switchover(struct engine *e, const char *why, char *err, size_t errlen)
+{
+	int resolved;
+
+	if (e->roles == NULL) {
+		snprintf(err, errlen, "the role machine is not running");
+		return -1;
+	}
+	if (roles_switchover(e->roles, -1, &resolved, err, errlen) < 0)
+		return -1;
+	event(e, EV_WARNING, "role", "switchover to %s because %s", node_name(resolved), why);
+	return 0;
+}
+
 /* A peer asks this node, the active, to hand over its role. */
 static void
 on_peer_switchover(struct engine *e, enum node_id from, enum node_id target)
@@ -556,6 +576,7 @@ main(int argc, char *argv[])
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
 	e.services = services_new(&e);
+	services_on_switchover(e.services, on_service_switchover);
 	{
 		char err[512];
 		json_t *adopt, *pid;

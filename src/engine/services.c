@@ -1,12 +1,18 @@
 /*
  * Supervision of protected services with the exec back end. Each service is
- * a process group led by /bin/sh -c "exec START"; SIGCHLD tells us when it
- * ends, and its action list says what to do about it.
+ * a process group led by /bin/sh -c "exec START"; its end comes through
+ * engine/children, its health through engine/health, and its action list
+ * says what to do about a failure of either. Services start after the ones
+ * their `after` names are up, and stop before them.
  */
 #include "engine/services.h"
+#include "engine/children.h"
 #include "engine/engine.h"
+#include "engine/events.h"
+#include "engine/health.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/values.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -22,26 +28,34 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RESTART_DELAY_MS 500
+#define RESTART_DELAY_MS  500
+#define STOP_POLL_MS      50
+#define FIRST_PROBE_MS    100   /* after a start: the check's first try */
+#define STARTING_PROBE_MS 250   /* then, until it first passes */
 
-enum svc_state { SVC_STOPPED, SVC_RUNNING, SVC_RESTARTING, SVC_FAILED, SVC_UNMANAGED,
-	SVC_STOPPING };
+enum svc_state { SVC_STOPPED, SVC_WAITING, SVC_STARTING, SVC_RUNNING, SVC_RESTARTING,
+	SVC_FAILED, SVC_UNMANAGED, SVC_STOPPING };
 
 static const char *const svc_state_names[] = {
-	[SVC_STOPPED] = "stopped", [SVC_RUNNING] = "running",
+	[SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",
+	[SVC_STARTING] = "starting", [SVC_RUNNING] = "running",
 	[SVC_RESTARTING] = "restarting", [SVC_FAILED] = "failed",
 	[SVC_UNMANAGED] = "unmanaged", [SVC_STOPPING] = "stopping",
 };
-
-#define STOP_POLL_MS 50
 
 struct service {
 	char            *name;
 	enum svc_state   state;
 	pid_t            pid;
+	uint64_t         started_ms;
+	unsigned long    oom_kills_at_start;
 	unsigned         failures;        /* consecutive, inside the window */
 	uint64_t         first_failure_ms;
-	struct event    *restart_ev;
+	char             last_failure[320];
+	struct event    *restart_ev;      /* a start after a restart action */
+	struct event    *probe_ev;        /* the next health probe */
+	struct health   *health;
+	bool             restart_after_stop; /* stopping for a restart action */
 	uint64_t         kill_at_ms;      /* SVC_STOPPING: SIGKILL after this */
 	int              pidfd;           /* adopted (not our child): its end, or -1 */
 	struct event    *pidfd_ev;
@@ -51,21 +65,25 @@ struct service {
 
 struct services {
 	struct engine   *e;
+	struct children *kids;
+	bool             wanted;          /* the node is active: services should run */
 	struct service **v;               /* each its own allocation: timers point at it */
 	size_t           n;
-	struct event    *sigchld_ev;
 	struct event    *stop_ev;         /* polls an asynchronous stop */
 	void           (*stop_done)(void *);
 	void            *stop_arg;
 	struct service **retiring;        /* dropped by a reload, still stopping */
 	size_t           nretiring;
 	struct event    *retire_ev;       /* polls them for their SIGKILL time */
+	services_switchover_fn *switchover;
 };
 
 static void check_stop(struct services *s);
+static void stop_ready(struct services *s);
+static void start_ready(struct services *s);
 static void retired_gone(struct service *svc);
-
 static void start_service(struct service *svc);
+static void failure(struct service *svc, const char *why);
 
 static const struct service_conf *
 service_conf(const struct service *svc)
@@ -73,10 +91,173 @@ service_conf(const struct service *svc)
 	return config_service(svc->owner->e->conf, svc->name);
 }
 
+static struct service *
+find(const struct services *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i]->name, name) == 0)
+			return s->v[i];
+	return NULL;
+}
+
+/*
+ * Whether every service svc starts after is up. A systemd unit this
+ * version does not supervise never holds anything back.
+ */
+static bool
+dependencies_up(const struct service *svc)
+{
+	const struct service_conf *sc = service_conf(svc);
+
+	for (size_t i = 0; sc != NULL && i < sc->after.n; i++) {
+		const struct service *d = find(svc->owner, sc->after.v[i]);
+
+		if (d != NULL && d->state != SVC_RUNNING && d->state != SVC_UNMANAGED)
+			return false;
+	}
+	return true;
+}
+
+/* Whether some service that starts after svc still has a process. */
+static bool
+dependents_running(const struct service *svc)
+{
+	const struct services *s = svc->owner;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct service_conf *sc = service_conf(s->v[i]);
+
+		if (s->v[i]->pid <= 0 || sc == NULL)
+			continue;
+		for (size_t j = 0; j < sc->after.n; j++)
+			if (strcmp(sc->after.v[j], svc->name) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* The kernel's count of processes its out-of-memory killer has killed. */
+static unsigned long
+oom_kills(void)
+{
+	FILE *fp = fopen("/proc/vmstat", "r");
+	char line[128];
+	unsigned long n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "oom_kill %lu", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/*
+ * How a service's process ended, in words an administrator can act on:
+ * who stopped it, as far as that can be known. A signal's sender is not
+ * recorded anywhere for a process, but the kernel's out-of-memory killer
+ * counts its kills.
+ */
+static void
+describe_exit(const struct service *svc, int status, char *buf, size_t len)
+{
+	const char *sig;
+	unsigned long oom;
+
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, "its process %ld exited with status %d%s", (long)svc->pid,
+		    WEXITSTATUS(status), WEXITSTATUS(status) == 0 ? " (it ended by itself, "
+		    "or something outside Lifeline stopped it)" : "");
+		return;
+	}
+	sig = sigabbrev_np(WTERMSIG(status));
+	sig = sig != NULL ? sig : "?";
+	oom = oom_kills();
+	if (WTERMSIG(status) == SIGKILL && oom > svc->oom_kills_at_start)
+		snprintf(buf, len, "its process %ld was killed by signal KILL; the kernel's "
+		    "out-of-memory killer killed %lu process(es) since it started",
+		    (long)svc->pid, oom - svc->oom_kills_at_start);
+	else if (WCOREDUMP(status) || (WTERMSIG(status) != SIGTERM && WTERMSIG(status) != SIGINT &&
+	    WTERMSIG(status) != SIGHUP && WTERMSIG(status) != SIGQUIT && WTERMSIG(status) != SIGKILL))
+		snprintf(buf, len, "its process %ld crashed with signal %s%s", (long)svc->pid, sig,
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "its process %ld was stopped behind Lifeline's back by signal "
+		    "%s (sent by another process; which one cannot be known)", (long)svc->pid, sig);
+}
+
 static void
 on_restart_due(evutil_socket_t fd, short what, void *arg)
 {
-	start_service(arg);
+	struct service *svc = arg;
+
+	if (!svc->owner->wanted || svc->state != SVC_RESTARTING)
+		return;
+	svc->state = SVC_STOPPED;
+	start_ready(svc->owner);
+}
+
+static void
+stop_probing(struct service *svc)
+{
+	evtimer_del(svc->probe_ev);
+	health_cancel(svc->health);
+}
+
+static void
+probe_in(struct service *svc, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(svc->probe_ev, &tv);
+}
+
+/* A probe's answer: the first pass makes a starting service running. */
+static void
+on_probe_result(void *arg, bool ok, const char *why)
+{
+	struct service *svc = arg;
+	const struct service_conf *sc = service_conf(svc);
+	uint64_t now = now_mono_ms();
+	char msg[sizeof(svc->last_failure)];
+	char d[32];
+
+	if (sc == NULL || (svc->state != SVC_STARTING && svc->state != SVC_RUNNING))
+		return;
+	if (ok) {
+		if (svc->state == SVC_STARTING) {
+			svc->state = SVC_RUNNING;
+			event(svc->owner->e, EV_INFO, "service", "%s is up: its check passed %llu ms "
+			    "after it started", svc->name,
+			    (unsigned long long)(now - svc->started_ms));
+			start_ready(svc->owner);
+		}
+		probe_in(svc, sc->check_interval_ms);
+		return;
+	}
+	if (svc->state == SVC_STARTING) {
+		if (now - svc->started_ms < sc->start_timeout_ms) {
+			probe_in(svc, STARTING_PROBE_MS < sc->check_interval_ms ?
+			    STARTING_PROBE_MS : sc->check_interval_ms);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "did not pass its check within start_timeout %s (%s)",
+		    format_duration(sc->start_timeout_ms, d, sizeof(d)), why);
+	} else
+		snprintf(msg, sizeof(msg), "failed its check (%s)", why);
+	failure(svc, msg);
+}
+
+static void
+on_probe_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct service *svc = arg;
+	const struct service_conf *sc = service_conf(svc);
+
+	if (sc == NULL || (svc->state != SVC_STARTING && svc->state != SVC_RUNNING))
+		return;
+	health_probe(svc->health, sc, svc->pid, on_probe_result, svc);
 }
 
 /* The child side of a start: own process group, plain signals, log file. */
@@ -106,6 +287,12 @@ exec_service(const struct service_conf *sc, const char *logpath)
 	_exit(127);
 }
 
+static void on_service_exit(void *arg, pid_t pid, int status);
+
+/*
+ * Run the service. With a pid check it is up as soon as its process is
+ * there; any other check must pass once, within start_timeout, first.
+ */
 static void
 start_service(struct service *svc)
 {
@@ -118,12 +305,13 @@ start_service(struct service *svc)
 		svc->state = SVC_UNMANAGED;
 		return;
 	}
-	if (svc->state == SVC_RUNNING || svc->state == SVC_STOPPING)
+	if (svc->pid > 0)
 		return;
 	logdir = xasprintf("%s/log", e->conf->state_dir);
 	logpath = xasprintf("%s/%s.log", logdir, svc->name);
 	if (mkdir_p(logdir, 0700) < 0)
 		log_warn("service %s: cannot create %s", svc->name, logdir);
+	svc->oom_kills_at_start = oom_kills();
 	pid = fork();
 	if (pid < 0) {
 		log_warn("service %s: fork", svc->name);
@@ -133,97 +321,204 @@ start_service(struct service *svc)
 	if (pid == 0)
 		exec_service(sc, logpath);
 	setpgid(pid, pid);       /* also here: no race with an early stop */
+	children_watch(svc->owner->kids, pid, on_service_exit, svc);
 	svc->pid = pid;
-	svc->state = SVC_RUNNING;
+	svc->started_ms = now_mono_ms();
 	log_info("service %s started, pid %ld, output in %s", svc->name, (long)pid, logpath);
+	if (sc->check_kind == CHECK_PID) {
+		svc->state = SVC_RUNNING;
+		probe_in(svc, sc->check_interval_ms);
+	} else {
+		svc->state = SVC_STARTING;
+		probe_in(svc, FIRST_PROBE_MS);
+	}
 out:
 	free(logdir);
 	free(logpath);
 }
 
+/* Start every wanted service whose dependencies are up; the rest wait. */
+static void
+start_ready(struct services *s)
+{
+	if (!s->wanted)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		struct service *svc = s->v[i];
+
+		if (svc->state != SVC_STOPPED && svc->state != SVC_WAITING)
+			continue;
+		if (dependencies_up(svc))
+			start_service(svc);
+		else
+			svc->state = SVC_WAITING;
+	}
+}
+
 /*
- * A service died without being asked to. Count the failure inside the
- * window and take the action the list gives for this count; the last
- * action repeats once the list is exhausted.
+ * Send a service the stop method of sc (its section) without waiting for
+ * it to act; sc NULL: SIGTERM, SIGKILL 10 s later.
  */
 static void
-on_service_died(struct service *svc, int status)
+begin_stop_as(struct service *svc, const struct service_conf *sc)
 {
-	const struct service_conf *sc = service_conf(svc);
-	uint64_t now = now_mono_ms();
-	const struct service_action *act;
+	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
+
+	evtimer_del(svc->restart_ev);
+	stop_probing(svc);
+	if (svc->pid <= 0) {
+		if (svc->state != SVC_UNMANAGED)
+			svc->state = SVC_STOPPED;
+		return;
+	}
+	if (svc->state == SVC_STOPPING)
+		return;
+	svc->state = SVC_STOPPING;
+	svc->kill_at_ms = now_mono_ms() + timeout;
+	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			setpgid(0, 0);
+			execl("/bin/sh", "sh", "-c", sc->stop_cmd, (char *)NULL);
+			_exit(127);
+		}
+		if (pid < 0)     /* else reaped quietly by engine/children */
+			log_warn("service %s: cannot run its stop command", svc->name);
+	} else {
+		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
+	}
+}
+
+/* Send a service its stop method, as its section in force says. */
+static void
+begin_stop(struct service *svc)
+{
+	begin_stop_as(svc, service_conf(svc));
+}
+
+/*
+ * Restart a service: stopped first with its stop method when its process
+ * is still there (a failed check), started again RESTART_DELAY_MS after
+ * it is gone.
+ */
+static void
+restart_service(struct service *svc)
+{
 	struct timeval delay = { 0, RESTART_DELAY_MS * 1000 };
 
-	if (status == -1)
-		log_warnx("service %s (pid %ld, adopted) exited", svc->name, (long)svc->pid);
-	else if (WIFEXITED(status))
-		log_warnx("service %s (pid %ld) exited with status %d", svc->name,
-		    (long)svc->pid, WEXITSTATUS(status));
-	else
-		log_warnx("service %s (pid %ld) killed by signal %d", svc->name,
-		    (long)svc->pid, WTERMSIG(status));
-	svc->pid = -1;
-	svc->state = SVC_FAILED;
-	if (sc == NULL || sc->nactions == 0)
+	if (svc->pid > 0) {
+		svc->restart_after_stop = true;
+		begin_stop(svc);
 		return;
+	}
+	svc->state = SVC_RESTARTING;
+	evtimer_add(svc->restart_ev, &delay);
+}
+
+/* The action of a failure: restart unless told otherwise. */
+static void
+switch_over(struct service *svc, const char *why)
+{
+	struct services *s = svc->owner;
+	char err[512] = "no switchover is possible here";
+
+	if (s->switchover != NULL && s->switchover(s->e, why, err, sizeof(err)) == 0)
+		return;
+	event(s->e, EV_WARNING, "service", "%s: the switchover was refused (%s); restarting "
+	    "it here instead", svc->name, err);
+	restart_service(svc);
+}
+
+/*
+ * A service failed: its process ended without being asked to, or its check
+ * failed. Count the failure inside the window and take the action the list
+ * gives for this count; the last action repeats once the list is used up.
+ */
+static void
+failure(struct service *svc, const char *why)
+{
+	const struct service_conf *sc = service_conf(svc);
+	struct engine *e = svc->owner->e;
+	uint64_t now = now_mono_ms();
+	const struct service_action *act;
+	char window[32], msg[sizeof(svc->last_failure) + 64];
+
+	snprintf(svc->last_failure, sizeof(svc->last_failure), "%s", why);
+	utf8_sanitize(svc->last_failure);    /* a check's output may be anything */
+	stop_probing(svc);
+	if (svc->pid <= 0)
+		svc->state = SVC_FAILED;
+	if (sc == NULL || sc->nactions == 0) {
+		event(e, EV_WARNING, "service", "%s %s", svc->name, why);
+		return;
+	}
 	if (svc->failures == 0 || now - svc->first_failure_ms > sc->window_ms) {
 		svc->failures = 0;
 		svc->first_failure_ms = now;
 	}
 	svc->failures++;
 	act = &sc->actions[svc->failures <= sc->nactions ? svc->failures - 1 : sc->nactions - 1];
+	snprintf(msg, sizeof(msg), "%s %s: failure %u within %s", svc->name, why, svc->failures,
+	    format_duration(sc->window_ms, window, sizeof(window)));
 	switch (act->kind) {
 	case ACTION_RESTART:
-		log_info("service %s: failure %u in the window, restarting", svc->name, svc->failures);
-		svc->state = SVC_RESTARTING;
-		evtimer_add(svc->restart_ev, &delay);
+		event(e, EV_WARNING, "service", "%s, restarting it", msg);
+		restart_service(svc);
+		break;
+	case ACTION_SWITCHOVER:
+		event(e, EV_WARNING, "service", "%s, switching over", msg);
+		switch_over(svc, msg);
 		break;
 	case ACTION_LOG:
 	case ACTION_IGNORE:
-		log_info("service %s: failure %u, action %s: left stopped", svc->name,
-		    svc->failures, act->kind == ACTION_LOG ? "log" : "ignore");
-		break;
-	case ACTION_SWITCHOVER:
 	case ACTION_TASK:
-		/* Needs the cluster engine and tasks; say so rather than pretend. */
-		log_warnx("service %s: failure %u, action %s is not available in this "
-		    "version; the service is left stopped", svc->name, svc->failures,
-		    act->kind == ACTION_SWITCHOVER ? "switchover" : "task");
+		if (act->kind == ACTION_TASK)
+			event(e, EV_WARNING, "service", "%s, action task %s: tasks are not available "
+			    "in this version, nothing was run", msg, act->task);
+		else
+			event(e, act->kind == ACTION_LOG ? EV_WARNING : EV_INFO, "service",
+			    "%s, action %s: %s", msg, act->kind == ACTION_LOG ? "log" : "ignore",
+			    svc->pid > 0 ? "left running" : "left stopped");
+		if (svc->pid > 0)                /* keep watching it */
+			probe_in(svc, sc->check_interval_ms);
 		break;
 	}
 }
 
+/* A service's process ended: asked to, or a failure. */
 static void
-on_sigchld(evutil_socket_t sig, short what, void *arg)
+on_service_exit(void *arg, pid_t pid, int status)
 {
-	struct services *s = arg;
-	int status;
-	pid_t pid;
+	struct service *svc = arg;
+	struct services *s = svc->owner;
+	char why[sizeof(svc->last_failure)];
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (size_t i = 0; i < s->n; i++) {
-			struct service *svc = s->v[i];
-
-			if (svc->pid != pid)
-				continue;
-			if (svc->state == SVC_STOPPING) {
-				log_info("service %s stopped", svc->name);
-				svc->pid = -1;
-				svc->state = SVC_STOPPED;
-			} else
-				on_service_died(svc, status);
-			break;
-		}
-		for (size_t i = 0; i < s->nretiring; i++)
-			if (s->retiring[i]->pid == pid) {
-				retired_gone(s->retiring[i]);
-				break;
-			}
+	if (svc->retired) {
+		retired_gone(svc);
+		return;
 	}
-	check_stop(s);
+	stop_probing(svc);
+	if (svc->state == SVC_STOPPING) {
+		log_info("service %s stopped", svc->name);
+		svc->pid = -1;
+		if (svc->restart_after_stop && s->wanted) {
+			svc->restart_after_stop = false;
+			restart_service(svc);
+		} else {
+			svc->restart_after_stop = false;
+			svc->state = SVC_STOPPED;
+		}
+		stop_ready(s);
+		check_stop(s);
+		return;
+	}
+	describe_exit(svc, status, why, sizeof(why));
+	svc->pid = -1;
+	failure(svc, why);
 }
 
-static void
+static struct service *
 add_service(struct services *s, const char *name)
 {
 	struct service *svc = xcalloc(1, sizeof(*svc));
@@ -232,6 +527,8 @@ add_service(struct services *s, const char *name)
 	svc->pid = -1;
 	svc->owner = s;
 	svc->restart_ev = evtimer_new(s->e->base, on_restart_due, svc);
+	svc->probe_ev = evtimer_new(s->e->base, on_probe_due, svc);
+	svc->health = health_new(s->e->base, s->kids);
 	svc->pidfd = -1;
 	svc->state = config_service(s->e->conf, name) != NULL ? SVC_STOPPED : SVC_UNMANAGED;
 	if (svc->state == SVC_UNMANAGED)
@@ -239,6 +536,7 @@ add_service(struct services *s, const char *name)
 		    "not supervised in this version", name, name);
 	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
 	s->v[s->n++] = svc;
+	return svc;
 }
 
 /* Stop watching an adopted process (it ended, or the engine leaves it). */
@@ -257,7 +555,11 @@ static void
 free_service(struct service *svc)
 {
 	drop_pidfd(svc);
+	if (svc->pid > 0)
+		children_forget(svc->owner->kids, svc->pid);
 	event_free(svc->restart_ev);
+	event_free(svc->probe_ev);
+	health_free(svc->health);
 	free(svc->name);
 	free(svc);
 }
@@ -268,18 +570,26 @@ services_new(struct engine *e)
 	struct services *s = xcalloc(1, sizeof(*s));
 
 	s->e = e;
+	s->kids = children_new(e->base);
 	for (size_t i = 0; i < e->conf->protect_service.n; i++)
 		add_service(s, e->conf->protect_service.v[i]);
-	s->sigchld_ev = evsignal_new(e->base, SIGCHLD, on_sigchld, s);
-	event_add(s->sigchld_ev, NULL);
 	return s;
+}
+
+void
+services_on_switchover(struct services *s, services_switchover_fn *fn)
+{
+	s->switchover = fn;
 }
 
 void
 services_start_all(struct services *s)
 {
+	s->wanted = true;
 	for (size_t i = 0; i < s->n; i++)
-		start_service(s->v[i]);
+		if (s->v[i]->state == SVC_FAILED)
+			s->v[i]->state = SVC_STOPPED;
+	start_ready(s);
 }
 
 /* Wait for pid up to timeout_ms; returns 1 when it was reaped. */
@@ -303,46 +613,6 @@ reap_within(pid_t pid, uint64_t timeout_ms)
 	return 0;
 }
 
-
-/*
- * Send a service the stop method of sc (its section) without waiting for
- * it to act; sc NULL: SIGTERM, SIGKILL 10 s later.
- */
-static void
-begin_stop_as(struct service *svc, const struct service_conf *sc)
-{
-	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
-
-	evtimer_del(svc->restart_ev);
-	if (svc->pid <= 0) {
-		if (svc->state != SVC_UNMANAGED)
-			svc->state = SVC_STOPPED;
-		return;
-	}
-	svc->state = SVC_STOPPING;
-	svc->kill_at_ms = now_mono_ms() + timeout;
-	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
-		/* The stop command is reaped by on_sigchld like any child. */
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			execl("/bin/sh", "sh", "-c", sc->stop_cmd, (char *)NULL);
-			_exit(127);
-		}
-		if (pid < 0)
-			log_warn("service %s: cannot run its stop command", svc->name);
-	} else {
-		kill(-svc->pid, sc != NULL ? sc->stop_signal : SIGTERM);
-	}
-}
-
-/* Send a service its stop method, as its section in force says. */
-static void
-begin_stop(struct service *svc)
-{
-	begin_stop_as(svc, service_conf(svc));
-}
-
 /*
  * Stop one service and wait for it: its stop method, then SIGKILL at its
  * stop_timeout. Blocks, so only for the engine's exit.
@@ -350,21 +620,43 @@ begin_stop(struct service *svc)
 static void
 stop_service(struct service *svc)
 {
+	pid_t pid = svc->pid;
 	uint64_t now;
 
 	begin_stop(svc);
 	if (svc->state != SVC_STOPPING)
 		return;
+	children_forget(svc->owner->kids, pid);    /* reaped right here */
 	now = now_mono_ms();
-	if (!reap_within(svc->pid, svc->kill_at_ms > now ? svc->kill_at_ms - now : 0)) {
+	if (!reap_within(pid, svc->kill_at_ms > now ? svc->kill_at_ms - now : 0)) {
 		log_warnx("service %s did not stop within its stop_timeout, killing it", svc->name);
-		kill(-svc->pid, SIGKILL);
-		reap_within(svc->pid, 5000);
+		kill(-pid, SIGKILL);
+		reap_within(pid, 5000);
 	}
 	log_info("service %s stopped", svc->name);
 	drop_pidfd(svc);
 	svc->pid = -1;
+	svc->restart_after_stop = false;
 	svc->state = SVC_STOPPED;
+}
+
+/*
+ * While stopping: send its stop method to every service that no running
+ * service depends on; the others follow as their dependents end.
+ */
+static void
+stop_ready(struct services *s)
+{
+	if (s->wanted)
+		return;
+	for (size_t i = s->n; i-- > 0;) {
+		struct service *svc = s->v[i];
+
+		if (svc->state == SVC_STOPPING || svc->state == SVC_UNMANAGED)
+			continue;
+		if (svc->pid <= 0 || !dependents_running(svc))
+			begin_stop(svc);
+	}
 }
 
 /* Escalate overdue stops, and report when every service is down. */
@@ -380,13 +672,13 @@ check_stop(struct services *s)
 	for (size_t i = 0; i < s->n; i++) {
 		struct service *svc = s->v[i];
 
-		if (svc->state != SVC_STOPPING)
+		if (svc->pid <= 0)
 			continue;
 		pending = true;
-		if (now >= svc->kill_at_ms && svc->kill_at_ms != 0) {
+		if (svc->state == SVC_STOPPING && now >= svc->kill_at_ms && svc->kill_at_ms != 0) {
 			log_warnx("service %s did not stop within its stop_timeout, killing it", svc->name);
 			kill(-svc->pid, SIGKILL);
-			svc->kill_at_ms = 0;        /* once; SIGCHLD completes it */
+			svc->kill_at_ms = 0;        /* once; its exit completes it */
 		}
 	}
 	if (pending)
@@ -407,8 +699,8 @@ services_stop_async(struct services *s, void (*done)(void *arg), void *arg)
 {
 	struct timeval tv = { 0, STOP_POLL_MS * 1000 };
 
-	for (size_t i = s->n; i-- > 0;)
-		begin_stop(s->v[i]);
+	s->wanted = false;
+	stop_ready(s);
 	s->stop_done = done;
 	s->stop_arg = arg;
 	if (s->stop_ev == NULL)
@@ -420,12 +712,28 @@ services_stop_async(struct services *s, void (*done)(void *arg), void *arg)
 void
 services_stop_all(struct services *s)
 {
-	for (size_t i = s->n; i-- > 0;)
-		stop_service(s->v[i]);
+	s->wanted = false;
+	/* Dependents first: each round stops those nothing running needs. */
+	for (size_t round = 0; round <= s->n; round++) {
+		bool any = false;
+
+		for (size_t i = s->n; i-- > 0;) {
+			struct service *svc = s->v[i];
+
+			if (svc->pid > 0 && !dependents_running(svc)) {
+				stop_service(svc);
+				any = true;
+			} else if (svc->pid <= 0)
+				begin_stop(svc);        /* a restart timer or a probe */
+		}
+		if (!any)
+			break;
+	}
 	/* Already told to stop; the engine exits, so they get no more time. */
 	while (s->nretiring > 0) {
 		struct service *svc = s->retiring[0];
 
+		children_forget(s->kids, svc->pid);
 		if (!reap_within(svc->pid, svc->kill_at_ms > now_mono_ms() ?
 		    svc->kill_at_ms - now_mono_ms() : 0)) {
 			kill(-svc->pid, SIGKILL);
@@ -449,6 +757,7 @@ retired_gone(struct service *svc)
 			s->nretiring--;
 			break;
 		}
+	svc->pid = -1;
 	free_service(svc);
 	if (s->nretiring == 0 && s->retire_ev != NULL)
 		event_del(s->retire_ev);
@@ -484,7 +793,6 @@ retire_service(struct services *s, struct service *svc, const struct config *old
 {
 	struct timeval tv = { 0, STOP_POLL_MS * 1000 };
 
-	evtimer_del(svc->restart_ev);
 	begin_stop_as(svc, config_service(old, svc->name));
 	if (svc->state != SVC_STOPPING) {
 		free_service(svc);
@@ -520,14 +828,9 @@ services_reconcile(struct services *s, const struct config *old)
 		s->n--;
 		retire_service(s, svc, old);
 	}
-	for (size_t j = 0; j < want->n; j++) {
-		bool have = false;
-
-		for (size_t i = 0; i < s->n; i++)
-			have |= strcmp(want->v[j], s->v[i]->name) == 0;
-		if (!have)
+	for (size_t j = 0; j < want->n; j++)
+		if (find(s, want->v[j]) == NULL)
 			add_service(s, want->v[j]);
-	}
 	if (s->e->role == ROLE_ACTIVE)
 		services_start_all(s);
 }
@@ -541,38 +844,45 @@ on_adopted_exit(evutil_socket_t fd, short what, void *arg)
 	drop_pidfd(svc);
 	if (svc->retired)
 		return retired_gone(svc);
+	stop_probing(svc);
 	if (svc->state == SVC_STOPPING) {
 		log_info("service %s stopped", svc->name);
 		svc->pid = -1;
 		svc->state = SVC_STOPPED;
+		stop_ready(svc->owner);
 		check_stop(svc->owner);
-	} else
-		on_service_died(svc, -1);
+	} else {
+		svc->pid = -1;
+		failure(svc, "its process ended (taken over from an earlier engine, so its exit "
+		    "status cannot be known)");
+	}
 }
 
 int
 services_adopt(struct services *s, const char *name, pid_t pid)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		struct service *svc = s->v[i];
-		int fd;
+	struct service *svc = find(s, name);
+	const struct service_conf *sc;
+	int fd;
 
-		if (strcmp(svc->name, name) != 0)
-			continue;
-		if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
-			log_warn("service %s: cannot adopt pid %ld", name, (long)pid);
-			return -1;
-		}
-		svc->pidfd = fd;
-		svc->pidfd_ev = event_new(s->e->base, fd, EV_READ, on_adopted_exit, svc);
-		event_add(svc->pidfd_ev, NULL);
-		svc->pid = pid;
-		svc->state = SVC_RUNNING;
-		log_info("service %s: adopted the running pid %ld", name, (long)pid);
-		return 0;
+	if (svc == NULL || (sc = service_conf(svc)) == NULL) {
+		log_warnx("service %s (pid %ld) is no longer protected; left alone", name, (long)pid);
+		return -1;
 	}
-	log_warnx("service %s (pid %ld) is no longer protected; left alone", name, (long)pid);
-	return -1;
+	if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
+		log_warn("service %s: cannot adopt pid %ld", name, (long)pid);
+		return -1;
+	}
+	svc->pidfd = fd;
+	svc->pidfd_ev = event_new(s->e->base, fd, EV_READ, on_adopted_exit, svc);
+	event_add(svc->pidfd_ev, NULL);
+	svc->pid = pid;
+	svc->state = SVC_RUNNING;
+	svc->started_ms = now_mono_ms();
+	s->wanted = true;            /* only an active node adopts its services */
+	probe_in(svc, sc->check_interval_ms);
+	log_info("service %s: adopted the running pid %ld", name, (long)pid);
+	return 0;
 }
 
 json_t *
@@ -581,7 +891,8 @@ services_running_pids(const struct services *s)
 	json_t *obj = json_object();
 
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i]->pid > 0 && s->v[i]->state == SVC_RUNNING)
+		if (s->v[i]->pid > 0 && (s->v[i]->state == SVC_RUNNING ||
+		    s->v[i]->state == SVC_STARTING))
 			json_object_set_new(obj, s->v[i]->name, json_integer(s->v[i]->pid));
 	return obj;
 }
@@ -593,10 +904,15 @@ services_json(const struct services *s)
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct service *svc = s->v[i];
+		const char *state = svc->state == SVC_STOPPING && svc->restart_after_stop ?
+		    "restarting" : svc_state_names[svc->state];
 
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:o}",
-		    "name", svc->name, "state", svc_state_names[svc->state],
-		    "pid", svc->pid > 0 ? json_integer(svc->pid) : json_null()));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:i, s:o}",
+		    "name", svc->name, "state", state,
+		    "pid", svc->pid > 0 ? json_integer(svc->pid) : json_null(),
+		    "failures", (int)svc->failures,
+		    "last_failure", svc->last_failure[0] != '\0' ?
+		    json_string(svc->last_failure) : json_null()));
 	}
 	return arr;
 }
@@ -613,10 +929,9 @@ services_free(struct services *s)
 	free(s->retiring);
 	if (s->retire_ev != NULL)
 		event_free(s->retire_ev);
-	if (s->sigchld_ev != NULL)
-		event_free(s->sigchld_ev);
 	if (s->stop_ev != NULL)
 		event_free(s->stop_ev);
+	children_free(s->kids);
 	free(s->v);
 	free(s);
 }

@@ -1,14 +1,16 @@
 /*
  * Protected services, exec back end: the engine starts each protected
- * [service NAME] on the active node, watches its process, follows its action
- * list when it dies, and stops it when the node leaves the role or the
- * engine stops with --stop-apps. (Health checks, systemd units and the full
- * action list arrive with the protected-applications work.)
+ * [service NAME] on the active node once the services its `after` names are
+ * up, watches its process and its health check, follows its action list
+ * when either fails (restart, switchover, log, ignore), and stops it, before
+ * the services it needs, when the node leaves the role or the engine stops
+ * with --stop-apps. (systemd units and tasks are not supervised yet.)
  */
 #ifndef LIFELINE_SERVICES_H
 #define LIFELINE_SERVICES_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 struct config;
@@ -18,19 +20,33 @@ struct services;
 struct services *services_new(struct engine *e);
 void services_free(struct services *s);
 
-/* Start every protected service that is not running. */
+/*
+ * How a switchover action asks the engine to hand the active role to a
+ * stand-by: 0 when it started, else -1 with why in err (the service is then
+ * restarted here instead). why says which failure asked for it.
+ */
+typedef int services_switchover_fn(struct engine *e, const char *why, char *err, size_t errlen);
+void services_on_switchover(struct services *s, services_switchover_fn *fn);
+
+/*
+ * The node is active: start every protected service that is not running,
+ * each once the services its `after` names are up (a pid check is up when
+ * its process is there; another check must pass once).
+ */
 void services_start_all(struct services *s);
 
 /*
- * Stop every running service in reverse order, each with its stop method and
- * stop_timeout, then SIGKILL. Blocks: call it only when leaving the loop.
+ * Stop every running service, those that need others first, each with its
+ * stop method and stop_timeout, then SIGKILL. Blocks: call it only when
+ * leaving the loop.
  */
 void services_stop_all(struct services *s);
 
 /*
  * Stop every running service without blocking the loop: each gets its stop
- * method now and SIGKILL at its stop_timeout; done(arg) runs once all are
- * down (at once when none runs). Used when the node leaves the active role.
+ * method once no running service needs it, and SIGKILL at its
+ * stop_timeout; done(arg) runs once all are down (at once when none runs).
+ * Used when the node leaves the active role.
  */
 void services_stop_async(struct services *s, void (*done)(void *arg), void *arg);
 
@@ -53,7 +69,12 @@ json_t *services_running_pids(const struct services *s);
  */
 void services_reconcile(struct services *s, const struct config *old);
 
-/* [{"name":..., "state":..., "pid":...}] for status. */
+/*
+ * [{"name", "state", "pid", "failures", "last_failure"}] for status. state:
+ * stopped, waiting (for the services it starts after), starting (its check
+ * has not passed yet), running, restarting, failed (left stopped by its
+ * action list), unmanaged or stopping.
+ */
 json_t *services_json(const struct services *s);
 
 #endif

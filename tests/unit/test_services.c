@@ -12,7 +12,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -395,6 +398,229 @@ on_done(void *arg)
 	assert_ptr_equal(arg, &done_calls);
 }
 
+/* The last_failure status shows for name ("" when none). */
+static char *
+last_failure_of(struct fixture *f, const char *name)
+{
+	static char buf[512];
+	json_t *all, *v = entry(f, name, &all);
+	const char *lf = json_string_value(json_object_get(v, "last_failure"));
+
+	snprintf(buf, sizeof(buf), "%s", lf != NULL ? lf : "");
+	json_decref(all);
+	return buf;
+}
+
+/* A listening socket on 127.0.0.1 (port 0: any); its port in *port. */
+static int
+listen_on(uint16_t want, uint16_t *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(want) };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* A port on 127.0.0.1 where nothing listens now. */
+static uint16_t
+free_port(void)
+{
+	uint16_t port;
+
+	close(listen_on(0, &port));
+	return port;
+}
+
+/*
+ * A tcp check: the service is starting until the check first passes (the
+ * port listens), then running; when the port stops answering, the check
+ * fails and the action restarts it (a new process, starting again).
+ */
+static void
+test_tcp_check_start_and_failure(void **state)
+{
+	uint16_t port = free_port();
+	char *tail = xasprintf("service = db\n[service db]\nstart = sleep 30\n"
+	    "check = tcp 127.0.0.1:%u\ncheck_interval = 200ms\ncheck_timeout = 100ms\n"
+	    "actions = restart\n", port);
+	struct fixture *f = fixture_new(tail);
+	pid_t first;
+	int fd;
+
+	services_start_all(f->s);
+	assert_string_equal(state_of(f, "db"), "starting");
+	first = pid_of(f, "db");
+	assert_true(first > 0);
+	/* Refused for a while: still starting (start_timeout is 60 s). */
+	assert_false(loop_until_state(f, "db", "running", 600));
+	assert_string_equal(state_of(f, "db"), "starting");
+	assert_string_equal(last_failure_of(f, "db"), "");
+
+	fd = listen_on(port, &port);
+	assert_true(loop_until_state(f, "db", "running", 2000));
+	assert_int_equal(pid_of(f, "db"), first);
+
+	close(fd);
+	assert_true(loop_until_state(f, "db", "restarting", 2000));
+	assert_non_null(strstr(last_failure_of(f, "db"), "failed its check (cannot connect to "
+	    "127.0.0.1:"));
+	assert_non_null(strstr(last_failure_of(f, "db"), "Connection refused"));
+	assert_true(loop_until_state(f, "db", "starting", 3000));
+	assert_int_not_equal(pid_of(f, "db"), first);
+	assert_false(alive(first));
+	free(tail);
+	fixture_free(f);
+}
+
+/* A check that never passes fails the start at start_timeout, with its reason. */
+static void
+test_start_timeout(void **state)
+{
+	struct fixture *f = fixture_new(
+	    "service = db\n[service db]\nstart = sleep 30\n"
+	    "check = exec echo not ready; exit 2\ncheck_interval = 200ms\n"
+	    "check_timeout = 100ms\nstart_timeout = 500ms\nactions = log\n");
+
+	services_start_all(f->s);
+	assert_false(loop_until_state(f, "db", "running", 300));
+	assert_string_equal(last_failure_of(f, "db"), "");
+	for (int i = 0; i < 300 && last_failure_of(f, "db")[0] == '\0'; i++)
+		loop_until_state(f, "db", "running", 10);
+	assert_string_equal(last_failure_of(f, "db"), "did not pass its check within "
+	    "start_timeout 500ms (check \"echo not ready; exit 2\" exited with status 2: "
+	    "not ready)");
+	/* Action log: left as it is, still watched. */
+	assert_true(pid_of(f, "db") > 0);
+	fixture_free(f);
+}
+
+/*
+ * Stopped behind the engine's back (SIGTERM from another process): the
+ * failure says so, and the action list starts it again.
+ */
+static void
+test_stopped_behind_back(void **state)
+{
+	struct fixture *f = fixture_new(
+	    "service = app\n[service app]\nstart = sleep 30\nactions = restart\n");
+	pid_t first;
+
+	services_start_all(f->s);
+	first = pid_of(f, "app");
+	assert_int_equal(kill(first, SIGTERM), 0);
+	assert_true(loop_until_state(f, "app", "restarting", 2000));
+	assert_true(loop_until_state(f, "app", "running", 3000));
+	assert_int_not_equal(pid_of(f, "app"), first);
+	assert_non_null(strstr(last_failure_of(f, "app"), "was stopped behind Lifeline's back "
+	    "by signal TERM"));
+
+	/* A crash is told apart. */
+	assert_int_equal(kill(pid_of(f, "app"), SIGSEGV), 0);
+	assert_true(loop_until_state(f, "app", "restarting", 2000));
+	assert_non_null(strstr(last_failure_of(f, "app"), "crashed with signal SEGV"));
+	fixture_free(f);
+}
+
+static int switchover_calls, switchover_answer;
+static char switchover_why[512];
+
+static int
+fake_switchover(struct engine *e, const char *why, char *err, size_t errlen)
+{
+	switchover_calls++;
+	snprintf(switchover_why, sizeof(switchover_why), "%s", why);
+	if (switchover_answer < 0)
+		snprintf(err, errlen, "no stand-by is in sync");
+	return switchover_answer;
+}
+
+/*
+ * The switchover action asks the engine; when that is refused, the service
+ * is restarted here instead.
+ */
+static void
+test_switchover_action(void **state)
+{
+	struct fixture *f = fixture_new(
+	    "service = app\n[service app]\nstart = sleep 30\nactions = switchover\n");
+	pid_t first;
+
+	services_on_switchover(f->s, fake_switchover);
+	switchover_calls = 0;
+	switchover_answer = 0;
+	services_start_all(f->s);
+	first = pid_of(f, "app");
+	assert_int_equal(kill(first, SIGKILL), 0);
+	assert_true(loop_until_state(f, "app", "failed", 2000));
+	assert_int_equal(switchover_calls, 1);
+	assert_non_null(strstr(switchover_why, "app its process"));
+	assert_non_null(strstr(switchover_why, "failure 1 within 10m"));
+	/* The engine switches over: nothing restarts it here. */
+	assert_false(loop_until_state(f, "app", "running", 1000));
+
+	switchover_answer = -1;
+	services_start_all(f->s);
+	first = pid_of(f, "app");
+	assert_true(first > 0);
+	assert_int_equal(kill(first, SIGKILL), 0);
+	assert_true(loop_until_state(f, "app", "restarting", 2000));
+	assert_int_equal(switchover_calls, 2);
+	assert_true(loop_until_state(f, "app", "running", 3000));
+	assert_int_not_equal(pid_of(f, "app"), first);
+	fixture_free(f);
+}
+
+/*
+ * after: web waits until db is up (its tcp check passes), then starts; a
+ * stop takes web down before db is sent its stop.
+ */
+static void
+test_dependencies(void **state)
+{
+	uint16_t port = free_port();
+	char *tail = xasprintf("service = web, db\n"
+	    "[service web]\nstart = sleep 30\nafter = db\n"
+	    "[service db]\nstart = sleep 30\ncheck = tcp 127.0.0.1:%u\n"
+	    "check_interval = 200ms\ncheck_timeout = 100ms\nstop = signal USR1\n", port);
+	struct fixture *f = fixture_new(tail);
+	pid_t web, db;
+	int fd;
+
+	services_start_all(f->s);
+	assert_string_equal(state_of(f, "db"), "starting");
+	assert_string_equal(state_of(f, "web"), "waiting");
+	assert_false(loop_until_state(f, "web", "running", 500));
+	assert_int_equal(pid_of(f, "web"), 0);
+
+	fd = listen_on(port, &port);
+	assert_true(loop_until_state(f, "web", "running", 2000));
+	assert_string_equal(state_of(f, "db"), "running");
+	web = pid_of(f, "web");
+	db = pid_of(f, "db");
+
+	/* web is told first; db only once web is gone. */
+	done_calls = 0;
+	services_stop_async(f->s, on_done, &done_calls);
+	assert_string_equal(state_of(f, "web"), "stopping");
+	assert_string_equal(state_of(f, "db"), "running");
+	assert_true(loop_until_gone(f, web, 2000));
+	assert_true(loop_until_gone(f, db, 2000));
+	assert_int_equal(done_calls, 1);
+	assert_string_equal(state_of(f, "db"), "stopped");
+	close(fd);
+	free(tail);
+	fixture_free(f);
+}
+
+
 /* Nothing running: done at once. */
 static void
 test_stop_async_none(void **state)
@@ -648,6 +874,11 @@ main(void)
 		cmocka_unit_test_teardown(test_reconcile, cleanup),
 		cmocka_unit_test_teardown(test_reconcile_stops_with_old_method, cleanup),
 		cmocka_unit_test_teardown(test_reconcile_passive, cleanup),
+		cmocka_unit_test_teardown(test_tcp_check_start_and_failure, cleanup),
+		cmocka_unit_test_teardown(test_start_timeout, cleanup),
+		cmocka_unit_test_teardown(test_stopped_behind_back, cleanup),
+		cmocka_unit_test_teardown(test_switchover_action, cleanup),
+		cmocka_unit_test_teardown(test_dependencies, cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
