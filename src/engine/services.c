@@ -184,7 +184,7 @@ describe_exit(const struct service *svc, int status, char *buf, size_t len)
 		    WCOREDUMP(status) ? " (core dumped)" : "");
 	else
 		snprintf(buf, len, "its process %ld was stopped behind Lifeline's back by signal "
-		    "%s (sent by another process; which one cannot be known)", (long)svc->pid, sig);
+		    "%s, sent by another process (which one cannot be known)", (long)svc->pid, sig);
 }
 
 static void
@@ -242,10 +242,10 @@ on_probe_result(void *arg, bool ok, const char *why)
 			    STARTING_PROBE_MS : sc->check_interval_ms);
 			return;
 		}
-		snprintf(msg, sizeof(msg), "did not pass its check within start_timeout %s (%s)",
+		snprintf(msg, sizeof(msg), "its check did not pass within start_timeout %s (%s)",
 		    format_duration(sc->start_timeout_ms, d, sizeof(d)), why);
 	} else
-		snprintf(msg, sizeof(msg), "failed its check (%s)", why);
+		snprintf(msg, sizeof(msg), "its check failed (%s)", why);
 	failure(svc, msg);
 }
 
@@ -450,7 +450,7 @@ failure(struct service *svc, const char *why)
 	if (svc->pid <= 0)
 		svc->state = SVC_FAILED;
 	if (sc == NULL || sc->nactions == 0) {
-		event(e, EV_WARNING, "service", "%s %s", svc->name, why);
+		event(e, EV_WARNING, "service", "%s failed: %s", svc->name, why);
 		return;
 	}
 	if (svc->failures == 0 || now - svc->first_failure_ms > sc->window_ms) {
@@ -459,7 +459,7 @@ failure(struct service *svc, const char *why)
 	}
 	svc->failures++;
 	act = &sc->actions[svc->failures <= sc->nactions ? svc->failures - 1 : sc->nactions - 1];
-	snprintf(msg, sizeof(msg), "%s %s: failure %u within %s", svc->name, why, svc->failures,
+	snprintf(msg, sizeof(msg), "%s failed: %s; failure %u within %s", svc->name, why, svc->failures,
 	    format_duration(sc->window_ms, window, sizeof(window)));
 	switch (act->kind) {
 	case ACTION_RESTART:

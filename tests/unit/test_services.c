@@ -470,7 +470,7 @@ test_tcp_check_start_and_failure(void **state)
 
 	close(fd);
 	assert_true(loop_until_state(f, "db", "restarting", 2000));
-	assert_non_null(strstr(last_failure_of(f, "db"), "failed its check (cannot connect to "
+	assert_non_null(strstr(last_failure_of(f, "db"), "its check failed (cannot connect to "
 	    "127.0.0.1:"));
 	assert_non_null(strstr(last_failure_of(f, "db"), "Connection refused"));
 	assert_true(loop_until_state(f, "db", "starting", 3000));
@@ -494,7 +494,7 @@ test_start_timeout(void **state)
 	assert_string_equal(last_failure_of(f, "db"), "");
 	for (int i = 0; i < 300 && last_failure_of(f, "db")[0] == '\0'; i++)
 		loop_until_state(f, "db", "running", 10);
-	assert_string_equal(last_failure_of(f, "db"), "did not pass its check within "
+	assert_string_equal(last_failure_of(f, "db"), "its check did not pass within "
 	    "start_timeout 500ms (check \"echo not ready; exit 2\" exited with status 2: "
 	    "not ready)");
 	/* Action log: left as it is, still watched. */
@@ -561,7 +561,7 @@ test_switchover_action(void **state)
 	assert_int_equal(kill(first, SIGKILL), 0);
 	assert_true(loop_until_state(f, "app", "failed", 2000));
 	assert_int_equal(switchover_calls, 1);
-	assert_non_null(strstr(switchover_why, "app its process"));
+	assert_non_null(strstr(switchover_why, "app failed: its process"));
 	assert_non_null(strstr(switchover_why, "failure 1 within 10m"));
 	/* The engine switches over: nothing restarts it here. */
 	assert_false(loop_until_state(f, "app", "running", 1000));
