@@ -777,6 +777,14 @@ parse_endpoint(const char *s, struct ipaddr *a, uint16_t *port)
 	return 0;
 }
 
+/* A plug-in's or a plug-in check's name: 1 to 32 of [a-z0-9_-]. */
+static bool
+plugin_word(const char *s)
+{
+	return valid_name(s, 32, "_-") && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") ==
+	    strlen(s);
+}
+
 static int
 set_check(struct parser *p, const struct keydef *k, void *obj,
     const char *val)
@@ -801,12 +809,33 @@ set_check(struct parser *p, const struct keydef *k, void *obj,
 		s->check_kind = CHECK_EXEC;
 		free(s->check_cmd);
 		s->check_cmd = xstrdup(rest);
+	} else if (n == 6 && strncmp(val, "plugin", n) == 0) {
+		const char *check;
+		size_t pn = first_word(rest, &check);
+		char *plugin = xasprintf("%.*s", (int)pn, rest);
+
+		if (!plugin_word(plugin) || !plugin_word(check)) {
+			free(plugin);
+			return badval(p, k, val, "is not a plug-in check",
+			    "expected plugin NAME CHECK, each 1 to 32 of a-z, 0-9, '_' or '-', "
+			    "like plugin postgresql query");
+		}
+		s->check_kind = CHECK_PLUGIN;
+		free(s->check_plugin);
+		free(s->check_name);
+		s->check_plugin = plugin;
+		s->check_name = xstrdup(check);
 	} else
 		return badval(p, k, val, "is not a check",
-		    "expected pid, tcp ADDRESS:PORT or exec COMMAND");
+		    "expected pid, tcp ADDRESS:PORT, exec COMMAND or plugin NAME CHECK");
 	if (s->check_kind != CHECK_EXEC) {
 		free(s->check_cmd);
 		s->check_cmd = NULL;
+	}
+	if (s->check_kind != CHECK_PLUGIN) {
+		free(s->check_plugin);
+		free(s->check_name);
+		s->check_plugin = s->check_name = NULL;
 	}
 	return 0;
 }
@@ -997,6 +1026,9 @@ show_check(FILE *out, const struct keydef *k, const void *obj)
 		break;
 	case CHECK_EXEC:
 		fprintf(out, "exec %s", s->check_cmd);
+		break;
+	case CHECK_PLUGIN:
+		fprintf(out, "plugin %s %s", s->check_plugin, s->check_name);
 		break;
 	}
 }
@@ -1899,6 +1931,8 @@ config_free(struct config *conf)
 		free(s->start);
 		free(s->stop_cmd);
 		free(s->check_cmd);
+		free(s->check_plugin);
+		free(s->check_name);
 		free_actions(s);
 		strlist_free(&s->after);
 	}

@@ -36,7 +36,7 @@ struct node_conf {
 };
 
 enum stop_kind { STOP_SIGNAL, STOP_EXEC };
-enum check_kind { CHECK_PID, CHECK_TCP, CHECK_EXEC };
+enum check_kind { CHECK_PID, CHECK_TCP, CHECK_EXEC, CHECK_PLUGIN };
 enum action_kind { ACTION_RESTART, ACTION_SWITCHOVER, ACTION_LOG, ACTION_TASK, ACTION_IGNORE };
 
 struct service_action {
@@ -58,6 +58,8 @@ struct service_conf {
 	struct ipaddr    check_addr;       /* CHECK_TCP */
 	uint16_t         check_port;       /* CHECK_TCP */
 	char            *check_cmd;        /* CHECK_EXEC */
+	char            *check_plugin;     /* CHECK_PLUGIN: the plug-in's name */
+	char            *check_name;       /* CHECK_PLUGIN: its check's name */
 	uint64_t         check_interval_ms;
 	uint64_t         check_timeout_ms;
 	struct service_action actions[SERVICE_MAX_ACTIONS];

@@ -11,6 +11,14 @@
 struct event_base;
 struct children;
 
+/*
+ * fork(2) for a child that will exec: signals are blocked across the fork,
+ * and the child gets every handler back to its default and an empty mask
+ * before it runs anything, so a signal sent to it early is never handled
+ * by the parent's handlers in the child. Returns as fork does.
+ */
+pid_t children_fork(void);
+
 /* status is the one waitpid(2) gave. */
 typedef void child_exit_fn(void *arg, pid_t pid, int status);
 

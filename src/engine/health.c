@@ -7,6 +7,7 @@
 #include "engine/children.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "common/values.h"
 
@@ -28,14 +29,16 @@
 struct health {
 	struct event_base *base;
 	struct children   *kids;
+	char              *plugin_dir;
 	bool               busy;
 	health_result_fn  *fn;
 	void              *arg;
 	enum check_kind    kind;
 	uint64_t           timeout_ms;
-	char               target[80];       /* "192.0.2.10:8080", or the command */
+	char               target[200];      /* "192.0.2.10:8080", the command, "plug-in P check C" */
 	struct event      *timer;            /* the timeout, or an answer known at once */
-	bool               answer_ok;        /* the answer known at once */
+	enum health_outcome answer;          /* the answer known at once */
+	bool               answered;
 	char               answer_why[256];
 	int                fd;               /* the socket, or the exec check's output */
 	struct event      *io;
@@ -49,49 +52,50 @@ struct health {
  * the next probe or free h.
  */
 static void
-finish(struct health *h, bool ok, const char *why)
+finish(struct health *h, enum health_outcome outcome, const char *why)
 {
 	health_result_fn *fn = h->fn;
 	void *arg = h->arg;
-	char copy[sizeof(h->answer_why) + OUTPUT_KEEP + 64];
+	char copy[sizeof(h->answer_why) + sizeof(h->target) + OUTPUT_KEEP + 64];
 
 	snprintf(copy, sizeof(copy), "%s", why != NULL ? why : "");
 	health_cancel(h);
-	fn(arg, ok, ok ? NULL : copy);
+	fn(arg, outcome, outcome == HEALTH_OK ? NULL : copy);
 }
 
 static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct health *h = arg;
-	char why[256];
+	char why[sizeof(h->answer_why) + sizeof(h->target)];
 
-	if (h->answer_why[0] != '\0' || h->answer_ok) {
+	if (h->answered) {
 		snprintf(why, sizeof(why), "%s", h->answer_why);
-		finish(h, h->answer_ok, why);
+		finish(h, h->answer, why);
 		return;
 	}
-	if (h->kind == CHECK_EXEC)
-		snprintf(why, sizeof(why), "check \"%s\" did not finish within %llu ms (killed)",
+	if (h->kind == CHECK_EXEC || h->kind == CHECK_PLUGIN)
+		snprintf(why, sizeof(why), "%s did not finish within %llu ms (killed)",
 		    h->target, (unsigned long long)h->timeout_ms);
 	else
 		snprintf(why, sizeof(why), "no connection to %s within %llu ms", h->target,
 		    (unsigned long long)h->timeout_ms);
-	finish(h, false, why);
+	finish(h, HEALTH_FAILED, why);
 }
 
 /* Answer on the next turn of the loop, never from inside health_probe. */
 static void
-answer_soon(struct health *h, bool ok, const char *fmt, ...)
+answer_soon(struct health *h, enum health_outcome outcome, const char *fmt, ...)
 {
 	struct timeval now = { 0, 0 };
 	va_list ap;
 
-	h->answer_ok = ok;
+	h->answered = true;
+	h->answer = outcome;
 	va_start(ap, fmt);
 	vsnprintf(h->answer_why, sizeof(h->answer_why), fmt, ap);
 	va_end(ap);
-	if (!ok && h->answer_why[0] == '\0')
+	if (outcome != HEALTH_OK && h->answer_why[0] == '\0')
 		snprintf(h->answer_why, sizeof(h->answer_why), "failed");
 	evtimer_add(h->timer, &now);
 }
@@ -116,11 +120,11 @@ on_connected(evutil_socket_t fd, short what, void *arg)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == 0) {
-		finish(h, true, NULL);
+		finish(h, HEALTH_OK, NULL);
 		return;
 	}
 	snprintf(why, sizeof(why), "cannot connect to %s: %s", h->target, strerror(err));
-	finish(h, false, why);
+	finish(h, HEALTH_FAILED, why);
 }
 
 static void
@@ -135,15 +139,16 @@ probe_tcp(struct health *h, const struct service_conf *sc)
 	    "[%s]:%u" : "%s:%u", addr, sc->check_port);
 	h->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0) {
-		answer_soon(h, false, "cannot make a socket for %s: %s", h->target, strerror(errno));
+		answer_soon(h, HEALTH_FAILED, "cannot make a socket for %s: %s", h->target,
+		    strerror(errno));
 		return;
 	}
 	if (connect(h->fd, (struct sockaddr *)&ss, sslen) == 0) {
-		answer_soon(h, true, "");
+		answer_soon(h, HEALTH_OK, "");
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		answer_soon(h, false, "cannot connect to %s: %s", h->target, strerror(errno));
+		answer_soon(h, HEALTH_FAILED, "cannot connect to %s: %s", h->target, strerror(errno));
 		return;
 	}
 	h->io = event_new(h->base, h->fd, EV_WRITE, on_connected, h);
@@ -183,39 +188,45 @@ static void
 on_check_exit(void *arg, pid_t pid, int status)
 {
 	struct health *h = arg;
-	char why[sizeof(h->answer_why) + OUTPUT_KEEP];
+	char why[sizeof(h->target) + OUTPUT_KEEP + 64];
 	const char *said;
 
 	h->child = 0;
 	on_output(h->fd, EV_READ, h);          /* what it wrote just before */
 	said = first_line(h);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		finish(h, true, NULL);
+		finish(h, HEALTH_OK, NULL);
 		return;
 	}
-	if (WIFEXITED(status))
-		snprintf(why, sizeof(why), "check \"%s\" exited with status %d%s%s", h->target,
+	if (h->kind == CHECK_PLUGIN && WIFEXITED(status) && WEXITSTATUS(status) == 1) {
+		snprintf(why, sizeof(why), "%s: %s", h->target, *said ? said : "(no reason given)");
+		finish(h, HEALTH_FAILED, why);
+		return;
+	}
+	if (h->kind == CHECK_PLUGIN && WIFEXITED(status) && WEXITSTATUS(status) == 3)
+		snprintf(why, sizeof(why), "%s: %s", h->target, *said ? said : "refused");
+	else if (WIFEXITED(status))
+		snprintf(why, sizeof(why), "%s exited with status %d%s%s", h->target,
 		    WEXITSTATUS(status), *said ? ": " : "", said);
 	else
-		snprintf(why, sizeof(why), "check \"%s\" was killed by signal %s%s%s", h->target,
+		snprintf(why, sizeof(why), "%s %s signal %s%s%s", h->target,
+		    h->kind == CHECK_PLUGIN ? "crashed with" : "was killed by",
 		    sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
 		    *said ? ": " : "", said);
-	finish(h, false, why);
+	finish(h, h->kind == CHECK_PLUGIN ? HEALTH_BROKEN : HEALTH_FAILED, why);
 }
 
-/* The child side of an exec check: its own group, output to the pipe. */
+/*
+ * The child side of an exec or plug-in check: its own group, output to
+ * the pipe, then argv.
+ */
 static _Noreturn void
-exec_check(const char *cmd, const char *service, pid_t pid, int out)
+exec_check(char *const argv[], const char *service, pid_t pid, int out)
 {
-	sigset_t none;
 	char pidstr[24];
 	int fd;
 
 	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
 	if ((fd = open("/dev/null", O_RDONLY)) >= 0) {
 		dup2(fd, 0);
 		close(fd);
@@ -227,31 +238,31 @@ exec_check(const char *cmd, const char *service, pid_t pid, int out)
 	snprintf(pidstr, sizeof(pidstr), "%ld", (long)pid);
 	setenv("LIFELINE_SERVICE", service, 1);
 	setenv("LIFELINE_PID", pidstr, 1);
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	execv(argv[0], argv);
 	_exit(127);
 }
 
+/* Run argv as the check, watched until it ends or its timeout. */
 static void
-probe_exec(struct health *h, const struct service_conf *sc, pid_t pid)
+run_check(struct health *h, char *const argv[], const char *service, pid_t pid)
 {
 	int p[2];
 	pid_t child;
 
-	snprintf(h->target, sizeof(h->target), "%s", sc->check_cmd);
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		answer_soon(h, false, "cannot run check \"%s\": pipe: %s", h->target, strerror(errno));
+		answer_soon(h, HEALTH_FAILED, "cannot run %s: pipe: %s", h->target, strerror(errno));
 		return;
 	}
-	child = fork();
+	child = children_fork();
 	if (child < 0) {
 		close(p[0]);
 		close(p[1]);
-		answer_soon(h, false, "cannot run check \"%s\": fork: %s", h->target, strerror(errno));
+		answer_soon(h, HEALTH_FAILED, "cannot run %s: fork: %s", h->target, strerror(errno));
 		return;
 	}
 	if (child == 0) {
 		close(p[0]);
-		exec_check(sc->check_cmd, sc->name, pid, p[1]);
+		exec_check(argv, service, pid, p[1]);
 	}
 	setpgid(child, child);       /* also here: a timeout may kill the group at once */
 	close(p[1]);
@@ -265,23 +276,71 @@ probe_exec(struct health *h, const struct service_conf *sc, pid_t pid)
 }
 
 static void
+probe_exec(struct health *h, const struct service_conf *sc, pid_t pid)
+{
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", sc->check_cmd, NULL };
+
+	snprintf(h->target, sizeof(h->target), "check \"%s\"", sc->check_cmd);
+	run_check(h, argv, sc->name, pid);
+}
+
+/* The runner of plug-in calls: $LIFELINE_PLUGIN_RUNNER, or beside this program. */
+static char *
+plugin_runner(void)
+{
+	const char *env = getenv("LIFELINE_PLUGIN_RUNNER");
+
+	if (env != NULL && env[0] != '\0')
+		return xstrdup(env);
+	return spawn_program_beside("lifeline-plugin");
+}
+
+static void
+probe_plugin(struct health *h, const struct service_conf *sc, pid_t pid)
+{
+	char *runner = plugin_runner();
+	char *so = xasprintf("%s/%s.so", h->plugin_dir, sc->check_plugin);
+	char *settings = xasprintf("%s/%s.json", h->plugin_dir, sc->check_plugin);
+	char *argv[] = { runner, (char *)"check", so, sc->check_name, (char *)"--settings",
+	    settings, NULL };
+
+	snprintf(h->target, sizeof(h->target), "plug-in %s check %s", sc->check_plugin,
+	    sc->check_name);
+	if (runner == NULL)
+		answer_soon(h, HEALTH_BROKEN, "%s: lifeline-plugin is not installed beside "
+		    "lifelined", h->target);
+	else if (access(so, R_OK) != 0)
+		answer_soon(h, HEALTH_BROKEN, "%s: %s: %s (is the plug-in installed?)", h->target,
+		    so, strerror(errno));
+	else {
+		if (access(settings, R_OK) != 0)
+			argv[4] = NULL;               /* installed without settings */
+		run_check(h, argv, sc->name, pid);
+	}
+	free(runner);
+	free(so);
+	free(settings);
+}
+
+static void
 probe_pid(struct health *h, pid_t pid)
 {
 	if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
-		answer_soon(h, true, "");
+		answer_soon(h, HEALTH_OK, "");
 	else if (pid > 0)
-		answer_soon(h, false, "its process %ld is gone", (long)pid);
+		answer_soon(h, HEALTH_FAILED, "its process %ld is gone", (long)pid);
 	else
-		answer_soon(h, false, "it has no process");
+		answer_soon(h, HEALTH_FAILED, "it has no process");
 }
 
 struct health *
-health_new(struct event_base *base, struct children *kids)
+health_new(struct event_base *base, struct children *kids, const char *plugin_dir)
 {
 	struct health *h = xcalloc(1, sizeof(*h));
 
 	h->base = base;
 	h->kids = kids;
+	h->plugin_dir = xstrdup(plugin_dir);
 	h->fd = -1;
 	h->timer = evtimer_new(base, on_timer, h);
 	return h;
@@ -297,7 +356,7 @@ health_probe(struct health *h, const struct service_conf *sc, pid_t pid,
 	h->arg = arg;
 	h->kind = sc->check_kind;
 	h->timeout_ms = sc->check_timeout_ms;
-	h->answer_ok = false;
+	h->answered = false;
 	h->answer_why[0] = '\0';
 	h->outlen = 0;
 	switch (sc->check_kind) {
@@ -306,6 +365,9 @@ health_probe(struct health *h, const struct service_conf *sc, pid_t pid,
 		break;
 	case CHECK_EXEC:
 		probe_exec(h, sc, pid);
+		break;
+	case CHECK_PLUGIN:
+		probe_plugin(h, sc, pid);
 		break;
 	case CHECK_PID:
 		probe_pid(h, pid);
@@ -344,5 +406,6 @@ health_free(struct health *h)
 		return;
 	health_cancel(h);
 	event_free(h->timer);
+	free(h->plugin_dir);
 	free(h);
 }

@@ -1,6 +1,6 @@
 /*
  * Health checks of protected services: one probe at a time per service
- * (tcp HOST:PORT, exec CMD, pid), each answered on the engine's loop
+ * (tcp HOST:PORT, exec CMD, pid, plugin NAME CHECK), each answered on the engine's loop
  * within its check_timeout. The probe never blocks the loop: heartbeats
  * run on it (invariant 7).
  */
@@ -15,10 +15,23 @@ struct children;
 struct service_conf;
 struct health;
 
-/* ok, or why not in a sentence ("connection refused by 192.0.2.10:8080"). */
-typedef void health_result_fn(void *arg, bool ok, const char *why);
+enum health_outcome {
+	HEALTH_OK,
+	HEALTH_FAILED,     /* the service is not healthy */
+	HEALTH_BROKEN,     /* a plug-in check crashed or answered nonsense */
+};
 
-struct health *health_new(struct event_base *base, struct children *kids);
+/* The outcome, and unless ok why in a sentence ("cannot connect to ..."). */
+typedef void health_result_fn(void *arg, enum health_outcome outcome, const char *why);
+
+/*
+ * plugin_dir: where installed plug-ins are (NAME.so, settings in
+ * NAME.json). A plug-in check runs "lifeline-plugin check" (found beside
+ * the running program, or at $LIFELINE_PLUGIN_RUNNER) in a child: exit 0
+ * passes, 1 fails, anything else (3, a signal) means the plug-in is broken.
+ */
+struct health *health_new(struct event_base *base, struct children *kids,
+    const char *plugin_dir);
 
 /* Cancels a probe in flight (its callback never runs) and frees h. */
 void health_free(struct health *h);

@@ -55,6 +55,7 @@ struct service {
 	struct event    *restart_ev;      /* a start after a restart action */
 	struct event    *probe_ev;        /* the next health probe */
 	struct health   *health;
+	bool             plugin_disabled; /* its plug-in check broke: checked by pid */
 	bool             restart_after_stop; /* stopping for a restart action */
 	uint64_t         kill_at_ms;      /* SVC_STOPPING: SIGKILL after this */
 	int              pidfd;           /* adopted (not our child): its end, or -1 */
@@ -66,6 +67,7 @@ struct service {
 struct services {
 	struct engine   *e;
 	struct children *kids;
+	char            *plugin_dir;      /* STATE_DIR/plugins */
 	bool             wanted;          /* the node is active: services should run */
 	struct service **v;               /* each its own allocation: timers point at it */
 	size_t           n;
@@ -213,9 +215,13 @@ probe_in(struct service *svc, uint64_t ms)
 	evtimer_add(svc->probe_ev, &tv);
 }
 
-/* A probe's answer: the first pass makes a starting service running. */
+/*
+ * A probe's answer: the first pass makes a starting service running. A
+ * plug-in that broke is not the service's failure: the plug-in check is
+ * disabled for it, with an event, and its process is checked instead.
+ */
 static void
-on_probe_result(void *arg, bool ok, const char *why)
+on_probe_result(void *arg, enum health_outcome outcome, const char *why)
 {
 	struct service *svc = arg;
 	const struct service_conf *sc = service_conf(svc);
@@ -225,7 +231,15 @@ on_probe_result(void *arg, bool ok, const char *why)
 
 	if (sc == NULL || (svc->state != SVC_STARTING && svc->state != SVC_RUNNING))
 		return;
-	if (ok) {
+	if (outcome == HEALTH_BROKEN) {
+		svc->plugin_disabled = true;
+		event(svc->owner->e, EV_WARNING, "service", "%s: plug-in check disabled: %s; the "
+		    "service is checked by its process until the configuration is reloaded",
+		    svc->name, why);
+		probe_in(svc, 0);
+		return;
+	}
+	if (outcome == HEALTH_OK) {
 		if (svc->state == SVC_STARTING) {
 			svc->state = SVC_RUNNING;
 			event(svc->owner->e, EV_INFO, "service", "%s is up: its check passed %llu ms "
@@ -254,9 +268,15 @@ on_probe_due(evutil_socket_t fd, short what, void *arg)
 {
 	struct service *svc = arg;
 	const struct service_conf *sc = service_conf(svc);
+	struct service_conf by_pid;
 
 	if (sc == NULL || (svc->state != SVC_STARTING && svc->state != SVC_RUNNING))
 		return;
+	if (sc->check_kind == CHECK_PLUGIN && svc->plugin_disabled) {
+		by_pid = *sc;
+		by_pid.check_kind = CHECK_PID;
+		sc = &by_pid;
+	}
 	health_probe(svc->health, sc, svc->pid, on_probe_result, svc);
 }
 
@@ -264,14 +284,9 @@ on_probe_due(evutil_socket_t fd, short what, void *arg)
 static _Noreturn void
 exec_service(const struct service_conf *sc, const char *logpath)
 {
-	sigset_t none;
 	int fd;
 
 	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0) {
 		dup2(fd, 0);
@@ -312,7 +327,7 @@ start_service(struct service *svc)
 	if (mkdir_p(logdir, 0700) < 0)
 		log_warn("service %s: cannot create %s", svc->name, logdir);
 	svc->oom_kills_at_start = oom_kills();
-	pid = fork();
+	pid = children_fork();
 	if (pid < 0) {
 		log_warn("service %s: fork", svc->name);
 		svc->state = SVC_FAILED;
@@ -376,7 +391,7 @@ begin_stop_as(struct service *svc, const struct service_conf *sc)
 	svc->state = SVC_STOPPING;
 	svc->kill_at_ms = now_mono_ms() + timeout;
 	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
-		pid_t pid = fork();
+		pid_t pid = children_fork();
 
 		if (pid == 0) {
 			setpgid(0, 0);
@@ -528,7 +543,7 @@ add_service(struct services *s, const char *name)
 	svc->owner = s;
 	svc->restart_ev = evtimer_new(s->e->base, on_restart_due, svc);
 	svc->probe_ev = evtimer_new(s->e->base, on_probe_due, svc);
-	svc->health = health_new(s->e->base, s->kids);
+	svc->health = health_new(s->e->base, s->kids, s->plugin_dir);
 	svc->pidfd = -1;
 	svc->state = config_service(s->e->conf, name) != NULL ? SVC_STOPPED : SVC_UNMANAGED;
 	if (svc->state == SVC_UNMANAGED)
@@ -571,6 +586,7 @@ services_new(struct engine *e)
 
 	s->e = e;
 	s->kids = children_new(e->base);
+	s->plugin_dir = xasprintf("%s/plugins", e->conf->state_dir);
 	for (size_t i = 0; i < e->conf->protect_service.n; i++)
 		add_service(s, e->conf->protect_service.v[i]);
 	return s;
@@ -831,6 +847,8 @@ services_reconcile(struct services *s, const struct config *old)
 	for (size_t j = 0; j < want->n; j++)
 		if (find(s, want->v[j]) == NULL)
 			add_service(s, want->v[j]);
+	for (size_t i = 0; i < s->n; i++)
+		s->v[i]->plugin_disabled = false;    /* a new configuration: try its plug-ins again */
 	if (s->e->role == ROLE_ACTIVE)
 		services_start_all(s);
 }
@@ -932,6 +950,7 @@ services_free(struct services *s)
 	if (s->stop_ev != NULL)
 		event_free(s->stop_ev);
 	children_free(s->kids);
+	free(s->plugin_dir);
 	free(s->v);
 	free(s);
 }

@@ -37,16 +37,18 @@
 struct answer {
 	int  calls;
 	bool ok;
+	enum health_outcome outcome;
 	char why[512];
 };
 
 static void
-on_answer(void *arg, bool ok, const char *why)
+on_answer(void *arg, enum health_outcome outcome, const char *why)
 {
 	struct answer *a = arg;
 
 	a->calls++;
-	a->ok = ok;
+	a->ok = outcome == HEALTH_OK;
+	a->outcome = outcome;
 	snprintf(a->why, sizeof(a->why), "%s", why != NULL ? why : "");
 }
 
@@ -54,6 +56,7 @@ struct rig {
 	struct event_base *base;
 	struct children   *kids;
 	struct health     *h;
+	char              *dir;       /* the plug-in folder */
 	struct service_conf sc;
 };
 
@@ -63,7 +66,7 @@ rig_init(struct rig *r, enum check_kind kind, uint64_t timeout_ms)
 	memset(r, 0, sizeof(*r));
 	r->base = event_base_new();
 	r->kids = children_new(r->base);
-	r->h = health_new(r->base, r->kids);
+	r->h = health_new(r->base, r->kids, r->dir = tmpdir());
 	r->sc.name = (char *)"db";
 	r->sc.check_kind = kind;
 	r->sc.check_timeout_ms = timeout_ms;
@@ -76,6 +79,8 @@ rig_free(struct rig *r)
 	health_free(r->h);
 	children_free(r->kids);
 	event_base_free(r->base);
+	rm_rf(r->dir);
+	free(r->dir);
 }
 
 /* Probe once and run the loop until the answer, for at most ms. */
@@ -310,6 +315,68 @@ test_cancel(void **state)
 	assert_int_equal(a.calls, 0);
 }
 
+/*
+ * Plug-in checks run through lifeline-plugin in a child: a pass, an
+ * unhealthy answer with its reason, and a plug-in that crashes, answers
+ * nonsense, hangs, or is not installed.
+ */
+static void
+test_plugin(void **state)
+{
+	const char *bin = getenv("LIFELINE_BIN");
+	struct rig r;
+	struct answer a;
+	char *src, *dst, *runner;
+
+	if (bin == NULL)
+		skip();
+	rig_init(&r, CHECK_PLUGIN, 1000);
+	runner = xasprintf("%s/lifeline-plugin", bin);
+	setenv("LIFELINE_PLUGIN_RUNNER", runner, 1);
+	src = xasprintf("%s/../plugins/testplug-good.so", bin);
+	dst = xasprintf("%s/testplug.so", r.dir);
+	assert_int_equal(symlink(src, dst), 0);
+	r.sc.check_plugin = (char *)"testplug";
+
+	r.sc.check_name = (char *)"ok";
+	probe(&r, 0, &a, 5000);
+	assert_int_equal(a.outcome, HEALTH_OK);
+
+	r.sc.check_name = (char *)"down";
+	probe(&r, 0, &a, 5000);
+	assert_int_equal(a.outcome, HEALTH_FAILED);
+	assert_string_equal(a.why, "plug-in testplug check down: the test application says no");
+
+	r.sc.check_name = (char *)"crash";
+	probe(&r, 0, &a, 5000);
+	assert_int_equal(a.outcome, HEALTH_BROKEN);
+	assert_string_equal(a.why, "plug-in testplug check crash crashed with signal SEGV");
+
+	r.sc.check_name = (char *)"nonsense";
+	probe(&r, 0, &a, 5000);
+	assert_int_equal(a.outcome, HEALTH_BROKEN);
+	assert_string_equal(a.why, "plug-in testplug check nonsense: plug-in testplug: check "
+	    "returned 42, which is neither LIFELINE_OK nor LIFELINE_FAILED");
+
+	r.sc.check_name = (char *)"hang";
+	r.sc.check_timeout_ms = 300;
+	probe(&r, 0, &a, 5000);
+	assert_int_equal(a.outcome, HEALTH_FAILED);
+	assert_string_equal(a.why, "plug-in testplug check hang did not finish within 300 ms "
+	    "(killed)");
+
+	r.sc.check_plugin = (char *)"absent";
+	probe(&r, 0, &a, 5000);
+	assert_int_equal(a.outcome, HEALTH_BROKEN);
+	assert_non_null(strstr(a.why, "absent.so: No such file or directory (is the plug-in "
+	    "installed?)"));
+	unsetenv("LIFELINE_PLUGIN_RUNNER");
+	free(runner);
+	free(src);
+	free(dst);
+	rig_free(&r);
+}
+
 int
 main(void)
 {
@@ -320,6 +387,7 @@ main(void)
 		cmocka_unit_test(test_exec_timeout),
 		cmocka_unit_test(test_pid),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_plugin),
 	};
 
 	log_init(LOG_TO_STDERR, 1, "test_health");

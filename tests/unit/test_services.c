@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -386,6 +387,41 @@ test_last_action_repeats(void **state)
 		assert_true(loop_until_state(f, "flaky", "restarting", 2000));
 		assert_true(loop_until_state(f, "flaky", "running", 3000));
 	}
+	fixture_free(f);
+}
+
+/*
+ * A plug-in check that crashes disables itself for the service, with an
+ * event, and the service is checked by its process instead: it comes up.
+ */
+static void
+test_broken_plugin_check(void **state)
+{
+	struct fixture *f = fixture_new(
+	    "service = app\n[service app]\nstart = sleep 30\n"
+	    "check = plugin testplug crash\ncheck_interval = 500ms\ncheck_timeout = 400ms\n");
+	const char *bin = getenv("LIFELINE_BIN");
+	char *dir, *src, *dst, *runner;
+
+	if (bin == NULL)
+		skip();
+	dir = xasprintf("%s/plugins", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	src = xasprintf("%s/../plugins/testplug-good.so", bin);
+	dst = xasprintf("%s/testplug.so", dir);
+	assert_int_equal(symlink(src, dst), 0);
+	runner = xasprintf("%s/lifeline-plugin", bin);
+	setenv("LIFELINE_PLUGIN_RUNNER", runner, 1);
+
+	services_start_all(f->s);
+	assert_string_equal(state_of(f, "app"), "starting");
+	assert_true(loop_until_state(f, "app", "running", 3000));
+	assert_int_equal(pid_of(f, "app") > 0, 1);
+	unsetenv("LIFELINE_PLUGIN_RUNNER");
+	free(runner);
+	free(src);
+	free(dst);
+	free(dir);
 	fixture_free(f);
 }
 
@@ -879,6 +915,7 @@ main(void)
 		cmocka_unit_test_teardown(test_stopped_behind_back, cleanup),
 		cmocka_unit_test_teardown(test_switchover_action, cleanup),
 		cmocka_unit_test_teardown(test_dependencies, cleanup),
+		cmocka_unit_test_teardown(test_broken_plugin_check, cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
