@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
 #include <openssl/evp.h>
@@ -205,6 +206,7 @@ struct parser {
 	int		 errline;
 	bool		 failed;
 
+	bool		 fragment;	/* reading a plug-in's fragment (config_load) */
 	enum sect	 sect;		/* the section being read */
 	void		*obj;		/* what its keys fill in */
 	struct sectstate *cur;
@@ -664,14 +666,17 @@ set_list(struct parser *p, const struct keydef *k, void *obj, const char *val)
 			goto out;
 		}
 		for (j = 0; j < list->n; j++) {
-			if (strcmp(list->v[j], items.v[i]) == 0) {
-				fail(p, p->lineno, "%s %s \"%s\" is listed twice "
-				    "(first at line %d), expected it once",
-				    p->label, k->name, items.v[i],
-				    lines->v[j]);
-				goto out;
-			}
+			if (strcmp(list->v[j], items.v[i]) != 0)
+				continue;
+			if (p->fragment)        /* lifeline.conf has it already */
+				break;
+			fail(p, p->lineno, "%s %s \"%s\" is listed twice "
+			    "(first at line %d), expected it once",
+			    p->label, k->name, items.v[i], lines->v[j]);
+			goto out;
 		}
+		if (j < list->n)
+			continue;
 		strlist_add(list, items.v[i]);
 		lines->v = xrealloc(lines->v, list->n * sizeof(*lines->v));
 		lines->v[list->n - 1] = p->lineno;
@@ -1084,6 +1089,11 @@ begin_section(struct parser *p, const char *hdr)
 		    "[node NAME], [failover], [replication], [protect] or "
 		    "[service NAME]", hdr);
 	word = sects[s].word;
+	if (p->fragment && s != SECT_PROTECT && s != SECT_SERVICE)
+		return fail(p, p->lineno, "[%s] in a plug-in's fragment, expected only "
+		    "[protect] and [service NAME] there", hdr);
+	if (p->fragment && s == SECT_PROTECT)
+		p->single[s].line = 0;       /* each fragment adds to [protect] */
 	if (sects[s].named && *rest == '\0')
 		return fail(p, p->lineno, "[%s] needs a name, expected %s", word,
 		    s == SECT_NODE ? "[node primary], [node secondary] or "
@@ -1843,15 +1853,92 @@ hash_config(struct config *conf)
 	free(text);
 }
 
+/* Run inih over p's text, reporting a line it cannot parse. */
+static void
+read_text(struct parser *p)
+{
+	int rc = ini_parse_stream(reader, p, on_key, p);
+
+	if (rc > 0 && (!p->failed || rc < p->errline)) {
+		p->failed = false;
+		fail(p, rc, "cannot parse this line, expected \"key = value\", "
+		    "a [section] header or a ; comment");
+	} else if (rc < 0 && !p->failed)
+		fail(p, 0, "inih failed (%d)", rc);
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * What installed plug-ins add (STATE_DIR/plugins/NAME.conf, written by
+ * `lifeline plugin install`), read after the file and judged by the same
+ * checks, one fragment at a time, so an error names the fragment. A
+ * fragment holds only [protect] and [service NAME]; what the file already
+ * protects it cannot add twice, and the file's own lines win.
+ */
+static void
+parse_fragments(struct parser *p)
+{
+	char *dirpath = xasprintf("%s/plugins", p->conf->state_dir);
+	DIR *dir = opendir(dirpath);
+	struct dirent *de;
+	const char *main_name = p->name;
+	char **names = NULL;
+	size_t n = 0;
+
+	while (dir != NULL && (de = readdir(dir)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 5 && strcmp(de->d_name + len - 5, ".conf") == 0 && de->d_name[0] != '.') {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xasprintf("%s/%s", dirpath, de->d_name);
+		}
+	}
+	if (dir != NULL)
+		closedir(dir);
+	qsort(names, n, sizeof(*names), by_name);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		char *text = read_file(names[i], CONFIG_MAX_SIZE, &len);
+
+		if (p->failed)
+			break;
+		if (text == NULL) {
+			p->name = names[i];
+			fail(p, 0, "cannot read: %s", strerror(errno));
+			break;
+		}
+		p->name = names[i];
+		p->text = text;
+		p->len = len;
+		p->off = 0;
+		p->lineno = 0;
+		p->sect = SECT_NONE;
+		p->fragment = true;
+		read_text(p);
+		for (size_t c = 0; c < nitems(checks) && !p->failed; c++)
+			checks[c](p);
+		free(text);
+	}
+	p->name = main_name;          /* errors were written out already */
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(dirpath);
+}
+
 static struct config *
-parse(const char *text, size_t len, const char *name, char *err,
+parse(const char *text, size_t len, const char *name, bool with_fragments, char *err,
     size_t errlen)
 {
 	struct parser p;
 	struct config *conf;
 	enum sect s;
 	size_t i;
-	int rc;
 
 	memset(&p, 0, sizeof(p));
 	conf = xcalloc(1, sizeof(*conf));
@@ -1867,15 +1954,11 @@ parse(const char *text, size_t len, const char *name, char *err,
 			apply_defaults(&p, s, conf);
 	}
 
-	rc = ini_parse_stream(reader, &p, on_key, &p);
-	if (rc > 0 && (!p.failed || rc < p.errline)) {
-		p.failed = false;
-		fail(&p, rc, "cannot parse this line, expected \"key = value\", "
-		    "a [section] header or a ; comment");
-	} else if (rc < 0 && !p.failed)
-		fail(&p, 0, "inih failed (%d)", rc);
+	read_text(&p);
 	for (i = 0; i < nitems(checks) && !p.failed; i++)
 		checks[i](&p);
+	if (!p.failed && with_fragments)
+		parse_fragments(&p);
 	if (!p.failed)
 		hash_config(conf);
 
@@ -1893,7 +1976,7 @@ struct config *
 config_parse_string(const char *text, const char *name, char *err,
     size_t errlen)
 {
-	return parse(text, strlen(text), name, err, errlen);
+	return parse(text, strlen(text), name, false, err, errlen);
 }
 
 struct config *
@@ -1912,7 +1995,7 @@ config_load(const char *path, char *err, size_t errlen)
 			    strerror(errno));
 		return NULL;
 	}
-	conf = parse(text, len, path, err, errlen);
+	conf = parse(text, len, path, true, err, errlen);
 	free(text);
 	return conf;
 }

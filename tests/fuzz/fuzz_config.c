@@ -63,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > CONFIG_MAX_SIZE)
 		return 0;
 	if (memchr(data, '\0', size) != NULL) {
-		conf = parse((const char *)data, size, FUZZ_NAME, err, sizeof(err));
+		conf = parse((const char *)data, size, FUZZ_NAME, false, err, sizeof(err));
 	} else {
 		text = xmalloc(size + 1);
 		memcpy(text, data, size);

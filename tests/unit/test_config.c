@@ -20,6 +20,7 @@
 
 #include "common/config.h"
 #include "common/util.h"
+#include "helpers/tmpdir.h"
 
 /* Line numbers in the expected messages below count from here. */
 static const char base[] =
@@ -917,6 +918,75 @@ test_man_page(void **state)
 	free(path);
 }
 
+/* Write text to dir/name (dir/plugins made as needed). */
+static void
+put(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f;
+
+	mkdir_p(dir, 0700);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(path);
+}
+
+/*
+ * Installed plug-ins' fragments (STATE_DIR/plugins/NAME.conf) add to
+ * [protect] and add [service NAME] sections; what the file protects
+ * already is not added twice; a fragment's error names the fragment; a
+ * parsed string never reads fragments.
+ */
+static void
+test_plugin_fragments(void **state)
+{
+	char *dir = tmpdir(), *plugins = xasprintf("%s/plugins", dir);
+	char *with_dir = xasprintf("name = demo\nstate_dir = %s\n", dir);
+	char *full = edit(base, "name = demo\n", with_dir);
+	char *conf_path = xasprintf("%s/lifeline.conf", dir), err[512];
+	const char *frag = "; written by lifeline plugin install\n"
+	    "[protect]\ndata = /var/lib/app\ndata = /var/lib/pg\nconfig = /etc/pg\n"
+	    "service = pg\n\n[service pg]\nstart = /usr/bin/pg\n"
+	    "check = plugin pg query\n";
+	struct config *c;
+
+	put(dir, "lifeline.conf", full);
+	put(plugins, "pg.conf", frag);
+	put(plugins, ".staged.conf", "[cluster]\n");     /* hidden files are not read */
+
+	c = config_load(conf_path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->protect_data.n, 2);             /* /var/lib/app once */
+	assert_string_equal(c->protect_data.v[1], "/var/lib/pg");
+	assert_string_equal(c->protect_config.v[0], "/etc/pg");
+	assert_non_null(config_service(c, "pg"));
+	assert_int_equal(config_service(c, "pg")->check_kind, CHECK_PLUGIN);
+	config_free(c);
+
+	c = config_parse_string(full, "t.conf", err, sizeof(err));
+	assert_non_null(c);
+	assert_null(config_service(c, "pg"));
+	config_free(c);
+
+	put(plugins, "pg.conf", "[cluster]\nname = other\n");
+	assert_null(config_load(conf_path, err, sizeof(err)));
+	assert_non_null(strstr(err, "/plugins/pg.conf:1: [cluster] in a plug-in's fragment, "
+	    "expected only [protect] and [service NAME] there"));
+
+	put(plugins, "pg.conf", "[protect]\nservice = app\n[service app]\nstart = x\n");
+	assert_null(config_load(conf_path, err, sizeof(err)));
+	assert_non_null(strstr(err, "/plugins/pg.conf:3: [service app] appears again"));
+	rm_rf(dir);
+	free(dir);
+	free(plugins);
+	free(with_dir);
+	free(full);
+	free(conf_path);
+}
+
 int
 main(void)
 {
@@ -937,6 +1007,7 @@ main(void)
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_peek_state_dir),
 		cmocka_unit_test(test_man_page),
+		cmocka_unit_test(test_plugin_fragments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
