@@ -25,6 +25,7 @@
 
 #define K_REQUIRED	0x1	/* the section is incomplete without it */
 #define K_REPEAT	0x2	/* every occurrence appends (a struct strlist) */
+#define K_OPTIONAL	0x4	/* a string that may be unset: not printed then */
 
 enum sect {
 	SECT_NONE,
@@ -97,7 +98,7 @@ struct keydef {
 
 static key_set set_name, set_enum, set_path, set_duration, set_size,
     set_rate, set_bool, set_channel, set_public, set_addr, set_ping,
-    set_list, set_cmd, set_stop, set_check, set_actions;
+    set_list, set_cmd, set_unit, set_stop, set_check, set_actions;
 static key_show show_str, show_enum, show_duration, show_size, show_bool,
     show_channel, show_public, show_addr, show_ping, show_list, show_stop,
     show_check, show_actions;
@@ -158,8 +159,10 @@ static const struct keydef keys[] = {
 	{ SECT_PROTECT, "exclude", K_REPEAT, NULL, NULL,
 	    set_list, show_list, CL(protect_exclude), 0, check_pattern },
 
-	{ SECT_SERVICE, "start", K_REQUIRED, NULL, "start = /usr/bin/app",
+	{ SECT_SERVICE, "start", K_OPTIONAL, NULL, "start = /usr/bin/app",
 	    set_cmd, show_str, SV(start), 0, NULL },
+	{ SECT_SERVICE, "unit", K_OPTIONAL, NULL, "unit = app.service",
+	    set_unit, show_str, SV(unit), 0, NULL },
 	{ SECT_SERVICE, "after", K_REPEAT, NULL, NULL,
 	    set_list, show_list, SV(after), 0, check_service_name },
 	{ SECT_SERVICE, "stop", 0, "signal TERM", NULL,
@@ -696,6 +699,22 @@ set_cmd(struct parser *p, const struct keydef *k, void *obj, const char *val)
 	if (*val == '\0')
 		return badval(p, k, val, "is empty",
 		    "expected a command line like /usr/bin/app --flag");
+	free(*dst);
+	*dst = xstrdup(val);
+	return 0;
+}
+
+/* A systemd unit: NAME.TYPE of letters, digits and _.@-:\\ (instances included). */
+static int
+set_unit(struct parser *p, const struct keydef *k, void *obj, const char *val)
+{
+	char **dst = field(obj, k);
+	const char *dot = strrchr(val, '.');
+
+	if (!valid_name(val, 255, "_.@-:\\") || dot == NULL || dot == val || dot[1] == '\0' ||
+	    (dot[-1] == '@'))
+		return badval(p, k, val, "is not a systemd unit name",
+		    "expected a unit like postgresql@15-main.service");
 	free(*dst);
 	*dst = xstrdup(val);
 	return 0;
@@ -1394,6 +1413,18 @@ check_protected(struct parser *p)
 	size_t i, j;
 
 	for (i = 0; i < c->nservices; i++) {
+		const struct service_conf *s = &c->services[i];
+
+		if (s->start == NULL && s->unit == NULL)
+			return fail(p, s->line, "[service %s] has no start and no unit, expected "
+			    "a line like \"start = /usr/bin/app\" or \"unit = app.service\"",
+			    s->name);
+		if (s->start != NULL && s->unit != NULL)
+			return fail(p, p->svc[i].keyline[key_index(SECT_SERVICE, "unit")],
+			    "[service %s] has both start and unit, expected one: a command "
+			    "the engine runs, or a systemd unit", s->name);
+	}
+	for (i = 0; i < c->nservices; i++) {
 		for (j = 0; j < c->protect_service.n; j++) {
 			if (strcmp(c->protect_service.v[j], c->services[i].name) == 0)
 				break;
@@ -1787,6 +1818,9 @@ print_section(FILE *out, enum sect s, const char *label, const void *obj,
 				fprintf(out, "%s = %s\n", keys[i].name, l->v[j]);
 			continue;
 		}
+		if ((keys[i].flags & K_OPTIONAL) &&
+		    *(char *const *)cfield(obj, &keys[i]) == NULL)
+			continue;
 		fprintf(out, "%s = ", keys[i].name);
 		keys[i].show(out, &keys[i], obj);
 		fputc('\n', out);
@@ -2007,18 +2041,8 @@ config_free(struct config *conf)
 
 	if (conf == NULL)
 		return;
-	for (i = 0; i < conf->nservices; i++) {
-		struct service_conf *s = &conf->services[i];
-
-		free(s->name);
-		free(s->start);
-		free(s->stop_cmd);
-		free(s->check_cmd);
-		free(s->check_plugin);
-		free(s->check_name);
-		free_actions(s);
-		strlist_free(&s->after);
-	}
+	for (i = 0; i < conf->nservices; i++)
+		config_service_clear(&conf->services[i]);
 	free(conf->services);
 	strlist_free(&conf->protect_data);
 	strlist_free(&conf->protect_config);
@@ -2077,6 +2101,37 @@ config_service(const struct config *conf, const char *name)
 			return &conf->services[i];
 	}
 	return NULL;
+}
+
+void
+config_service_clear(struct service_conf *s)
+{
+	free(s->name);
+	free(s->start);
+	free(s->unit);
+	free(s->stop_cmd);
+	free(s->check_cmd);
+	free(s->check_plugin);
+	free(s->check_name);
+	free_actions(s);
+	strlist_free(&s->after);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+config_service_default(struct service_conf *s, const char *name)
+{
+	struct parser p;
+	char err[256];
+
+	memset(&p, 0, sizeof(p));
+	p.name = "defaults";
+	p.err = err;
+	p.errlen = sizeof(err);
+	memset(s, 0, sizeof(*s));
+	s->name = xstrdup(name);
+	s->unit = xstrdup(name);
+	apply_defaults(&p, SECT_SERVICE, s);
 }
 
 const char *

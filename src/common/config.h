@@ -49,7 +49,8 @@ struct service_action {
 struct service_conf {
 	char            *name;
 	int              line;
-	char            *start;            /* command line, run by /bin/sh -c */
+	char            *start;            /* command line, run by /bin/sh -c, or NULL */
+	char            *unit;             /* a systemd unit instead, or NULL */
 	enum stop_kind   stop_kind;
 	int              stop_signal;      /* STOP_SIGNAL: signal number */
 	char            *stop_cmd;         /* STOP_EXEC */
@@ -167,6 +168,13 @@ int identity_load(const char *override, const char *path, char *err, size_t errl
 
 /* The [service NAME] section named name, or NULL (a systemd unit). */
 const struct service_conf *config_service(const struct config *conf, const char *name);
+
+/*
+ * A service conf with every default, for a protected systemd unit that
+ * has no section of its own: unit = name. Free with config_service_clear.
+ */
+void config_service_default(struct service_conf *s, const char *name);
+void config_service_clear(struct service_conf *s);
 
 /*
  * The i-th known key (0, 1, ... until NULL): its name, and through section

@@ -9,6 +9,7 @@
 #include "engine/membership.h"
 #include "engine/replication.h"
 #include "engine/roles.h"
+#include "engine/sdunit.h"
 #include "engine/services.h"
 #include "engine/state.h"
 #include "engine/status.h"
@@ -530,6 +531,7 @@ main(int argc, char *argv[])
 	int debug = 0, check = 0, verbose = 0, ch;
 	struct engine e = { .conf_path = CONFIG_DEFAULT_PATH };
 	struct event *ev_term, *ev_int, *ev_hup;
+	struct sdbus *bus = NULL;        /* systemd's, for protected units */
 	char *sockpath;
 
 	if (argc == 2 && strcmp(argv[1], "--mdoc") == 0) {
@@ -575,7 +577,14 @@ main(int argc, char *argv[])
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_hup, NULL);
-	e.services = services_new(&e);
+	if (sdunit_systemd_runs()) {
+		char berr[512];
+
+		if ((bus = sdbus_open(e.base, berr, sizeof(berr))) == NULL)
+			log_warnx("systemd runs but its bus cannot be reached (%s): protected "
+			    "units are not supervised", berr);
+	}
+	e.services = services_new(&e, bus);
 	services_on_switchover(e.services, on_service_switchover);
 	{
 		char err[512];
@@ -628,6 +637,7 @@ main(int argc, char *argv[])
 	 */
 	replication_free(e.replication, !e.leave_apps);
 	services_free(e.services);
+	sdbus_close(bus);
 	control_free(e.control);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -1,15 +1,18 @@
 /*
- * Supervision of protected services with the exec back end. Each service is
- * a process group led by /bin/sh -c "exec START"; its end comes through
- * engine/children, its health through engine/health, and its action list
- * says what to do about a failure of either. Services start after the ones
- * their `after` names are up, and stop before them.
+ * Supervision of protected services, with two back ends: exec (a process
+ * group led by /bin/sh -c "exec START", whose end comes through
+ * engine/children) and systemd (a unit started and stopped over D-Bus,
+ * whose state comes through engine/sdunit). Health comes through
+ * engine/health, and the action list says what to do about a failure of
+ * either. Services start after the ones their `after` names are up, and
+ * stop before them.
  */
 #include "engine/services.h"
 #include "engine/children.h"
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/health.h"
+#include "engine/sdunit.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/values.h"
@@ -55,6 +58,9 @@ struct service {
 	struct event    *restart_ev;      /* a start after a restart action */
 	struct event    *probe_ev;        /* the next health probe */
 	struct health   *health;
+	struct sdunit   *unit;            /* the systemd back end, or NULL */
+	bool             unit_seen;       /* its first state has come */
+	struct service_conf unit_conf;    /* a unit with no section: the defaults */
 	bool             plugin_disabled; /* its plug-in check broke: checked by pid */
 	bool             restart_after_stop; /* stopping for a restart action */
 	uint64_t         kill_at_ms;      /* SVC_STOPPING: SIGKILL after this */
@@ -67,6 +73,7 @@ struct service {
 struct services {
 	struct engine   *e;
 	struct children *kids;
+	struct sdbus    *bus;             /* systemd's, or NULL where it is not PID 1 */
 	char            *plugin_dir;      /* STATE_DIR/plugins */
 	bool             wanted;          /* the node is active: services should run */
 	struct service **v;               /* each its own allocation: timers point at it */
@@ -87,10 +94,32 @@ static void retired_gone(struct service *svc);
 static void start_service(struct service *svc);
 static void failure(struct service *svc, const char *why);
 
+/* The service's section, or for a unit without one its defaults. */
 static const struct service_conf *
 service_conf(const struct service *svc)
 {
-	return config_service(svc->owner->e->conf, svc->name);
+	const struct service_conf *sc = config_service(svc->owner->e->conf, svc->name);
+
+	return sc != NULL ? sc : svc->unit_conf.name != NULL ? &svc->unit_conf : NULL;
+}
+
+/* Whether something of the service runs that a stop has to end. */
+static bool
+is_up(const struct service *svc)
+{
+	if (svc->unit != NULL) {
+		enum sdunit_state st = sdunit_state(svc->unit);
+
+		return st == SDUNIT_ACTIVE || st == SDUNIT_ACTIVATING || st == SDUNIT_DEACTIVATING;
+	}
+	return svc->pid > 0;
+}
+
+/* The main process, for checks and status: the unit's MainPID for a unit. */
+static pid_t
+main_pid(const struct service *svc)
+{
+	return svc->unit != NULL ? sdunit_main_pid(svc->unit) : svc->pid;
 }
 
 static struct service *
@@ -129,7 +158,7 @@ dependents_running(const struct service *svc)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct service_conf *sc = service_conf(s->v[i]);
 
-		if (s->v[i]->pid <= 0 || sc == NULL)
+		if (!is_up(s->v[i]) || sc == NULL)
 			continue;
 		for (size_t j = 0; j < sc->after.n; j++)
 			if (strcmp(sc->after.v[j], svc->name) == 0)
@@ -277,7 +306,7 @@ on_probe_due(evutil_socket_t fd, short what, void *arg)
 		by_pid.check_kind = CHECK_PID;
 		sc = &by_pid;
 	}
-	health_probe(svc->health, sc, svc->pid, on_probe_result, svc);
+	health_probe(svc->health, sc, main_pid(svc), on_probe_result, svc);
 }
 
 /* The child side of a start: own process group, plain signals, log file. */
@@ -316,12 +345,21 @@ start_service(struct service *svc)
 	char *logdir, *logpath;
 	pid_t pid;
 
-	if (sc == NULL) {
+	if (sc == NULL || (sc->unit != NULL && svc->unit == NULL)) {
 		svc->state = SVC_UNMANAGED;
 		return;
 	}
-	if (svc->pid > 0)
+	if (is_up(svc))
 		return;
+	if (svc->unit != NULL) {
+		svc->started_ms = now_mono_ms();
+		svc->state = SVC_STARTING;
+		if (sdunit_start(svc->unit) < 0)
+			failure(svc, "its unit cannot be started: the connection to systemd is lost");
+		else
+			log_info("service %s: starting unit %s", svc->name, sc->unit);
+		return;
+	}
 	logdir = xasprintf("%s/log", e->conf->state_dir);
 	logpath = xasprintf("%s/%s.log", logdir, svc->name);
 	if (mkdir_p(logdir, 0700) < 0)
@@ -381,7 +419,7 @@ begin_stop_as(struct service *svc, const struct service_conf *sc)
 
 	evtimer_del(svc->restart_ev);
 	stop_probing(svc);
-	if (svc->pid <= 0) {
+	if (!is_up(svc)) {
 		if (svc->state != SVC_UNMANAGED)
 			svc->state = SVC_STOPPED;
 		return;
@@ -390,7 +428,10 @@ begin_stop_as(struct service *svc, const struct service_conf *sc)
 		return;
 	svc->state = SVC_STOPPING;
 	svc->kill_at_ms = now_mono_ms() + timeout;
-	if (sc != NULL && sc->stop_kind == STOP_EXEC) {
+	if (svc->unit != NULL) {
+		if (sdunit_stop(svc->unit) < 0)
+			log_warnx("service %s: cannot ask systemd to stop it", svc->name);
+	} else if (sc != NULL && sc->stop_kind == STOP_EXEC) {
 		pid_t pid = children_fork();
 
 		if (pid == 0) {
@@ -422,7 +463,7 @@ restart_service(struct service *svc)
 {
 	struct timeval delay = { 0, RESTART_DELAY_MS * 1000 };
 
-	if (svc->pid > 0) {
+	if (is_up(svc)) {
 		svc->restart_after_stop = true;
 		begin_stop(svc);
 		return;
@@ -462,7 +503,7 @@ failure(struct service *svc, const char *why)
 	snprintf(svc->last_failure, sizeof(svc->last_failure), "%s", why);
 	utf8_sanitize(svc->last_failure);    /* a check's output may be anything */
 	stop_probing(svc);
-	if (svc->pid <= 0)
+	if (!is_up(svc))
 		svc->state = SVC_FAILED;
 	if (sc == NULL || sc->nactions == 0) {
 		event(e, EV_WARNING, "service", "%s failed: %s", svc->name, why);
@@ -494,8 +535,8 @@ failure(struct service *svc, const char *why)
 		else
 			event(e, act->kind == ACTION_LOG ? EV_WARNING : EV_INFO, "service",
 			    "%s, action %s: %s", msg, act->kind == ACTION_LOG ? "log" : "ignore",
-			    svc->pid > 0 ? "left running" : "left stopped");
-		if (svc->pid > 0)                /* keep watching it */
+			    is_up(svc) ? "left running" : "left stopped");
+		if (is_up(svc))                  /* keep watching it */
 			probe_in(svc, sc->check_interval_ms);
 		break;
 	}
@@ -533,6 +574,129 @@ on_service_exit(void *arg, pid_t pid, int status)
 	failure(svc, why);
 }
 
+/* A unit came up: running at once with a pid check, else once its check passes. */
+static void
+unit_started(struct service *svc)
+{
+	const struct service_conf *sc = service_conf(svc);
+
+	if (sc->check_kind == CHECK_PID) {
+		svc->state = SVC_RUNNING;
+		start_ready(svc->owner);
+		probe_in(svc, sc->check_interval_ms);
+	} else {
+		svc->state = SVC_STARTING;
+		probe_in(svc, FIRST_PROBE_MS);
+	}
+}
+
+/* A unit's end that the engine asked for: as on_service_exit for a stop. */
+static void
+unit_stopped(struct service *svc)
+{
+	struct services *s = svc->owner;
+
+	log_info("service %s stopped", svc->name);
+	stop_probing(svc);
+	if (svc->restart_after_stop && s->wanted) {
+		svc->restart_after_stop = false;
+		restart_service(svc);
+	} else {
+		svc->restart_after_stop = false;
+		svc->state = SVC_STOPPED;
+	}
+	stop_ready(s);
+	check_stop(s);
+}
+
+/*
+ * The unit's state changed. why is NULL for what the engine's own start or
+ * stop caused; otherwise systemd's account of what happened. A unit found
+ * running where it must not (a passive node) is stopped; one that stops or
+ * fails behind the engine's back is a failure of the service.
+ */
+static void
+on_unit_change(void *arg, enum sdunit_state st, const char *why)
+{
+	struct service *svc = arg;
+	struct services *s = svc->owner;
+	bool up = st == SDUNIT_ACTIVE || st == SDUNIT_ACTIVATING;
+	bool down = st == SDUNIT_INACTIVE || st == SDUNIT_FAILED;
+	char msg[sizeof(svc->last_failure)];
+
+	if (!svc->unit_seen || (why != NULL && up && svc->state != SVC_STARTING &&
+	    svc->state != SVC_RUNNING && svc->state != SVC_STOPPING)) {
+		svc->unit_seen = true;
+		if (!up)
+			return;
+		if (!s->wanted) {
+			event(s->e, EV_WARNING, "service", "%s: unit %s is running on this node, which "
+			    "is not active: stopping it", svc->name, sdunit_name(svc->unit));
+			svc->state = SVC_RUNNING;
+			begin_stop(svc);
+			return;
+		}
+		log_info("service %s: unit %s is running: taken as started", svc->name,
+		    sdunit_name(svc->unit));
+		svc->started_ms = now_mono_ms();
+		if (st == SDUNIT_ACTIVE)
+			unit_started(svc);
+		else
+			svc->state = SVC_STARTING;
+		return;
+	}
+	switch (svc->state) {
+	case SVC_STARTING:
+		if (st == SDUNIT_ACTIVE && !evtimer_pending(svc->probe_ev, NULL) &&
+		    !health_busy(svc->health))
+			unit_started(svc);      /* once: its check is then under way */
+		else if (down) {
+			snprintf(msg, sizeof(msg), "its unit %s did not start: %s", sdunit_name(svc->unit),
+			    why != NULL ? why : sdunit_state_name(st));
+			failure(svc, msg);
+		}
+		break;
+	case SVC_RUNNING:
+		if (down) {
+			snprintf(msg, sizeof(msg), "its unit %s is %s: %s", sdunit_name(svc->unit),
+			    sdunit_state_name(st), why != NULL ? why : "it went down");
+			failure(svc, msg);
+		}
+		break;
+	case SVC_STOPPING:
+		if (down)
+			unit_stopped(svc);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * A unit's service: watched through systemd, or unmanaged, with a
+ * warning, where systemd is not there to ask.
+ */
+static void
+watch_unit(struct service *svc)
+{
+	const struct service_conf *sc = service_conf(svc);
+	char err[512];
+
+	if (sc == NULL || sc->unit == NULL || svc->unit != NULL)
+		return;
+	if (svc->owner->bus == NULL) {
+		svc->state = SVC_UNMANAGED;
+		log_warnx("service %s: systemd is not PID 1 here, so unit %s is not supervised",
+		    svc->name, sc->unit);
+		return;
+	}
+	if ((svc->unit = sdunit_watch(svc->owner->bus, sc->unit, on_unit_change, svc, err,
+	    sizeof(err))) == NULL) {
+		svc->state = SVC_UNMANAGED;
+		log_warnx("service %s: cannot watch unit %s: %s", svc->name, sc->unit, err);
+	}
+}
+
 static struct service *
 add_service(struct services *s, const char *name)
 {
@@ -545,12 +709,12 @@ add_service(struct services *s, const char *name)
 	svc->probe_ev = evtimer_new(s->e->base, on_probe_due, svc);
 	svc->health = health_new(s->e->base, s->kids, s->plugin_dir);
 	svc->pidfd = -1;
-	svc->state = config_service(s->e->conf, name) != NULL ? SVC_STOPPED : SVC_UNMANAGED;
-	if (svc->state == SVC_UNMANAGED)
-		log_warnx("service %s has no [service %s] section; systemd units are "
-		    "not supervised in this version", name, name);
+	svc->state = SVC_STOPPED;
 	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
 	s->v[s->n++] = svc;
+	if (config_service(s->e->conf, name) == NULL)
+		config_service_default(&svc->unit_conf, name);
+	watch_unit(svc);
 	return svc;
 }
 
@@ -572,6 +736,9 @@ free_service(struct service *svc)
 	drop_pidfd(svc);
 	if (svc->pid > 0)
 		children_forget(svc->owner->kids, svc->pid);
+	sdunit_free(svc->unit);
+	if (svc->unit_conf.name != NULL)
+		config_service_clear(&svc->unit_conf);
 	event_free(svc->restart_ev);
 	event_free(svc->probe_ev);
 	health_free(svc->health);
@@ -580,11 +747,12 @@ free_service(struct service *svc)
 }
 
 struct services *
-services_new(struct engine *e)
+services_new(struct engine *e, struct sdbus *bus)
 {
 	struct services *s = xcalloc(1, sizeof(*s));
 
 	s->e = e;
+	s->bus = bus;
 	s->kids = children_new(e->base);
 	s->plugin_dir = xasprintf("%s/plugins", e->conf->state_dir);
 	for (size_t i = 0; i < e->conf->protect_service.n; i++)
@@ -670,7 +838,7 @@ stop_ready(struct services *s)
 
 		if (svc->state == SVC_STOPPING || svc->state == SVC_UNMANAGED)
 			continue;
-		if (svc->pid <= 0 || !dependents_running(svc))
+		if (!is_up(svc) || !dependents_running(svc))
 			begin_stop(svc);
 	}
 }
@@ -688,12 +856,15 @@ check_stop(struct services *s)
 	for (size_t i = 0; i < s->n; i++) {
 		struct service *svc = s->v[i];
 
-		if (svc->pid <= 0)
+		if (!is_up(svc))
 			continue;
 		pending = true;
 		if (svc->state == SVC_STOPPING && now >= svc->kill_at_ms && svc->kill_at_ms != 0) {
 			log_warnx("service %s did not stop within its stop_timeout, killing it", svc->name);
-			kill(-svc->pid, SIGKILL);
+			if (svc->unit != NULL && main_pid(svc) > 0)
+				kill(main_pid(svc), SIGKILL);    /* systemd sees it die */
+			else if (svc->unit == NULL)
+				kill(-svc->pid, SIGKILL);
 			svc->kill_at_ms = 0;        /* once; its exit completes it */
 		}
 	}
@@ -725,10 +896,44 @@ services_stop_async(struct services *s, void (*done)(void *arg), void *arg)
 	check_stop(s);
 }
 
+/*
+ * At exit: ask systemd to stop every unit that is up and wait for them, the
+ * loop turning by hand since it no longer runs, for their stop_timeout.
+ */
+static void
+stop_units_now(struct services *s)
+{
+	uint64_t deadline = now_mono_ms();
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	bool pending;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct service_conf *sc = service_conf(s->v[i]);
+
+		if (s->v[i]->unit == NULL || !is_up(s->v[i]))
+			continue;
+		begin_stop(s->v[i]);
+		if (sc != NULL && now_mono_ms() + sc->stop_timeout_ms > deadline)
+			deadline = now_mono_ms() + sc->stop_timeout_ms;
+	}
+	do {
+		pending = false;
+		for (size_t i = 0; i < s->n; i++)
+			pending |= s->v[i]->unit != NULL && is_up(s->v[i]);
+		if (!pending)
+			break;
+		event_base_loop(s->e->base, EVLOOP_NONBLOCK);
+		nanosleep(&pause, NULL);
+	} while (now_mono_ms() < deadline);
+	if (pending)
+		log_warnx("systemd did not stop every protected unit in time");
+}
+
 void
 services_stop_all(struct services *s)
 {
 	s->wanted = false;
+	stop_units_now(s);
 	/* Dependents first: each round stops those nothing running needs. */
 	for (size_t round = 0; round <= s->n; round++) {
 		bool any = false;
@@ -736,10 +941,10 @@ services_stop_all(struct services *s)
 		for (size_t i = s->n; i-- > 0;) {
 			struct service *svc = s->v[i];
 
-			if (svc->pid > 0 && !dependents_running(svc)) {
+			if (svc->unit == NULL && svc->pid > 0 && !dependents_running(svc)) {
 				stop_service(svc);
 				any = true;
-			} else if (svc->pid <= 0)
+			} else if (!is_up(svc))
 				begin_stop(svc);        /* a restart timer or a probe */
 		}
 		if (!any)
@@ -883,7 +1088,7 @@ services_adopt(struct services *s, const char *name, pid_t pid)
 	const struct service_conf *sc;
 	int fd;
 
-	if (svc == NULL || (sc = service_conf(svc)) == NULL) {
+	if (svc == NULL || (sc = service_conf(svc)) == NULL || sc->unit != NULL) {
 		log_warnx("service %s (pid %ld) is no longer protected; left alone", name, (long)pid);
 		return -1;
 	}
@@ -909,7 +1114,7 @@ services_running_pids(const struct services *s)
 	json_t *obj = json_object();
 
 	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i]->pid > 0 && (s->v[i]->state == SVC_RUNNING ||
+		if (s->v[i]->unit == NULL && s->v[i]->pid > 0 && (s->v[i]->state == SVC_RUNNING ||
 		    s->v[i]->state == SVC_STARTING))
 			json_object_set_new(obj, s->v[i]->name, json_integer(s->v[i]->pid));
 	return obj;
@@ -927,7 +1132,7 @@ services_json(const struct services *s)
 
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:i, s:o}",
 		    "name", svc->name, "state", state,
-		    "pid", svc->pid > 0 ? json_integer(svc->pid) : json_null(),
+		    "pid", main_pid(svc) > 0 ? json_integer(main_pid(svc)) : json_null(),
 		    "failures", (int)svc->failures,
 		    "last_failure", svc->last_failure[0] != '\0' ?
 		    json_string(svc->last_failure) : json_null()));

@@ -4,7 +4,8 @@
  * up, watches its process and its health check, follows its action list
  * when either fails (restart, switchover, log, ignore), and stops it, before
  * the services it needs, when the node leaves the role or the engine stops
- * with --stop-apps. (systemd units and tasks are not supervised yet.)
+ * with --stop-apps. A service is a process the engine runs (exec) or a
+ * systemd unit (over D-Bus). (Tasks are not built yet.)
  */
 #ifndef LIFELINE_SERVICES_H
 #define LIFELINE_SERVICES_H
@@ -17,7 +18,12 @@ struct config;
 struct engine;
 struct services;
 
-struct services *services_new(struct engine *e);
+/*
+ * bus: systemd's (engine/sdunit), where systemd is PID 1, for the services
+ * that are units; NULL leaves units unmanaged.
+ */
+struct sdbus;
+struct services *services_new(struct engine *e, struct sdbus *bus);
 void services_free(struct services *s);
 
 /*

@@ -174,7 +174,7 @@ node_new(enum node_id self, const struct node_state *st, bool resume_active)
 	n->e.base = event_base_new();
 	n->e.started_ms = now_mono_ms();
 	fake_start(n->dir);
-	n->e.services = services_new(&n->e);
+	n->e.services = services_new(&n->e, NULL);
 	n->e.replication = replication_new(&n->e, false);
 	n->e.roles = roles_new(&n->e, resume_active, err, sizeof(err));
 	return n;

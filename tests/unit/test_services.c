@@ -84,7 +84,7 @@ fixture_new(const char *tail)
 	f->e.base = event_base_new();
 	f->e.conf = conf_of(f, tail);
 	f->e.role = ROLE_ACTIVE;
-	f->s = services_new(&f->e);
+	f->s = services_new(&f->e, NULL);
 	current = f;
 	return f;
 }
@@ -325,7 +325,7 @@ test_stop_by_command(void **state)
 	f->e.base = event_base_new();
 	f->e.conf = conf_of(f, tail);
 	f->e.role = ROLE_ACTIVE;
-	f->s = services_new(&f->e);
+	f->s = services_new(&f->e, NULL);
 	current = f;
 	free(tail);
 

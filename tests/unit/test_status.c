@@ -87,7 +87,7 @@ fixture_new(const char *text, enum node_id self)
 	f->e.state.active = NODE_PRIMARY;
 	f->e.role = ROLE_PASSIVE;
 	f->e.started_ms = now_mono_ms() - 5500;
-	f->e.services = services_new(&f->e);
+	f->e.services = services_new(&f->e, NULL);
 	return f;
 }
 
