@@ -1934,7 +1934,8 @@ parse_fragments(struct parser *p)
 	}
 	if (dir != NULL)
 		closedir(dir);
-	qsort(names, n, sizeof(*names), by_name);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), by_name);
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
 		char *text = read_file(names[i], CONFIG_MAX_SIZE, &len);

@@ -10,6 +10,7 @@
 #include "common/spawn.h"
 #include "common/util.h"
 #include "common/values.h"
+#include "plugin/pluginhost.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -198,12 +199,12 @@ on_check_exit(void *arg, pid_t pid, int status)
 		finish(h, HEALTH_OK, NULL);
 		return;
 	}
-	if (h->kind == CHECK_PLUGIN && WIFEXITED(status) && WEXITSTATUS(status) == 1) {
+	if (h->kind == CHECK_PLUGIN && WIFEXITED(status) && WEXITSTATUS(status) == PLUGIN_EXIT_UNHEALTHY) {
 		snprintf(why, sizeof(why), "%s: %s", h->target, *said ? said : "(no reason given)");
 		finish(h, HEALTH_FAILED, why);
 		return;
 	}
-	if (h->kind == CHECK_PLUGIN && WIFEXITED(status) && WEXITSTATUS(status) == 3)
+	if (h->kind == CHECK_PLUGIN && WIFEXITED(status) && WEXITSTATUS(status) == PLUGIN_EXIT_BROKEN)
 		snprintf(why, sizeof(why), "%s: %s", h->target, *said ? said : "refused");
 	else if (WIFEXITED(status))
 		snprintf(why, sizeof(why), "%s exited with status %d%s%s", h->target,

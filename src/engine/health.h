@@ -28,7 +28,8 @@ typedef void health_result_fn(void *arg, enum health_outcome outcome, const char
  * plugin_dir: where installed plug-ins are (NAME.so, settings in
  * NAME.json). A plug-in check runs "lifeline-plugin check" (found beside
  * the running program, or at $LIFELINE_PLUGIN_RUNNER) in a child: exit 0
- * passes, 1 fails, anything else (3, a signal) means the plug-in is broken.
+ * passes, PLUGIN_EXIT_UNHEALTHY fails, anything else (PLUGIN_EXIT_BROKEN,
+ * another status, a signal) means the plug-in is broken.
  */
 struct health *health_new(struct event_base *base, struct children *kids,
     const char *plugin_dir);

@@ -3,9 +3,10 @@
  * so that a plug-in never runs inside lifelined. The engine runs it for
  * plug-in checks and hooks, the CLI for info and discover.
  *
- * Exit status: 0 done (or healthy), 1 the application is not healthy (the
- * reason is the first line on stdout), 2 bad usage, 3 the plug-in is
- * refused or answered nonsense (the reason is the first line on stdout).
+ * Exit status: 0 done (or healthy), 10 the application is not healthy
+ * (the reason is the first line on stdout), 2 bad usage, 11 the plug-in
+ * is refused or answered nonsense (the reason is the first line on
+ * stdout).
  * A plug-in that crashes takes this process with it, and the caller sees
  * the signal.
  */
@@ -20,9 +21,9 @@
 #include "common/util.h"
 #include "plugin/pluginhost.h"
 
-#define EXIT_UNHEALTHY 1
+#define EXIT_UNHEALTHY PLUGIN_EXIT_UNHEALTHY
 #define EXIT_USAGE     2
-#define EXIT_BROKEN    3
+#define EXIT_BROKEN    PLUGIN_EXIT_BROKEN
 #define DISCOVER_LIMIT_S 120       /* a discover that hangs is ended */
 
 static void

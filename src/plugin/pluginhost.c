@@ -62,17 +62,21 @@ service_name_valid(const char *s)
 	return true;
 }
 
-/* Text from a plug-in: bounded, printable, one line. */
+/* Text from a plug-in: bounded, printable, one line, UTF-8 (JSON takes nothing else). */
 static bool
 text_valid(const char *s, size_t max)
 {
 	size_t n;
+	json_t *probe;
 
 	if (s == NULL || (n = strnlen(s, max + 1)) == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return false;
+	if ((probe = json_string(s)) == NULL)
+		return false;
+	json_decref(probe);
 	return true;
 }
 

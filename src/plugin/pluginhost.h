@@ -16,6 +16,14 @@
 struct plugin_host;
 
 /*
+ * lifeline-plugin's exit status beyond 0 (done, healthy) and 2 (usage):
+ * distinct numbers, so that a crash handler's or a loader's exit 1 or 127
+ * is never read as an answer of the plug-in.
+ */
+#define PLUGIN_EXIT_UNHEALTHY 10   /* the application is not healthy: reason on stdout */
+#define PLUGIN_EXIT_BROKEN    11   /* the plug-in is refused or answered nonsense */
+
+/*
  * Load the plug-in at path and check its declaration (entry point, ABI
  * version and sizes, name, the functions it must have). settings: a JSON
  * object of strings the plug-in reads with api->setting (borrowed), or

@@ -36,6 +36,8 @@ discover(struct lifeline_host *h, const struct lifeline_host_api *api)
 		api->log(h, LIFELINE_LOG_WARNING, "the application is not running");
 		return LIFELINE_FAILED;
 	}
+	if (dir != NULL && strcmp(dir, "badutf8") == 0)
+		return api->add_data(h, "/srv/\xff\xfe") == 0 ? LIFELINE_OK : LIFELINE_FAILED;
 	if (TESTPLUG_VARIANT == BAD_DISCOVER)
 		return api->add_data(h, "relative/path") == 0 ? LIFELINE_OK : LIFELINE_FAILED;
 	if (api->add_data(h, dir != NULL ? dir : "/srv/testapp") < 0 ||

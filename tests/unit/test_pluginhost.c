@@ -82,6 +82,13 @@ test_settings(void **state)
 	assert_int_equal(plugin_host_check(h, "setting", why, sizeof(why)), PLUGIN_OK);
 	plugin_host_free(h);
 
+	/* Text that is not UTF-8 is refused, not dropped. */
+	json_object_set_new(s, "data", json_string("badutf8"));
+	h = load("good", s);
+	assert_null(plugin_host_discover(h, err, sizeof(err)));
+	assert_non_null(strstr(err, "declared something invalid: add_data"));
+	plugin_host_free(h);
+
 	json_object_set_new(s, "data", json_string("missing"));
 	h = load("good", s);
 	assert_null(plugin_host_discover(h, err, sizeof(err)));

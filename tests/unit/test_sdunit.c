@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/sdunit.h"
+#include "helpers/fakebus.h"
 #include "helpers/tmpdir.h"
 
 #define MAX_REPORTS	64
@@ -41,20 +42,6 @@
 #define STARTED_BY_OTHER "started through systemd by another client (a start " \
 			"job Lifeline did not start, e.g. systemctl start)"
 
-static const char bus_conf[] =
-    "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration "
-    "1.0//EN\" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-    "<busconfig>\n"
-    "  <listen>unix:path=%s/bus</listen>\n"
-    "  <auth>EXTERNAL</auth>\n"
-    "  <policy context=\"default\">\n"
-    "    <allow user=\"*\"/>\n"
-    "    <allow own=\"*\"/>\n"
-    "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-    "    <allow eavesdrop=\"true\"/>\n"
-    "  </policy>\n"
-    "</busconfig>\n";
-
 struct report {
 	enum sdunit_state	 state;
 	char			*why;		/* NULL as given */
@@ -62,7 +49,7 @@ struct report {
 
 struct fixture {
 	char			*dir;
-	pid_t			 bus_pid, fake_pid;
+	struct fakebus		 fb;
 	struct event_base	*base;
 	struct event		*tick;		/* bounds each EVLOOP_ONCE */
 	struct sdbus		*b;
@@ -73,112 +60,13 @@ struct fixture {
 	bool			 close_in_cb;	/* on_change closes b */
 };
 
+/* The units fake-systemd serves in these tests. */
+static char *const fake_units[] = { "app.service=sleep 1000",
+	    "exits.service=sh -c 'sleep 1; exit 3'", NULL };
+
 /* The case's fixture, torn down by cleanup() when a failed case left it. */
 static struct fixture *current;
 static char *dbus_daemon;		/* NULL: not installed, every case skips */
-
-static char *
-find_in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char *copy, *dir, *save = NULL, *full = NULL;
-
-	copy = xstrdup(path != NULL ? path : "/usr/bin:/bin");
-	for (dir = strtok_r(copy, ":", &save); dir != NULL;
-	    dir = strtok_r(NULL, ":", &save)) {
-		full = xasprintf("%s/%s", dir, prog);
-		if (access(full, X_OK) == 0)
-			break;
-		free(full);
-		full = NULL;
-	}
-	free(copy);
-	return full;
-}
-
-/* LIFELINE_BIN/fake-systemd, or beside this test's build: ../bin. */
-static char *
-fake_path(void)
-{
-	const char *bin = getenv("LIFELINE_BIN");
-	char self[PATH_MAX], *slash;
-	ssize_t len;
-
-	if (bin != NULL)
-		return xasprintf("%s/fake-systemd", bin);
-	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	assert_true(len > 0);
-	self[len] = '\0';
-	if ((slash = strrchr(self, '/')) != NULL)
-		*slash = '\0';
-	return xasprintf("%s/../bin/fake-systemd", self);
-}
-
-/* Run argv with stdout to a pipe whose reading end goes to *out. */
-static pid_t
-spawn(char *const argv[], int *out)
-{
-	int fds[2];
-	pid_t pid;
-
-	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	*out = fds[0];
-	return pid;
-}
-
-/* The first line fd gives within ms, into buf; false on timeout or EOF. */
-static bool
-read_line(int fd, char *buf, size_t len, int ms)
-{
-	uint64_t deadline = now_mono_ms() + (uint64_t)ms;
-	size_t n = 0;
-
-	while (n < len - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		uint64_t now = now_mono_ms();
-		ssize_t got;
-
-		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
-			return false;
-		if ((got = read(fd, buf + n, 1)) <= 0)
-			return false;
-		if (buf[n] == '\n') {
-			buf[n] = '\0';
-			return true;
-		}
-		n++;
-	}
-	return false;
-}
-
-/* SIGTERM, up to 2 s, then SIGKILL; reaped either way. */
-static void
-stop_process(pid_t *pid)
-{
-	int status;
-
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (int i = 0; i < 200; i++) {
-		if (waitpid(*pid, &status, WNOHANG) == *pid) {
-			*pid = 0;
-			return;
-		}
-		usleep(10 * 1000);
-	}
-	kill(*pid, SIGKILL);
-	waitpid(*pid, &status, 0);
-	*pid = 0;
-}
 
 /* Whether pid runs: not gone and not a zombie. */
 static bool
@@ -231,46 +119,6 @@ gone_within(pid_t pid, int ms)
 }
 
 static void
-start_bus(struct fixture *f)
-{
-	char *conf = xasprintf("%s/bus.conf", f->dir);
-	char *text = xasprintf(bus_conf, f->dir);
-	char *arg = xasprintf("--config-file=%s", conf);
-	char *argv[] = { dbus_daemon, arg, "--nofork", "--print-address", NULL };
-	char line[512];
-	int fd;
-
-	assert_int_equal(write_file_atomic(conf, text, strlen(text), 0600), 0);
-	f->bus_pid = spawn(argv, &fd);
-	if (!read_line(fd, line, sizeof(line), WAIT_MS))
-		fail_msg("dbus-daemon gave no address");
-	close(fd);
-	assert_int_equal(setenv("DBUS_SYSTEM_BUS_ADDRESS", line, 1), 0);
-	free(conf);
-	free(text);
-	free(arg);
-}
-
-static void
-start_fake(struct fixture *f)
-{
-	char *path = fake_path();
-	char *argv[] = { path, "app.service=sleep 1000",
-	    "exits.service=sh -c 'sleep 1; exit 3'", NULL };
-	char line[64];
-	int fd;
-
-	if (access(path, X_OK) != 0)
-		fail_msg("no %s: build the fake-systemd target", path);
-	f->fake_pid = spawn(argv, &fd);
-	if (!read_line(fd, line, sizeof(line), WAIT_MS) ||
-	    strcmp(line, "ready") != 0)
-		fail_msg("fake-systemd did not get ready");
-	close(fd);
-	free(path);
-}
-
-static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 }
@@ -307,8 +155,8 @@ fixture_new(void)
 	current = f;
 	log_init(LOG_TO_STDERR, 0, "test_sdunit");
 	f->dir = tmpdir();
-	start_bus(f);
-	start_fake(f);
+	fakebus_start_bus(&f->fb, dbus_daemon, f->dir);
+	fakebus_start_fake(&f->fb, fake_units);
 	f->base = event_base_new();
 	f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
 	event_add(f->tick, &slice);
@@ -323,8 +171,8 @@ fixture_free(struct fixture *f)
 {
 	sdunit_free(f->u);
 	sdbus_close(f->b);
-	stop_process(&f->fake_pid);
-	stop_process(&f->bus_pid);
+	fakebus_stop_process(&f->fb.fake_pid);
+	fakebus_stop_process(&f->fb.bus_pid);
 	if (f->tick != NULL)
 		event_free(f->tick);
 	if (f->base != NULL)
@@ -428,7 +276,7 @@ started_app(struct fixture *f)
 	pid = sdunit_main_pid(f->u);
 	assert_true(pid > 0);
 	assert_true(alive(pid));
-	assert_int_equal(parent_of(pid), f->fake_pid);
+	assert_int_equal(parent_of(pid), f->fb.fake_pid);
 	return pid;
 }
 
@@ -644,9 +492,9 @@ test_systemd_gone(void **state)
 	pid_t pid = started_app(f);
 	int status;
 
-	assert_int_equal(kill(f->fake_pid, SIGKILL), 0);
-	assert_int_equal(waitpid(f->fake_pid, &status, 0), f->fake_pid);
-	f->fake_pid = 0;
+	assert_int_equal(kill(f->fb.fake_pid, SIGKILL), 0);
+	assert_int_equal(waitpid(f->fb.fake_pid, &status, 0), f->fb.fake_pid);
+	f->fb.fake_pid = 0;
 	expect_why(f, SDUNIT_UNKNOWN, "systemd left the system bus");
 	assert_int_equal(sdunit_main_pid(f->u), 0);
 	assert_true(gone_within(pid, 2000));
@@ -656,7 +504,7 @@ test_systemd_gone(void **state)
 	expect_why(f, SDUNIT_FAILED,
 	    "StartUnit failed: org.freedesktop.DBus.Error.ServiceUnknown");
 
-	start_fake(f);
+	fakebus_start_fake(&f->fb, fake_units);
 	assert_string_equal(expect(f, SDUNIT_INACTIVE),
 	    "as found when systemd came back on the bus");
 	assert_int_equal(sdunit_start(f->u), 0);
@@ -676,9 +524,9 @@ test_bus_lost(void **state)
 	f->u = watch(f, "app.service");
 	expect(f, SDUNIT_INACTIVE);
 	/* SIGKILL: gone at once, no NameOwnerChanged for the fake first. */
-	assert_int_equal(kill(f->bus_pid, SIGKILL), 0);
-	assert_int_equal(waitpid(f->bus_pid, NULL, 0), f->bus_pid);
-	f->bus_pid = 0;
+	assert_int_equal(kill(f->fb.bus_pid, SIGKILL), 0);
+	assert_int_equal(waitpid(f->fb.bus_pid, NULL, 0), f->fb.bus_pid);
+	f->fb.bus_pid = 0;
 	expect_why(f, SDUNIT_UNKNOWN, "the connection to the system bus was lost");
 	assert_false(sdbus_connected(f->b));
 	assert_int_equal(sdunit_start(f->u), -1);
@@ -868,7 +716,7 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	dbus_daemon = find_in_path("dbus-daemon");
+	dbus_daemon = fakebus_dbus_daemon();
 	if (dbus_daemon == NULL)
 		fprintf(stderr, "test_sdunit: no dbus-daemon in PATH, the bus "
 		    "cases are skipped\n");

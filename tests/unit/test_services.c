@@ -32,6 +32,8 @@
 #include "common/util.h"
 #include "engine/engine.h"
 #include "engine/services.h"
+#include "engine/sdunit.h"
+#include "helpers/fakebus.h"
 #include "helpers/tmpdir.h"
 
 static const char conf_head[] =
@@ -54,6 +56,9 @@ struct fixture {
 	char           *dir;
 	struct engine   e;
 	struct services *s;
+	struct fakebus  fb;           /* systemd units: a private bus and fake-systemd */
+	struct sdbus   *bus;
+	struct event   *tick;         /* keeps the loop turning for the bus */
 };
 
 /* The configuration: conf_head, then tail ([protect] service lines and sections). */
@@ -90,10 +95,54 @@ fixture_new(const char *tail)
 }
 
 static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* The units fake-systemd serves for the unit cases. */
+static char *const fake_units[] = { "app.service=sleep 1000", NULL };
+
+/*
+ * A fixture whose services may be systemd units, on a private bus with
+ * fake-systemd; role: whether the node is active.
+ */
+static struct fixture *
+fixture_new_bus(const char *tail, enum role role)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct timeval slice = { 0, 10 * 1000 };
+	char *daemon = fakebus_dbus_daemon(), err[256];
+
+	if (daemon == NULL) {
+		free(f);
+		skip();
+	}
+	log_init(LOG_TO_STDERR, 0, "test_services");
+	current = f;
+	f->dir = tmpdir();
+	fakebus_start_bus(&f->fb, daemon, f->dir);
+	fakebus_start_fake(&f->fb, fake_units);
+	free(daemon);
+	f->e.base = event_base_new();
+	f->tick = event_new(f->e.base, -1, EV_PERSIST, on_tick, NULL);
+	event_add(f->tick, &slice);
+	if ((f->bus = sdbus_open(f->e.base, err, sizeof(err))) == NULL)
+		fail_msg("sdbus_open: %s", err);
+	f->e.conf = conf_of(f, tail);
+	f->e.role = role;
+	f->s = services_new(&f->e, f->bus);
+	return f;
+}
+
+static void
 fixture_free(struct fixture *f)
 {
 	services_stop_all(f->s);      /* nothing of ours left running */
 	services_free(f->s);
+	sdbus_close(f->bus);
+	fakebus_stop(&f->fb);
+	if (f->tick != NULL)
+		event_free(f->tick);
 	config_free(f->e.conf);
 	event_base_free(f->e.base);
 	rm_rf(f->dir);
@@ -427,6 +476,7 @@ test_broken_plugin_check(void **state)
 
 static int done_calls;
 
+
 static void
 on_done(void *arg)
 {
@@ -562,6 +612,93 @@ test_stopped_behind_back(void **state)
 	assert_int_equal(kill(pid_of(f, "app"), SIGSEGV), 0);
 	assert_true(loop_until_state(f, "app", "restarting", 2000));
 	assert_non_null(strstr(last_failure_of(f, "app"), "crashed with signal SEGV"));
+	fixture_free(f);
+}
+
+/*
+ * A protected name without a section is the systemd unit of that name:
+ * started and stopped through systemd, up at once with the pid check,
+ * its MainPID in the status.
+ */
+static void
+test_unit_start_stop(void **state)
+{
+	struct fixture *f = fixture_new_bus("service = app.service\n", ROLE_ACTIVE);
+	pid_t pid;
+
+	assert_false(loop_until_state(f, "app.service", "running", 300));
+	services_start_all(f->s);
+	assert_true(loop_until_state(f, "app.service", "running", 5000));
+	pid = pid_of(f, "app.service");
+	assert_true(pid > 0);
+	assert_true(alive(pid));
+
+	done_calls = 0;
+	services_stop_async(f->s, on_done, &done_calls);
+	assert_true(loop_until_state(f, "app.service", "stopped", 5000));
+	assert_int_equal(done_calls, 1);
+	assert_true(gone_within(pid, 2000));
+	fixture_free(f);
+}
+
+/*
+ * A unit whose process is killed behind the engine's back: a failure with
+ * systemd's account of it, then restarted by the action list.
+ */
+static void
+test_unit_killed(void **state)
+{
+	struct fixture *f = fixture_new_bus("service = app\n[service app]\nunit = app.service\n"
+	    "actions = restart\n", ROLE_ACTIVE);
+	pid_t first;
+
+	services_start_all(f->s);
+	assert_true(loop_until_state(f, "app", "running", 5000));
+	first = pid_of(f, "app");
+	assert_int_equal(kill(first, SIGKILL), 0);
+	assert_true(loop_until_state(f, "app", "restarting", 5000));
+	assert_string_equal(last_failure_of(f, "app"), "its unit app.service is failed: its "
+	    "main process was killed by signal KILL");
+	assert_true(loop_until_state(f, "app", "running", 5000));
+	assert_int_not_equal(pid_of(f, "app"), first);
+	fixture_free(f);
+}
+
+static void
+on_other_change(void *arg, enum sdunit_state state, const char *why)
+{
+}
+
+/* A unit found running on a node that is not active is stopped there. */
+static void
+test_unit_running_on_passive(void **state)
+{
+	struct fixture *f = fixture_new_bus("service = app.service\n", ROLE_PASSIVE);
+	struct sdunit *other;
+	char err[256];
+	uint64_t deadline = now_mono_ms() + 5000;
+	pid_t pid;
+
+	/* Someone else starts it, as a package's boot-time start would. */
+	services_free(f->s);
+	f->s = NULL;
+	other = sdunit_watch(f->bus, "app.service", on_other_change, NULL, err, sizeof(err));
+	assert_non_null(other);
+	sdunit_start(other);
+	while (sdunit_state(other) != SDUNIT_ACTIVE && now_mono_ms() < deadline)
+		event_base_loop(f->e.base, EVLOOP_ONCE);
+	assert_int_equal(sdunit_state(other), SDUNIT_ACTIVE);
+	pid = sdunit_main_pid(other);
+	assert_true(pid > 0);
+
+	f->s = services_new(&f->e, f->bus);
+	deadline = now_mono_ms() + 5000;
+	while (sdunit_state(other) != SDUNIT_INACTIVE && now_mono_ms() < deadline)
+		event_base_loop(f->e.base, EVLOOP_ONCE);
+	assert_int_equal(sdunit_state(other), SDUNIT_INACTIVE);
+	assert_true(gone_within(pid, 2000));
+	assert_string_equal(state_of(f, "app.service"), "stopped");
+	sdunit_free(other);
 	fixture_free(f);
 }
 
@@ -916,6 +1053,9 @@ main(void)
 		cmocka_unit_test_teardown(test_switchover_action, cleanup),
 		cmocka_unit_test_teardown(test_dependencies, cleanup),
 		cmocka_unit_test_teardown(test_broken_plugin_check, cleanup),
+		cmocka_unit_test_teardown(test_unit_start_stop, cleanup),
+		cmocka_unit_test_teardown(test_unit_killed, cleanup),
+		cmocka_unit_test_teardown(test_unit_running_on_passive, cleanup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
