@@ -112,8 +112,8 @@ pg_value(PGconn *conn, const char *sql, char *out, size_t len, char *why, size_t
 		    sizeof(reason));
 		snprintf(why, whylen, "%s: %s", sql, reason);
 	} else if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQgetisnull(res, 0, 0)) {
-		snprintf(why, whylen, "%s returned %d rows of %d columns, expected one value", sql,
-		    PQntuples(res), PQnfields(res));
+		snprintf(why, whylen, "%s returned %d rows of %d columns, expected one value, "
+		    "not NULL", sql, PQntuples(res), PQnfields(res));
 	} else if ((size_t)PQgetlength(res, 0, 0) >= len) {
 		snprintf(why, whylen, "%s returned %d bytes, more than the %zu expected", sql,
 		    PQgetlength(res, 0, 0), len - 1);
