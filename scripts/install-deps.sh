@@ -9,6 +9,7 @@ build-essential cmake pkg-config
 libevent-dev libinih-dev libjansson-dev libssl-dev libcmocka-dev
 libfuse3-dev fuse3 libzstd-dev libxxhash-dev libsqlite3-dev libsodium-dev
 libnftables-dev nftables libsystemd-dev dbus-daemon
+libpq-dev postgresql
 iproute2 iputils-ping procps util-linux mandoc jq attr openssl
 "
 
