@@ -30,6 +30,7 @@
 #define START_MAX        1000       /* the host's limit on a start command */
 #define CMDLINE_MAX      65536
 #define WHY_LEN          512
+#define nitems(a)        (sizeof(a) / sizeof((a)[0]))
 
 /* What a connection needs, from the settings given at install. */
 struct conn {
@@ -47,7 +48,7 @@ struct server {
 	int    argc;
 	char   exe[PATH_MAX];
 	char   owner[64];          /* user name, or the uid in digits */
-	char   unit[256];          /* its systemd service, or "" */
+	char   unit[256];          /* its MariaDB service of systemd, or "" */
 };
 
 /* The option files mariadbd reads on Debian when its arguments name none. */
@@ -110,8 +111,21 @@ read_conn(struct lifeline_host *h, const struct lifeline_host_api *api, struct c
 }
 
 /*
+ * The connection and the library both end here: the host unloads the
+ * plug-in, and libmariadb with it, after each call, so what the library
+ * set up is given back now rather than lost.
+ */
+static void
+db_close(MYSQL *m)
+{
+	mysql_close(m);
+	mysql_library_end();
+}
+
+/*
  * Connect over the unix socket of the settings, never TCP, each step
- * bounded by the timeout. NULL with a one-line reason in why.
+ * bounded by the timeout; db_close() ends it. NULL with a one-line reason
+ * in why.
  */
 static MYSQL *
 db_connect(const struct conn *c, char *why, size_t whylen)
@@ -119,8 +133,9 @@ db_connect(const struct conn *c, char *why, size_t whylen)
 	unsigned int protocol = MYSQL_PROTOCOL_SOCKET, timeout = c->timeout_s;
 	MYSQL *m;
 
-	if ((m = mysql_init(NULL)) == NULL) {
+	if (mysql_library_init(0, NULL, NULL) != 0 || (m = mysql_init(NULL)) == NULL) {
 		set_why(why, whylen, "cannot set up a MariaDB connection: out of memory");
+		mysql_library_end();
 		return NULL;
 	}
 	mysql_options(m, MYSQL_OPT_PROTOCOL, &protocol);
@@ -131,7 +146,7 @@ db_connect(const struct conn *c, char *why, size_t whylen)
 	    0) == NULL) {
 		set_why(why, whylen, "cannot connect to MariaDB as %s: %s", c->user,
 		    mysql_error(m));
-		mysql_close(m);
+		db_close(m);
 		return NULL;
 	}
 	return m;
@@ -227,7 +242,29 @@ read_pid_file(const char *pid_file, const char *datadir, char *why, size_t whyle
 	return (pid_t)pid;
 }
 
-/* The systemd service whose cgroup holds pid ("mariadb.service"), or "". */
+/*
+ * A MariaDB unit's name: mariadb, mysql or mysqld, maybe an instance
+ * (mariadb@main), then .service. A server started by hand inside another
+ * service (a CI runner, a shell of a service) is not that service.
+ */
+static bool
+unit_is_mariadb(const char *unit)
+{
+	static const char *const names[] = { "mariadb", "mysql", "mysqld" };
+	size_t len = strlen(unit);
+
+	if (len <= 8 || strcmp(unit + len - 8, ".service") != 0)
+		return false;
+	for (size_t i = 0; i < nitems(names); i++) {
+		size_t n = strlen(names[i]);
+
+		if (strncmp(unit, names[i], n) == 0 && (unit[n] == '.' || unit[n] == '@'))
+			return true;
+	}
+	return false;
+}
+
+/* The MariaDB service of systemd whose cgroup holds pid ("mariadb.service"), or "". */
 static void
 read_unit(pid_t pid, char *unit, size_t unitlen)
 {
@@ -240,16 +277,11 @@ read_unit(pid_t pid, char *unit, size_t unitlen)
 		return;
 	buf[n] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		size_t len;
-
-		if ((base = strrchr(line, '/')) == NULL)
+		if ((base = strrchr(line, '/')) == NULL || !unit_is_mariadb(++base) ||
+		    strlen(base) >= unitlen)
 			continue;
-		base++;
-		len = strlen(base);
-		if (len > 8 && len < unitlen && strcmp(base + len - 8, ".service") == 0) {
-			memcpy(unit, base, len + 1);
-			return;
-		}
+		memcpy(unit, base, strlen(base) + 1);
+		return;
 	}
 }
 
@@ -467,7 +499,7 @@ add_option_files(struct lifeline_host *h, const struct lifeline_host_api *api,
 	if (none)
 		return 0;
 	if (only == NULL)
-		for (size_t i = 0; i < sizeof(debian_option_files) / sizeof(*debian_option_files); i++)
+		for (size_t i = 0; i < nitems(debian_option_files); i++)
 			if (access(debian_option_files[i], F_OK) == 0 &&
 			    api->add_config(h, debian_option_files[i]) < 0)
 				return -1;
@@ -521,7 +553,7 @@ discover(struct lifeline_host *h, const struct lifeline_host_api *api)
 	    query_row(m, "SELECT @@datadir, @@pid_file, @@socket, @@version", v, NFIELDS, why,
 	    sizeof(why)) < 0)
 		goto out;
-	mysql_close(m);
+	db_close(m);
 	m = NULL;
 	for (n = strlen(v[DATADIR]); n > 1 && v[DATADIR][n - 1] == '/'; n--)
 		v[DATADIR][n - 1] = '\0';
@@ -552,7 +584,7 @@ out:
 	if (why[0] != '\0')
 		api->log(h, LIFELINE_LOG_WARNING, why);
 	if (m != NULL)
-		mysql_close(m);
+		db_close(m);
 	if (have_server)
 		server_free(&srv);
 	for (int i = 0; i < NFIELDS; i++)
@@ -584,7 +616,7 @@ check(struct lifeline_host *h, const struct lifeline_host_api *api, const char *
 	rc = LIFELINE_OK;
 out:
 	if (m != NULL)
-		mysql_close(m);
+		db_close(m);
 	free(one);
 	return rc;
 }
