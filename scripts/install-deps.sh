@@ -11,6 +11,7 @@ libfuse3-dev fuse3 libzstd-dev libxxhash-dev libsqlite3-dev libsodium-dev
 libnftables-dev nftables libsystemd-dev dbus-daemon
 libpq-dev postgresql
 iproute2 iputils-ping procps util-linux mandoc jq attr openssl
+mariadb-server libmariadb-dev
 "
 
 # One dpkg-query for the whole list: "installed:cmake not-installed:jq ...".
@@ -41,3 +42,16 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086  # word splitting of the list is wanted
 apt-get install -y -qq --no-install-recommends $missing
+
+# The mariadb plug-in's test runs a private server of its own. Debian's
+# postinst may have started the distribution's service (it cannot where
+# policy-rc.d forbids it, as in most containers): stop what this install
+# started, and only that.
+case " $missing " in
+*" mariadb-server "*)
+	if [ -x /etc/init.d/mariadb ] && /etc/init.d/mariadb status >/dev/null 2>&1; then
+		echo "install-deps: stopping the MariaDB service the package started"
+		/etc/init.d/mariadb stop
+	fi
+	;;
+esac

@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "plugin/pluginhost.h"
 #include "helpers/tmpdir.h"
 
 #include "../../plugins/postgresql/pgplan.c"
@@ -587,7 +588,7 @@ test_unknown_check(void **state)
 
 	need_cluster();
 	assert_int_equal(runner(out, sizeof(out), "check", "replication", "--settings",
-	    pg.settings), 1);
+	    pg.settings), PLUGIN_EXIT_UNHEALTHY);
 	assert_string_equal(out, "no check replication, expected query\n");
 }
 
@@ -602,14 +603,15 @@ test_server_down(void **state)
 
 	want = xasprintf("cannot connect to %s port " PORT ": No such file or directory\n",
 	    pg.run);
-	assert_int_equal(check_query(out, sizeof(out)), 1);
+	assert_int_equal(check_query(out, sizeof(out)), PLUGIN_EXIT_UNHEALTHY);
 	assert_string_equal(out, want);
 	free(want);
 
 	host = xasprintf("host=%s", pg.run);
 	want = xasprintf("plug-in postgresql could not discover its application: cannot "
 	    "connect to %s port " PORT ": No such file or directory\n", pg.run);
-	assert_int_equal(runner(out, sizeof(out), "discover", host, "port=" PORT, NULL), 1);
+	assert_int_equal(runner(out, sizeof(out), "discover", host, "port=" PORT, NULL),
+	    PLUGIN_EXIT_UNHEALTHY);
 	assert_string_equal(out, want);
 	free(want);
 	free(host);
@@ -654,7 +656,7 @@ test_start_command(void **state)
 	pg.postmaster = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(check_query(out, sizeof(out)), 1);
+	assert_int_equal(check_query(out, sizeof(out)), PLUGIN_EXIT_UNHEALTHY);
 }
 
 int
