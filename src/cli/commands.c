@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/init.h"
 #include "cli/lab.h"
+#include "cli/plugins.h"
 #include "common/config.h"
 #include "common/ctl.h"
 #include "common/spawn.h"
@@ -39,6 +40,7 @@ static int cmd_make_active(struct cli_ctx *, int, char **);
 static int cmd_check(struct cli_ctx *, int, char **);
 static int cmd_engine(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
+static int cmd_plugin(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
 static int cmd_version(struct cli_ctx *, int, char **);
 
@@ -64,6 +66,9 @@ const struct cli_command cli_commands[] = {
 	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
 	{ "init",    "[--force]", "create the cluster CA and a certificate for every node in tls_dir; "
 	    "copy tls_dir to every node (ca.key may stay here)", cmd_init },
+	{ "plugin",  "list [--json] | install PATH [KEY=VALUE ...] | uninstall NAME | discover NAME",
+	  "plug-ins on this node: install discovers what the application running now needs "
+	  "protected and adds it; uninstall removes exactly that", cmd_plugin },
 	{ "lab",     "SUBCOMMAND ...", "run a cluster of network namespaces on this machine (see LAB)", cmd_lab },
 	{ "help",    "[--mdoc]", "print this help", cmd_help },
 	{ "version", "",         "print the version", cmd_version },
@@ -490,6 +495,12 @@ cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 	if (!wait)
 		return 0;
 	return check_wait(ctx, id);
+}
+
+static int
+cmd_plugin(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return plugin_command(ctx, argc, argv);
 }
 
 static int
