@@ -16,7 +16,9 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -102,16 +104,38 @@ read_msg(SSL *ssl, struct wire_hdr *h, uint8_t *payload, size_t max, char *why, 
 	return 0;
 }
 
+/* A request and the answer type that says it was done. */
+struct agent_req {
+	const uint8_t *msg;           /* the whole request message, header included */
+	size_t         len;
+	uint16_t       done;          /* ENGINE_STARTED, PLUGIN_DONE */
+};
+
+/* Write all of buf, however SSL_write splits it. */
+static int
+write_all(SSL *ssl, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		int n = SSL_write(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* The exchange on one TLS connection to peer. */
 static int
-exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id peer, char *msg,
-    size_t msglen)
+exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id peer,
+    const struct agent_req *req, char *msg, size_t msglen)
 {
 	struct wire_hello hello = {
 		.identity = (uint8_t)self, .kind = WIRE_KIND_AGENT,
 		.min_version = WIRE_VERSION, .max_version = WIRE_VERSION,
 	};
-	uint8_t out[WIRE_HDR_SIZE + WIRE_HELLO_SIZE + WIRE_HDR_SIZE + WIRE_ENGINE_START_SIZE];
+	uint8_t out[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
 	uint8_t payload[256];
 	struct wire_hdr h;
 	size_t n;
@@ -131,8 +155,7 @@ exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id pe
 	}
 	xstrlcpy(hello.cluster, conf->name, sizeof(hello.cluster));
 	n = wire_encode_hello(out, 0, &hello);
-	n += wire_encode_engine_start(out + n, 0);
-	if (SSL_write(ssl, out, (int)n) != (int)n) {
+	if (write_all(ssl, out, n) < 0 || write_all(ssl, req->msg, req->len) < 0) {
 		snprintf(msg, msglen, "cannot send the request");
 		return -1;
 	}
@@ -156,7 +179,7 @@ exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id pe
 			if (wire_decode_hello(payload, h.length, &theirs, msg, msglen) < 0 ||
 			    wire_check_hello(&theirs, WIRE_KIND_AGENT, conf->name, peer, msg, msglen) < 0)
 				return -1;
-		} else if (h.type != WIRE_ENGINE_STARTED) {
+		} else if (h.type != req->done) {
 			snprintf(msg, msglen, "message type %u, expected the answer to the request", h.type);
 			return -1;
 		} else
@@ -165,9 +188,10 @@ exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id pe
 	return 0;
 }
 
-int
-agent_engine_start(const struct config *conf, enum node_id self, enum node_id peer, char *msg,
-    size_t msglen)
+/* Send req to peer's agent on each channel in turn until one answers. */
+static int
+agent_call(const struct config *conf, enum node_id self, enum node_id peer,
+    const struct agent_req *req, char *msg, size_t msglen)
 {
 	struct channel_pair pairs[CONFIG_MAX_CHANNELS];
 	size_t npairs = config_channel_pairs(conf, self, peer, pairs, nitems(pairs));
@@ -194,7 +218,7 @@ agent_engine_start(const struct config *conf, enum node_id self, enum node_id pe
 		if ((fd = dial(&pairs[i], AGENT_CALL_MS, why, sizeof(why))) >= 0) {
 			if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1)
 				snprintf(why, sizeof(why), "cannot set up TLS");
-			else if (exchange(ssl, conf, self, peer, why, sizeof(why)) == 0) {
+			else if (exchange(ssl, conf, self, peer, req, why, sizeof(why)) == 0) {
 				snprintf(msg, msglen, "%s", why);
 				rc = 0;
 			}
@@ -209,5 +233,31 @@ agent_engine_start(const struct config *conf, enum node_id self, enum node_id pe
 	if (rc < 0)
 		snprintf(msg, msglen, "%s", tried);
 	SSL_CTX_free(ctx);
+	return rc;
+}
+
+int
+agent_engine_start(const struct config *conf, enum node_id self, enum node_id peer, char *msg,
+    size_t msglen)
+{
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_ENGINE_START_SIZE];
+	struct agent_req req = { buf, wire_encode_engine_start(buf, 0), WIRE_ENGINE_STARTED };
+
+	return agent_call(conf, self, peer, &req, msg, msglen);
+}
+
+int
+agent_plugin_files(const struct config *conf, enum node_id self, enum node_id peer,
+    const struct wire_plugin_files *files, char *msg, size_t msglen)
+{
+	uint8_t *buf;
+	struct agent_req req;
+	int rc;
+
+	req.len = wire_encode_plugin_files(&buf, 0, files);
+	req.msg = buf;
+	req.done = WIRE_PLUGIN_DONE;
+	rc = agent_call(conf, self, peer, &req, msg, msglen);
+	free(buf);
 	return rc;
 }

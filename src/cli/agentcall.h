@@ -17,4 +17,12 @@
 int agent_engine_start(const struct config *conf, enum node_id self, enum node_id peer,
     char *msg, size_t msglen);
 
+/*
+ * Send peer's agent a plug-in's files to install, or ask it to drop them
+ * (files->op); the same channels and answers as agent_engine_start.
+ */
+struct wire_plugin_files;
+int agent_plugin_files(const struct config *conf, enum node_id self, enum node_id peer,
+    const struct wire_plugin_files *files, char *msg, size_t msglen);
+
 #endif

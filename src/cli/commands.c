@@ -66,9 +66,11 @@ const struct cli_command cli_commands[] = {
 	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
 	{ "init",    "[--force]", "create the cluster CA and a certificate for every node in tls_dir; "
 	    "copy tls_dir to every node (ca.key may stay here)", cmd_init },
-	{ "plugin",  "list [--json] | install PATH [KEY=VALUE ...] | uninstall NAME | discover NAME",
-	  "plug-ins on this node: install discovers what the application running now needs "
-	  "protected and adds it; uninstall removes exactly that", cmd_plugin },
+	{ "plugin",  "list [--json] | install PATH [KEY=VALUE ...] [--here] | uninstall NAME "
+	  "[--here] | discover NAME",
+	  "plug-ins: install discovers what the application running now needs protected and adds "
+	  "it on every node (or none; --here: this node alone); uninstall removes exactly that",
+	  cmd_plugin },
 	{ "lab",     "SUBCOMMAND ...", "run a cluster of network namespaces on this machine (see LAB)", cmd_lab },
 	{ "help",    "[--mdoc]", "print this help", cmd_help },
 	{ "version", "",         "print the version", cmd_version },

@@ -3,10 +3,12 @@
  * list, re-discover and uninstall. Every call of a plug-in goes through
  * lifeline-plugin, a child of this command, never this process.
  */
+#include "cli/agentcall.h"
 #include "cli/commands.h"
 #include "cli/plugins.h"
 #include "common/config.h"
 #include "common/ctl.h"
+#include "common/plugindir.h"
 #include "common/spawn.h"
 #include "common/util.h"
 #include "common/values.h"
@@ -273,30 +275,6 @@ reload_engine(const struct cli_ctx *ctx)
 	free(state);
 }
 
-/* Remove dir/NAME.* (the plug-in's files); returns how many. */
-static int
-remove_files_of(const char *dir, const char *name)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = strlen(name);
-	int removed = 0;
-
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		char *path;
-
-		if (strncmp(de->d_name, name, n) != 0 || de->d_name[n] != '.')
-			continue;
-		path = xasprintf("%s/%s", dir, de->d_name);
-		if (unlink(path) == 0)
-			removed++;
-		free(path);
-	}
-	if (d != NULL)
-		closedir(d);
-	return removed;
-}
-
 static int
 copy_file(const char *from, const char *to, mode_t mode)
 {
@@ -333,13 +311,83 @@ print_found(json_t *found)
 }
 
 /*
+ * Send the plug-in's files in dir (op PUT) or their removal (DROP) to every
+ * other node of the cluster, through their agents. ok[node] says who took
+ * it; each node that did not is said on stderr. Returns how many failed.
+ */
+static int
+share(const char *conf_path, const char *dir, const char *name, uint8_t op, bool ok[NODE_COUNT])
+{
+	struct wire_plugin_files files;
+	struct config *conf;
+	char err[1024], msg[1200];
+	int self, failed = 0;
+
+	memset(ok, 0, NODE_COUNT * sizeof(*ok));
+	if ((conf = config_load(conf_path, err, sizeof(err))) == NULL ||
+	    (self = identity_load(NULL, NULL, err, sizeof(err))) < 0) {
+		fprintf(stderr, "lifeline plugin: cannot reach the other nodes: %s\n", err);
+		config_free(conf);
+		return 1;
+	}
+	if (op == WIRE_PLUGIN_PUT) {
+		if (plugindir_read(dir, name, &files, err, sizeof(err)) < 0) {
+			fprintf(stderr, "lifeline plugin: %s\n", err);
+			config_free(conf);
+			return 1;
+		}
+	} else {
+		memset(&files, 0, sizeof(files));
+		files.op = WIRE_PLUGIN_DROP;
+		snprintf(files.plugin, sizeof(files.plugin), "%s", name);
+	}
+	for (int id = 0; id < NODE_COUNT; id++) {
+		if (id == self || !config_mode_has(conf->mode, id))
+			continue;
+		if (agent_plugin_files(conf, self, id, &files, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "%s: %s\n", node_name(id), msg);
+			failed++;
+			continue;
+		}
+		printf("%s: %s\n", node_name(id), msg);
+		ok[id] = true;
+	}
+	plugindir_release(&files);
+	config_free(conf);
+	return failed;
+}
+
+/* Ask the nodes in which[] to drop plug-in name (undoing a half-done install). */
+static void
+share_drop_only(const char *conf_path, const char *name, const bool which[NODE_COUNT])
+{
+	struct wire_plugin_files files = { .op = WIRE_PLUGIN_DROP };
+	struct config *conf;
+	char err[512], msg[1200];
+	int self;
+
+	if ((conf = config_load(conf_path, err, sizeof(err))) == NULL ||
+	    (self = identity_load(NULL, NULL, err, sizeof(err))) < 0) {
+		config_free(conf);
+		return;
+	}
+	snprintf(files.plugin, sizeof(files.plugin), "%s", name);
+	for (int id = 0; id < NODE_COUNT; id++)
+		if (which[id] && id != self &&
+		    agent_plugin_files(conf, self, id, &files, msg, sizeof(msg)) < 0)
+			fprintf(stderr, "%s: could not take it back: %s; `lifeline plugin uninstall "
+			    "%s` there\n", node_name(id), msg, name);
+	config_free(conf);
+}
+
+/*
  * Install: ask the plug-in what its application, running now, needs
  * protected; write it as the plug-in's fragment beside a copy of the
  * plug-in and its settings; keep it only if the configuration with it is
  * valid; then the engine reads it.
  */
 static int
-install(const struct cli_ctx *ctx, int argc, char **argv)
+install(const struct cli_ctx *ctx, int argc, char **argv, bool here)
 {
 	const char *conf_path = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
 	char *dir = plugins_dir(ctx), *out = NULL, *args[24], err[1024], *frag = NULL;
@@ -347,6 +395,7 @@ install(const struct cli_ctx *ctx, int argc, char **argv)
 	json_t *info = NULL, *found = NULL, *set = json_object(), *rec = NULL;
 	const char *name, *version;
 	struct config *check;
+	bool took[NODE_COUNT];
 	int rc = 1, st;
 
 	for (int i = 2; i < argc; i++) {
@@ -424,13 +473,28 @@ install(const struct cli_ctx *ctx, int argc, char **argv)
 		goto undo;
 	}
 	config_free(check);
-	printf("installed plug-in %s %s: ", name, version);
+	/* Every node or none: a node that refuses undoes it on the others. */
+	if (!here && share(conf_path, dir, name, WIRE_PLUGIN_PUT, took) > 0) {
+		bool drop[NODE_COUNT];
+
+		for (int id = 0; id < NODE_COUNT; id++)
+			if (took[id])
+				fprintf(stderr, "%s: taken back\n", node_name(id));
+		plugindir_remove(dir, name);
+		memcpy(drop, took, sizeof(drop));
+		if (memchr(drop, true, sizeof(drop)) != NULL)
+			share_drop_only(conf_path, name, drop);
+		fprintf(stderr, "lifeline plugin install: %s not installed: a node did not take "
+		    "it (above); --here installs on this node alone\n", name);
+		goto out;
+	}
+	printf("installed plug-in %s %s%s: ", name, version, here ? " on this node only" : "");
 	print_found(found);
 	reload_engine(ctx);
 	rc = 0;
 	goto out;
 undo:
-	remove_files_of(dir, name);
+	plugindir_remove(dir, name);
 out:
 	json_decref(info);
 	json_decref(found);
@@ -447,9 +511,11 @@ out:
 }
 
 static int
-uninstall(const struct cli_ctx *ctx, const char *name)
+uninstall(const struct cli_ctx *ctx, const char *name, bool here)
 {
+	const char *conf_path = ctx->conf_path ? ctx->conf_path : CONFIG_DEFAULT_PATH;
 	char *dir = plugins_dir(ctx), *conf = xasprintf("%s/%s.conf", dir, name);
+	bool took[NODE_COUNT];
 	int rc = 1;
 
 	if (!plugin_name_valid(name) || access(conf, F_OK) != 0) {
@@ -462,11 +528,16 @@ uninstall(const struct cli_ctx *ctx, const char *name)
 		    strerror(errno));
 		goto out;
 	}
-	remove_files_of(dir, name);
+	plugindir_remove(dir, name);
 	printf("removed plug-in %s: what it added is no longer protected, and its services "
 	    "are stopped by the engine like any service taken out of the configuration\n", name);
 	reload_engine(ctx);
 	rc = 0;
+	if (!here && share(conf_path, dir, name, WIRE_PLUGIN_DROP, took) > 0) {
+		fprintf(stderr, "lifeline plugin uninstall: removed here, but not on the nodes "
+		    "above: `lifeline plugin uninstall %s --here` on each\n", name);
+		rc = 1;
+	}
 out:
 	free(conf);
 	free(dir);
@@ -592,13 +663,17 @@ plugin_command(struct cli_ctx *ctx, int argc, char **argv)
 	if (strcmp(sub, "list") == 0 && (argc == 2 || (argc == 3 &&
 	    strcmp(argv[2], "--json") == 0)))
 		return list(ctx, argc == 3);
+	bool here = argc > 2 && strcmp(argv[argc - 1], "--here") == 0;
+
+	if (here)
+		argc--;
 	if (strcmp(sub, "install") == 0 && argc >= 3)
-		return install(ctx, argc - 1, argv + 1);
+		return install(ctx, argc - 1, argv + 1, here);
 	if (strcmp(sub, "uninstall") == 0 && argc == 3)
-		return uninstall(ctx, argv[2]);
+		return uninstall(ctx, argv[2], here);
 	if (strcmp(sub, "discover") == 0 && argc == 3)
 		return discover(ctx, argv[2]);
-	fprintf(stderr, "usage: lifeline plugin list [--json] | install PATH [KEY=VALUE ...] | "
-	    "uninstall NAME | discover NAME\n");
+	fprintf(stderr, "usage: lifeline plugin list [--json] | install PATH [KEY=VALUE ...] "
+	    "[--here] | uninstall NAME [--here] | discover NAME\n");
 	return 2;
 }

@@ -174,5 +174,9 @@ spawn_program_beside(const char *name)
 	if (access(sbin, X_OK) == 0)
 		return sbin;
 	free(sbin);
+	sbin = xasprintf("%s/../bin/%s", self, name);      /* the CLI, seen from sbin */
+	if (access(sbin, X_OK) == 0)
+		return sbin;
+	free(sbin);
 	return NULL;
 }

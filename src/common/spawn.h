@@ -26,7 +26,8 @@ int	 spawn_exec_errno(int report_fd);
 
 /*
  * NAME beside the running executable (the build folder's bin/ or an
- * install's), or in ../sbin from there; NULL when neither is executable.
+ * install's), or in ../sbin or ../bin from there; NULL when none is
+ * executable.
  */
 char	*spawn_program_beside(const char *name);
 

@@ -6,6 +6,9 @@
 #include "common/wire.h"
 #include "common/bytes.h"
 #include "common/config.h"
+#include "common/util.h"
+
+#include <stdbool.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -158,6 +161,129 @@ size_t
 wire_encode_engine_started(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what)
 {
 	return encode_text(buf, buflen, WIRE_ENGINE_STARTED, epoch, what);
+}
+
+size_t
+wire_encode_plugin_done(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what)
+{
+	return encode_text(buf, buflen, WIRE_PLUGIN_DONE, epoch, what);
+}
+
+size_t
+wire_encode_plugin_files(uint8_t **out, uint64_t epoch, const struct wire_plugin_files *r)
+{
+	size_t len = 48;
+	uint8_t *p;
+
+	for (size_t i = 0; i < r->nfiles; i++)
+		len += 2 + strlen(r->files[i].name) + 4 + r->files[i].len;
+	*out = xmalloc(WIRE_HDR_SIZE + len);
+	p = wire_put_hdr(*out, WIRE_PLUGIN_FILES, (uint32_t)len, epoch);
+	memset(p, 0, 48);
+	p[0] = r->op;
+	memcpy(p + 8, r->plugin, strnlen(r->plugin, 32));
+	put16(p + 40, (uint16_t)r->nfiles);
+	p += 48;
+	for (size_t i = 0; i < r->nfiles; i++) {
+		size_t n = strlen(r->files[i].name);
+
+		p = put16(p, (uint16_t)n);
+		memcpy(p, r->files[i].name, n);
+		p = put32(p + n, r->files[i].len);
+		memcpy(p, r->files[i].data, r->files[i].len);
+		p += r->files[i].len;
+	}
+	return WIRE_HDR_SIZE + len;
+}
+
+/* A plug-in's name: 1 to 32 of [a-z0-9_-]. */
+static bool
+plugin_word(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 32 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* A file of plugin: "PLUGIN." then letters, digits, '.', '_', '@' or '-'; no '/'. */
+static bool
+plugin_file_name(const char *plugin, const char *name)
+{
+	size_t pn = strlen(plugin), n = strlen(name);
+
+	return n > pn + 1 && strncmp(name, plugin, pn) == 0 && name[pn] == '.' &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") == n &&
+	    strstr(name, "..") == NULL;
+}
+
+int
+wire_decode_plugin_files(const uint8_t *p, size_t len, struct wire_plugin_files *r, char *why,
+    size_t whylen)
+{
+	const uint8_t *end = p + len;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 48) {
+		snprintf(why, whylen, "plug-in files of %zu bytes, expected at least 48", len);
+		return -1;
+	}
+	r->op = p[0];
+	memcpy(r->plugin, p + 8, 32);
+	r->nfiles = get16(p + 40);
+	for (size_t i = 1; i < 48; i++) {
+		bool reserved = i < 8 || i >= 42;
+		bool padding = i >= 8 && i < 40 && i - 8 >= strlen(r->plugin);
+
+		if ((reserved || padding) && p[i] != 0) {
+			snprintf(why, whylen, "plug-in files with byte %zu set, expected a zero", i);
+			return -1;
+		}
+	}
+	if (r->op != WIRE_PLUGIN_PUT && r->op != WIRE_PLUGIN_DROP) {
+		snprintf(why, whylen, "plug-in files with op %u, expected %d or %d", r->op,
+		    WIRE_PLUGIN_PUT, WIRE_PLUGIN_DROP);
+		return -1;
+	}
+	if (!plugin_word(r->plugin)) {
+		snprintf(why, whylen, "plug-in name is not 1 to 32 of [a-z0-9_-]");
+		return -1;
+	}
+	if (r->nfiles > WIRE_PLUGIN_MAX_FILES || (r->op == WIRE_PLUGIN_DROP && r->nfiles != 0)) {
+		snprintf(why, whylen, "%zu plug-in files, expected at most %d (none to drop)",
+		    r->nfiles, WIRE_PLUGIN_MAX_FILES);
+		return -1;
+	}
+	p += 48;
+	for (size_t i = 0; i < r->nfiles; i++) {
+		struct wire_plugin_file *f = &r->files[i];
+		size_t n;
+
+		if (end - p < 2 || (n = get16(p)) > WIRE_PLUGIN_FILE_NAME || (size_t)(end - p) < 2 + n + 4) {
+			snprintf(why, whylen, "plug-in file %zu is cut short or named too long", i);
+			return -1;
+		}
+		memcpy(f->name, p + 2, n);
+		f->name[n] = '\0';
+		p += 2 + n;
+		f->len = get32(p);
+		p += 4;
+		if ((size_t)(end - p) < f->len) {
+			snprintf(why, whylen, "plug-in file %s is cut short", f->name);
+			return -1;
+		}
+		f->data = p;
+		p += f->len;
+		if (!plugin_file_name(r->plugin, f->name) || memchr(f->name, '\0', n) != NULL) {
+			snprintf(why, whylen, "plug-in file \"%s\" is not a file of plug-in %s",
+			    f->name, r->plugin);
+			return -1;
+		}
+	}
+	if (p != end) {
+		snprintf(why, whylen, "%zu bytes after the plug-in files", (size_t)(end - p));
+		return -1;
+	}
+	return 0;
 }
 
 size_t

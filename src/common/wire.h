@@ -35,6 +35,8 @@ enum wire_type {
 	/* On a node agent connection (repl/agent.h). */
 	WIRE_ENGINE_START   = 15, /* start your engine (lifeline engine start --cluster) */
 	WIRE_ENGINE_STARTED = 16, /* its answer: what was done (text); a REFUSE says why not */
+	WIRE_PLUGIN_FILES   = 17, /* lifeline plugin install/uninstall: a plug-in's files, or drop them */
+	WIRE_PLUGIN_DONE    = 18, /* its answer: what was done (text); a REFUSE says why not */
 };
 
 /* HELLO kind: what the connection carries. */
@@ -44,6 +46,31 @@ enum wire_type {
 
 /* lifeline-repl's node agent listens on every channel address (repl/agent.h). */
 #define WIRE_AGENT_PORT   9730
+
+/*
+ * PLUGIN_FILES: u8 op, 7 reserved, the plug-in's name NUL padded to 32,
+ * u16 count, 6 reserved, then per file u16 name length, the name, u32
+ * data length, the data. Every file is named "NAME." something, without
+ * '/'. The only agent request larger than a hello.
+ */
+#define WIRE_PLUGIN_PUT        1      /* write these files (replacing the plug-in's) */
+#define WIRE_PLUGIN_DROP       2      /* remove the plug-in's files; no file follows */
+#define WIRE_PLUGIN_MAX_FILES  16
+#define WIRE_PLUGIN_FILE_NAME  128
+#define WIRE_AGENT_MAX_PAYLOAD (16 * 1024 * 1024)
+
+struct wire_plugin_file {
+	char           name[WIRE_PLUGIN_FILE_NAME + 1];
+	const uint8_t *data;              /* into the decoded payload */
+	uint32_t       len;
+};
+
+struct wire_plugin_files {
+	uint8_t                 op;
+	char                    plugin[33];
+	size_t                  nfiles;
+	struct wire_plugin_file files[WIRE_PLUGIN_MAX_FILES];
+};
 
 /* ENGINE_START: 8 reserved bytes, zero. */
 #define WIRE_ENGINE_START_SIZE 8
@@ -136,6 +163,9 @@ size_t wire_encode_refuse(uint8_t *buf, size_t buflen, uint64_t epoch, const cha
 size_t wire_encode_engine_start(uint8_t *buf, uint64_t epoch);
 /* ENGINE_STARTED carries what was done, at most 255 bytes, as a REFUSE its reason. */
 size_t wire_encode_engine_started(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what);
+size_t wire_encode_plugin_done(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what);
+/* The whole message, header included, malloc'd into *out; its length. */
+size_t wire_encode_plugin_files(uint8_t **out, uint64_t epoch, const struct wire_plugin_files *r);
 
 /*
  * The checks every receiver of a HELLO makes: the connection's kind, this
@@ -167,6 +197,9 @@ int wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *h
 int wire_decode_switchover(const uint8_t *p, size_t len, struct wire_switchover *s,
     char *why, size_t whylen);
 int wire_decode_engine_start(const uint8_t *p, size_t len, char *why, size_t whylen);
+/* Every name checked; the files' data point into p. */
+int wire_decode_plugin_files(const uint8_t *p, size_t len, struct wire_plugin_files *r, char *why,
+    size_t whylen);
 /* The reason of a REFUSE (or the text of ENGINE_STARTED), made printable, into out. */
 void wire_decode_refuse(const uint8_t *p, size_t len, char *out, size_t outlen);
 

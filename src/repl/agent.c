@@ -48,6 +48,7 @@ struct agent {
 	struct aconns		 conns;
 	size_t			 nconns;
 	agent_start_fn		*start;
+	agent_plugin_fn		*plugin;
 	void			*arg;
 };
 
@@ -90,6 +91,7 @@ answer(struct aconn *c, uint16_t type, const char *text)
 {
 	uint8_t buf[WIRE_HDR_SIZE + 256];
 	size_t n = type == WIRE_REFUSE ? wire_encode_refuse(buf, sizeof(buf), 0, text) :
+	    type == WIRE_PLUGIN_DONE ? wire_encode_plugin_done(buf, sizeof(buf), 0, text) :
 	    wire_encode_engine_started(buf, sizeof(buf), 0, text);
 
 	c->answered = true;
@@ -111,6 +113,27 @@ send_hello(struct aconn *c)
 }
 
 static void
+on_plugin_files(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct wire_plugin_files *req = xcalloc(1, sizeof(*req));
+	char why[256], msg[256];
+
+	if (c->a->plugin == NULL)
+		snprintf(why, sizeof(why), "this node's agent takes no plug-in files");
+	else if (wire_decode_plugin_files(p, h->length, req, why, sizeof(why)) == 0) {
+		if (c->a->plugin(c->a->arg, c->peer, req, msg, sizeof(msg)) == 0) {
+			log_info("agent: plug-in %s from %s: %s", req->plugin, node_name(c->peer), msg);
+			free(req);
+			return answer(c, WIRE_PLUGIN_DONE, msg);
+		}
+		snprintf(why, sizeof(why), "%s", msg);
+	}
+	log_warnx("agent: plug-in files from %s refused: %s", node_name(c->peer), why);
+	free(req);
+	answer(c, WIRE_REFUSE, why);
+}
+
+static void
 on_message(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct wire_hello hello;
@@ -129,9 +152,11 @@ on_message(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
 		send_hello(c);
 		return;
 	}
+	if (h->type == WIRE_PLUGIN_FILES)
+		return on_plugin_files(c, h, p);
 	if (h->type != WIRE_ENGINE_START) {
-		snprintf(why, sizeof(why), "message type %u, expected an engine start (%u)", h->type,
-		    WIRE_ENGINE_START);
+		snprintf(why, sizeof(why), "message type %u, expected an engine start (%u) or plug-in "
+		    "files (%u)", h->type, WIRE_ENGINE_START, WIRE_PLUGIN_FILES);
 		return answer(c, WIRE_REFUSE, why);
 	}
 	if (wire_decode_engine_start(p, h->length, why, sizeof(why)) < 0)
@@ -151,21 +176,24 @@ on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	while (!c->dead && !c->answered) {
-		uint8_t hdr[WIRE_HDR_SIZE], payload[WIRE_HELLO_SIZE];
+		uint8_t hdr[WIRE_HDR_SIZE], *payload;
 		struct wire_hdr h;
 		char why[256];
 
 		if (evbuffer_get_length(in) < WIRE_HDR_SIZE)
 			return;
 		evbuffer_copyout(in, hdr, WIRE_HDR_SIZE);
-		/* Nothing an agent takes is longer than a hello. */
-		if (wire_decode_hdr_max(hdr, WIRE_HDR_SIZE, sizeof(payload), &h, why, sizeof(why)) < 0)
+		/* Before the hello nothing is longer than one; after, plug-in files may be. */
+		if (wire_decode_hdr_max(hdr, WIRE_HDR_SIZE, c->hello_rx ? WIRE_AGENT_MAX_PAYLOAD :
+		    WIRE_HELLO_SIZE, &h, why, sizeof(why)) < 0)
 			return answer(c, WIRE_REFUSE, why);
 		if (evbuffer_get_length(in) < WIRE_HDR_SIZE + h.length)
 			return;
 		evbuffer_drain(in, WIRE_HDR_SIZE);
+		payload = xmalloc(h.length + 1);
 		evbuffer_remove(in, payload, h.length);
 		on_message(c, &h, payload);
+		free(payload);
 	}
 }
 
@@ -288,6 +316,13 @@ agent_new(struct event_base *base, const struct config *conf, enum node_id self,
 		return NULL;
 	}
 	return a;
+}
+
+void
+agent_on_plugin(struct agent *a, agent_plugin_fn *fn)
+{
+	if (a != NULL)
+		a->plugin = fn;
 }
 
 void

@@ -3,11 +3,13 @@
  * node's engine is stopped. It listens on every channel address, port
  * WIRE_AGENT_PORT, with the cluster's mutual TLS, and takes one request per
  * connection: ENGINE_START, from `lifeline engine start --cluster` given on
- * another node. The agent authenticates and parses; what "start the
- * engine" means is its owner's callback.
+ * another node, or PLUGIN_FILES, from `lifeline plugin install|uninstall`.
+ * The agent authenticates and parses; what a request means is its owner's
+ * callback.
  *
- *   peer -> agent   HELLO (kind WIRE_KIND_AGENT), ENGINE_START
- *   agent -> peer   HELLO, then ENGINE_STARTED (what was done) or REFUSE (why not)
+ *   peer -> agent   HELLO (kind WIRE_KIND_AGENT), ENGINE_START or PLUGIN_FILES
+ *   agent -> peer   HELLO, then ENGINE_STARTED or PLUGIN_DONE (what was done)
+ *                   or REFUSE (why not)
  */
 #ifndef LIFELINE_AGENT_H
 #define LIFELINE_AGENT_H
@@ -28,11 +30,22 @@ struct agent;
 typedef int agent_start_fn(void *arg, enum node_id peer, char *msg, size_t msglen);
 
 /*
+ * Put or drop a plug-in's files for a request of peer (names checked by
+ * the wire decoder): 0 with what was done in msg, or -1 with why not.
+ * Runs on the loop.
+ */
+struct wire_plugin_files;
+typedef int agent_plugin_fn(void *arg, enum node_id peer, const struct wire_plugin_files *req,
+    char *msg, size_t msglen);
+
+/*
  * Listen on every channel address of self. NULL with err when no address
  * could be listened on or the TLS material is unusable.
  */
 struct agent	*agent_new(struct event_base *base, const struct config *conf, enum node_id self,
 		    agent_start_fn *start, void *arg, char *err, size_t errlen);
+/* Take PLUGIN_FILES requests too (refused until this is called). */
+void		 agent_on_plugin(struct agent *a, agent_plugin_fn *fn);
 void		 agent_free(struct agent *a);
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/ctl.h"
 #include "common/log.h"
 #include "common/options.h"
+#include "common/plugindir.h"
 #include "common/replctl.h"
 #include "common/spawn.h"
 #include "common/util.h"
@@ -344,6 +345,82 @@ engine_listens(const struct repl *r)
 }
 
 /*
+ * Have the engine read its configuration again, when it runs: through
+ * `lifeline reload`, started apart, since this loop must not wait on the
+ * engine (whose reload asks this process in turn). What was done is added
+ * to msg.
+ */
+static void
+ask_engine_reload(struct repl *r, char *msg, size_t msglen)
+{
+	char *prog, *logdir, *logpath, *argv[6];
+	size_t at = strlen(msg);
+	int report_fd;
+
+	if (!engine_listens(r)) {
+		snprintf(msg + at, msglen - at, "; the engine does not run here and reads it when it "
+		    "starts");
+		return;
+	}
+	if ((prog = spawn_program_beside("lifeline")) == NULL) {
+		snprintf(msg + at, msglen - at, "; no lifeline command here to make the engine reload");
+		return;
+	}
+	logdir = xasprintf("%s/log", r->conf->state_dir);
+	logpath = xasprintf("%s/plugin-reload.log", logdir);
+	if (mkdir_p(logdir, 0700) < 0)       /* spawn_detached writes the output there */
+		log_warn("cannot create %s", logdir);
+	argv[0] = prog;
+	argv[1] = "-f";
+	argv[2] = (char *)r->conf_path;
+	argv[3] = "reload";
+	argv[4] = NULL;
+	if (spawn_detached(argv, logpath, &report_fd, msg + at, msglen - at) >= 0) {
+		close(report_fd);
+		snprintf(msg + at, msglen - at, "; the engine reloads");
+	}
+	free(logdir);
+	free(logpath);
+	free(prog);
+}
+
+/*
+ * Plug-in files another node installed or uninstalled: put (or drop) them
+ * in STATE_DIR/plugins, keep them only if this node's configuration with
+ * them is valid, and have the engine read it again.
+ */
+static int
+on_plugin_files(void *arg, enum node_id peer, const struct wire_plugin_files *req, char *msg,
+    size_t msglen)
+{
+	struct repl *r = arg;
+	char *dir = xasprintf("%s/plugins", r->conf->state_dir), err[512];
+	struct config *check;
+	int rc = -1;
+
+	if (req->op == WIRE_PLUGIN_DROP) {
+		snprintf(msg, msglen, "removed %d file(s) of plug-in %s",
+		    plugindir_remove(dir, req->plugin), req->plugin);
+	} else if (plugindir_put(dir, req, err, sizeof(err)) < 0) {
+		snprintf(msg, msglen, "%s", err);
+		goto out;
+	} else if ((check = config_load(r->conf_path, err, sizeof(err))) == NULL) {
+		plugindir_remove(dir, req->plugin);
+		snprintf(msg, msglen, "the configuration here with it is not valid: %s", err);
+		goto out;
+	} else {
+		config_free(check);
+		snprintf(msg, msglen, "installed plug-in %s (%zu files)", req->plugin, req->nfiles);
+	}
+	ask_engine_reload(r, msg, msglen);
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+
+/*
  * lifeline engine start --cluster, given on another node: start lifelined
  * here as `lifeline engine start` would (-d, its output appended to
  * STATE_DIR/log/lifelined.log), unless it runs or one started a moment
@@ -481,6 +558,7 @@ main(int argc, char *argv[])
 	    sizeof(err))) == NULL)
 		log_warnx("node agent: %s; lifeline engine start --cluster cannot start this "
 		    "node's engine", err);
+	agent_on_plugin(r.agent, on_plugin_files);
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		sigs[i] = evsignal_new(r.base, signums[i], on_signal, &r);
 		event_add(sigs[i], NULL);

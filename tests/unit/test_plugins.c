@@ -129,11 +129,15 @@ listing(const char *dir)
 	return out;
 }
 
+/* lifeline plugin A [B [C]] --here: this scratch configuration has no other node to reach. */
 static int
 run(struct cli_ctx *ctx, const char *a, const char *b, const char *c)
 {
-	char *argv[] = { (char *)"plugin", (char *)a, (char *)b, (char *)c, NULL };
+	char *argv[] = { (char *)"plugin", (char *)a, (char *)b, (char *)c, NULL, NULL };
 	int argc = c != NULL ? 4 : b != NULL ? 3 : 2;
+
+	if (strcmp(a, "install") == 0 || strcmp(a, "uninstall") == 0)
+		argv[argc++] = (char *)"--here";
 
 	fflush(stdout);
 	return plugin_command(ctx, argc, argv);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/config.h"
@@ -292,6 +293,73 @@ test_check_hello(void **state)
 	}
 }
 
+/* Build a PLUGIN_FILES request of plugin with the given file names, each "data-N". */
+static size_t
+plugin_msg(uint8_t **out, const char *plugin, uint8_t op, const char *const *names, size_t n)
+{
+	struct wire_plugin_files r = { .op = op, .nfiles = n };
+	static const char data[] = "some bytes\0with a NUL";
+
+	snprintf(r.plugin, sizeof(r.plugin), "%s", plugin);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(r.files[i].name, sizeof(r.files[i].name), "%s", names[i]);
+		r.files[i].data = (const uint8_t *)data;
+		r.files[i].len = sizeof(data);
+	}
+	return wire_encode_plugin_files(out, 7, &r);
+}
+
+/* Plug-in files round trip; names outside the plug-in's own are refused. */
+static void
+test_plugin_files(void **state)
+{
+	static const char *const good[] = { "pg.so", "pg.conf", "pg.pg.start" };
+	static const char *const bad[] = { "pg", "pg.", "other.so", "pg/../x.conf", "pg..conf",
+	    "pg.a/b" };
+	struct wire_plugin_files r;
+	struct wire_hdr h;
+	char why[256];
+	uint8_t *msg;
+	size_t n = plugin_msg(&msg, "pg", WIRE_PLUGIN_PUT, good, 3);
+
+	assert_int_equal(wire_decode_hdr_max(msg, n, WIRE_AGENT_MAX_PAYLOAD, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_PLUGIN_FILES);
+	assert_int_equal(h.length, n - WIRE_HDR_SIZE);
+	assert_int_equal(wire_decode_plugin_files(msg + WIRE_HDR_SIZE, h.length, &r, why,
+	    sizeof(why)), 0);
+	assert_int_equal(r.op, WIRE_PLUGIN_PUT);
+	assert_string_equal(r.plugin, "pg");
+	assert_int_equal(r.nfiles, 3);
+	assert_string_equal(r.files[2].name, "pg.pg.start");
+	assert_int_equal(r.files[1].len, 22);
+	assert_memory_equal(r.files[1].data, "some bytes\0with a NUL", 22);
+	/* Cut anywhere: refused, never read past the end. */
+	for (size_t cut = 0; cut < h.length; cut += 7)
+		assert_int_equal(wire_decode_plugin_files(msg + WIRE_HDR_SIZE, cut, &r, why,
+		    sizeof(why)), -1);
+	free(msg);
+
+	for (size_t i = 0; i < nitems(bad); i++) {
+		n = plugin_msg(&msg, "pg", WIRE_PLUGIN_PUT, &bad[i], 1);
+		assert_int_equal(wire_decode_plugin_files(msg + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &r,
+		    why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "is not a file of plug-in pg"));
+		free(msg);
+	}
+	n = plugin_msg(&msg, "Bad Name", WIRE_PLUGIN_PUT, good, 0);
+	assert_int_equal(wire_decode_plugin_files(msg + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &r, why,
+	    sizeof(why)), -1);
+	free(msg);
+	n = plugin_msg(&msg, "pg", WIRE_PLUGIN_DROP, good, 1);     /* a drop carries no file */
+	assert_int_equal(wire_decode_plugin_files(msg + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &r, why,
+	    sizeof(why)), -1);
+	free(msg);
+	n = plugin_msg(&msg, "pg", WIRE_PLUGIN_DROP, good, 0);
+	assert_int_equal(wire_decode_plugin_files(msg + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &r, why,
+	    sizeof(why)), 0);
+	free(msg);
+}
+
 int
 main(void)
 {
@@ -308,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_switchover_reply),
 		cmocka_unit_test(test_engine_start),
 		cmocka_unit_test(test_check_hello),
+		cmocka_unit_test(test_plugin_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
