@@ -340,6 +340,70 @@ check(struct lifeline_host *h, const struct lifeline_host_api *api, const char *
 	return LIFELINE_FAILED;
 }
 
+/*
+ * Whether process pid is a postmaster serving data_directory: a postgres
+ * whose working folder is that folder (the postmaster chdirs into it).
+ */
+static bool
+serves(long pid, const char *data_directory)
+{
+	char path[64], exe[PATH_MAX], cwd[PATH_MAX], want[PATH_MAX];
+	const char *name;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/exe", pid);
+	if ((n = readlink(path, exe, sizeof(exe) - 1)) <= 0)
+		return false;
+	exe[n] = '\0';
+	name = strrchr(exe, '/');
+	name = name != NULL ? name + 1 : exe;
+	if (strcmp(name, "postgres") != 0 && strcmp(name, "postmaster") != 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", pid);
+	if ((n = readlink(path, cwd, sizeof(cwd) - 1)) <= 0)
+		return true;              /* a postgres we cannot look into: take it as one */
+	cwd[n] = '\0';
+	if (realpath(data_directory, want) == NULL)
+		snprintf(want, sizeof(want), "%s", data_directory);
+	return strcmp(cwd, want) == 0;
+}
+
+/*
+ * pre-start: a postmaster.pid left by a server that is gone (the copy
+ * replicated from a node that was lost keeps its pid, which here may be
+ * nobody's or another process's) makes PostgreSQL refuse to start; it is
+ * removed when no postmaster of this folder runs under that pid. Needs
+ * the setting data_directory (`lifeline plugin install` records the data
+ * folder it found there).
+ */
+static int
+hook(struct lifeline_host *h, const struct lifeline_host_api *api, enum lifeline_hook when,
+    char *why, size_t whylen)
+{
+	const char *dir = api->setting(h, "data_directory");
+	char path[PATH_MAX + 32], text[512], msg[PATH_MAX + 128];
+	long pid;
+
+	if (when != LIFELINE_HOOK_PRE_START || dir == NULL)
+		return LIFELINE_OK;
+	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
+	if (read_small(path, text, sizeof(text)) < 0)
+		return LIFELINE_OK;       /* none: a clean stop, or a new cluster */
+	pid = pg_pidfile_pid(text);
+	if (pid > 0 && serves(pid, dir)) {
+		snprintf(why, whylen, "a postmaster (pid %ld) already serves %.300s", pid, dir);
+		return LIFELINE_FAILED;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		snprintf(why, whylen, "cannot remove the stale %.300s: %s", path, strerror(errno));
+		return LIFELINE_FAILED;
+	}
+	snprintf(msg, sizeof(msg), "removed %s, left by postmaster %ld, which no longer runs here",
+	    path, pid);
+	api->log(h, LIFELINE_LOG_INFO, msg);
+	return LIFELINE_OK;
+}
+
 static const struct lifeline_plugin plugin = {
 	.api_version = LIFELINE_PLUGIN_API_VERSION,
 	.size = sizeof(struct lifeline_plugin),
@@ -349,7 +413,7 @@ static const struct lifeline_plugin plugin = {
 	    "checked with SELECT 1",
 	.discover = discover,
 	.check = check,
-	.hook = NULL,
+	.hook = hook,
 };
 
 __attribute__((visibility("default"))) const struct lifeline_plugin *

@@ -6,6 +6,7 @@
  */
 #include "cli/init.h"
 #include "cli/lab.h"
+#include "cli/labapp.h"
 #include "cli/labnet.h"
 #include "cli/labwatch.h"
 #include "common/config.h"
@@ -1169,6 +1170,33 @@ out:
 	return rc;
 }
 
+/* A TCP connection from the current namespace within 500 ms: 0 when it is taken. */
+static int
+tcp_open(const char *addr, int port, char *why, size_t whylen)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	int fd, soerr = 0, rc = -1;
+
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		strfmt(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS)
+		strfmt(why, whylen, "connect: %s", strerror(errno));
+	else if (poll(&pfd, 1, 500) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0)
+		strfmt(why, whylen, "connect: %s", soerr ? strerror(soerr) : "timed out");
+	else
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
 /*
  * THE WAIT FOR THE APPLICATION. The engine starts the sample when its node
  * becomes active (the primary of a new cluster) and adds the public IP; `up`
@@ -1176,8 +1204,10 @@ out:
  * start services yet makes `up` fail here after APP_WAIT_MS, naming this.
  */
 static int
-wait_sample(const struct lab *lab, uint64_t deadline, char *err, size_t errlen)
+wait_app(const struct lab *lab, uint64_t deadline, char *err, size_t errlen)
 {
+	bool sample = lab_app_parse(lab->app) == LAB_APP_SAMPLE;
+	int port = lab_app_port(lab_app_parse(lab->app));
 	char ns[LAB_NS_MAX], path[PATH_MAX], why[512] = "not tried";
 	int p[2], status;
 	ssize_t n;
@@ -1192,7 +1222,8 @@ wait_sample(const struct lab *lab, uint64_t deadline, char *err, size_t errlen)
 	if (pid == 0) {
 		close(p[0]);
 		if (setns_path(path, CLONE_NEWNET, why, sizeof(why)) == 0) {
-			while (sample_get(SAMPLE_ADDR, SAMPLE_PORT, why, sizeof(why)) < 0 &&
+			while ((sample ? sample_get(SAMPLE_ADDR, port, why, sizeof(why)) :
+			    tcp_open(SAMPLE_ADDR, port, why, sizeof(why))) < 0 &&
 			    now_mono_ms() < deadline)
 				usleep(100 * 1000);
 			if (now_mono_ms() < deadline)
@@ -1211,9 +1242,9 @@ wait_sample(const struct lab *lab, uint64_t deadline, char *err, size_t errlen)
 		;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	strfmt(err, errlen, "the client did not reach the sample application on %s:%d within %d s (%s); "
-	    "the engine starts it when the primary becomes active",
-	    SAMPLE_ADDR, SAMPLE_PORT, APP_WAIT_MS / 1000, why);
+	strfmt(err, errlen, "the client did not reach the %s application on %s:%d within %d s (%s); "
+	    "the engine starts it when the primary becomes active", lab->app,
+	    SAMPLE_ADDR, port, APP_WAIT_MS / 1000, why);
 	return -1;
 }
 
@@ -1393,7 +1424,8 @@ write_host_files(const struct lab *lab, char *err, size_t errlen)
 		{ "etc/identity", ident },
 		{ "appconf/sample.conf", NULL },
 	};
-	char *conf = lab_config_text(lab->mode, lab->replication, lab->bindir);
+	char *conf = lab_config_text(lab->mode, lab->replication, lab->bindir,
+	    lab_app_parse(lab->app));
 	char *sample = lab_sample_config_text(lab->mode);
 	int rc = -1;
 
@@ -1429,6 +1461,26 @@ out:
 	free(conf);
 	free(sample);
 	return rc;
+}
+
+/* The application's data and what its checks need, before any engine runs. */
+static int
+prepare_app(const struct lab *lab, char *err, size_t errlen)
+{
+	char data[PATH_MAX], states[LAB_HOST_COUNT][PATH_MAX];
+	const char *list[LAB_HOST_COUNT + 1];
+	size_t n = 0;
+
+	host_file(lab, LAB_PRIMARY, "data", data, sizeof(data));
+	for (int h = 0; h < LAB_HOST_COUNT; h++) {
+		if (!lab_host_in_mode(lab->mode, h) || !lab_is_node(h))
+			continue;
+		host_file(lab, h, "state", states[n], sizeof(states[n]));
+		list[n] = states[n];
+		n++;
+	}
+	list[n] = NULL;
+	return lab_app_prepare(lab_app_parse(lab->app), data, list, lab->bindir, err, errlen);
 }
 
 /*
@@ -1477,6 +1529,10 @@ lab_build(struct lab *lab, int *bad, char *err, size_t errlen)
 	for (int h = 0; h < LAB_HOST_COUNT; h++)
 		if (lab_host_in_mode(lab->mode, h) && mntns_create(lab, h, err, errlen) < 0)
 			return -1;
+	if (prepare_app(lab, err, errlen) < 0) {
+		*bad = LAB_PRIMARY;
+		return -1;
+	}
 	for (int h = 0; h < LAB_HOST_COUNT; h++) {
 		pids[h] = -1;
 		if (!lab_host_in_mode(lab->mode, h) || !lab_is_node(h))
@@ -1490,7 +1546,7 @@ lab_build(struct lab *lab, int *bad, char *err, size_t errlen)
 	if (wait_engines(lab, pids, deadline, bad, err, errlen) < 0)
 		return -1;
 	deadline = now_mono_ms() + APP_WAIT_MS;
-	if (strcmp(lab->app, "sample") == 0 && wait_sample(lab, deadline, err, errlen) < 0) {
+	if (wait_app(lab, deadline, err, errlen) < 0) {
 		*bad = LAB_PRIMARY;
 		return -1;
 	}
@@ -1678,12 +1734,16 @@ lab_up(const char *dir, int argc, char **argv)
 	}
 	if ((m = lab_mode_parse(mode)) < 0)
 		return lab_usage_error("up", "unknown --mode \"%s\", expected ha, dr or ha+dr", mode);
-	if (strcmp(app, "postgresql") == 0 || strcmp(app, "mariadb") == 0) {
-		lab_err("--app %s is not available yet, expected sample", app);
+	if (strcmp(app, "mariadb") == 0) {
+		lab_err("--app %s is not available yet, expected sample or postgresql", app);
 		return 1;
 	}
-	if (strcmp(app, "sample") != 0)
+	if (lab_app_parse(app) < 0)
 		return lab_usage_error("up", "unknown --app \"%s\", expected sample, postgresql or mariadb", app);
+	if (lab_app_missing(lab_app_parse(app)) != NULL) {
+		lab_err("--app %s needs %s", app, lab_app_missing(lab_app_parse(app)));
+		return 1;
+	}
 	if (strcmp(repl, "async") != 0 && strcmp(repl, "fsync") != 0 && strcmp(repl, "sync") != 0)
 		return lab_usage_error("up", "unknown --replication \"%s\", expected async, fsync or sync", repl);
 	if (self_bindir(bindir, sizeof(bindir)) < 0 || check_lab_dir(dir) < 0)

@@ -4,6 +4,7 @@
  * Every link of a host goes to a bridge in the switch namespace, so that a
  * link cut on one node leaves the carrier of its peers up.
  */
+#include "cli/labapp.h"
 #include "cli/labnet.h"
 #include "common/util.h"
 
@@ -237,12 +238,14 @@ print_node_section(FILE *f, enum lab_mode mode, enum lab_host host)
  * the site A gateway as ping target and the sample is checked over TCP on
  * the public IP; with a DR site the nodes' gateways and public IPs differ
  * while the file must stay the same everywhere, so the ping target is left
- * to its default (each node's gateway) and the check is by pid.
+ * to its default (each node's gateway) and the check is by pid. The
+ * application's section comes from cli/labapp.
  */
 char *
-lab_config_text(enum lab_mode mode, const char *replication, const char *bindir)
+lab_config_text(enum lab_mode mode, const char *replication, const char *bindir,
+    enum lab_app app)
 {
-	char *buf = NULL, ip[64];
+	char *buf = NULL, ip[64], check[96];
 	size_t len = 0;
 	FILE *f;
 
@@ -259,16 +262,14 @@ lab_config_text(enum lab_mode mode, const char *replication, const char *bindir)
 		    addr_only(lab_networks[LAB_NET_PUBLIC_A].gateway, ip, sizeof(ip)));
 	fprintf(f, "[replication]\nmode = %s\n\n", replication);
 	fprintf(f, "[protect]\ndata = /var/lib/lifeline-sample\n");
-	fprintf(f, "config = /etc/lifeline-sample\nservice = sample\n\n");
-	fprintf(f, "[service sample]\n");
-	fprintf(f, "start = %s/lifeline-sample --config /etc/lifeline-sample/sample.conf\n",
-	    bindir);
+	fprintf(f, "config = /etc/lifeline-sample\nservice = %s\n\n", lab_app_service_name(app));
 	if (mode == LAB_HA)
-		fprintf(f, "check = tcp %s:%d\n",
+		snprintf(check, sizeof(check), "tcp %s:%d",
 		    addr_only(lab_networks[LAB_NET_PUBLIC_A].public_ip, ip, sizeof(ip)),
 		    SAMPLE_PORT);
 	else
-		fprintf(f, "check = pid\n");
+		snprintf(check, sizeof(check), "pid");
+	lab_app_service_section(f, app, check, bindir);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

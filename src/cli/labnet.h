@@ -7,6 +7,8 @@
 #ifndef LIFELINE_LABNET_H
 #define LIFELINE_LABNET_H
 
+#include "cli/labapp.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -84,9 +86,11 @@ void lab_ns_name(const char *prefix, const char *what, char *out, size_t len);
 /*
  * The text of lifeline.conf for mode (the same on every node), and of the
  * sample application's sample.conf. bindir is the absolute folder of the
- * build's programs. Both are malloc'd.
+ * build's programs; app the protected application (cli/labapp.h). Both
+ * are malloc'd.
  */
-char *lab_config_text(enum lab_mode mode, const char *replication, const char *bindir);
+char *lab_config_text(enum lab_mode mode, const char *replication, const char *bindir,
+    enum lab_app app);
 char *lab_sample_config_text(enum lab_mode mode);
 
 /*

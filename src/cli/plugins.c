@@ -453,7 +453,18 @@ install(const struct cli_ctx *ctx, int argc, char **argv, bool here)
 		    st > 0 ? first_line(out) : "cannot run lifeline-plugin");
 		goto undo;
 	}
-	if ((found = json_loads(out, 0, NULL)) == NULL ||
+	if ((found = json_loads(out, 0, NULL)) != NULL &&
+	    json_object_get(set, "data_directory") == NULL &&
+	    json_is_string(json_array_get(json_object_get(found, "data"), 0))) {
+		/* The hooks run with no application to ask: they get its data folder. */
+		json_object_set(set, "data_directory", json_array_get(json_object_get(found, "data"), 0));
+		if (json_dump_file(set, settings, JSON_COMPACT) < 0) {
+			fprintf(stderr, "lifeline plugin install: cannot write %s: %s\n", settings,
+			    strerror(errno));
+			goto undo;
+		}
+	}
+	if (found == NULL ||
 	    (frag = plugin_fragment(name, version, found, dir, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "lifeline plugin install: %s not installed: %s\n", name,
 		    found == NULL ? "its discovery is not JSON" : err);

@@ -296,17 +296,18 @@ plugin_runner(void)
 	return spawn_program_beside("lifeline-plugin");
 }
 
+/* lifeline-plugin CALL (check or hook) ARG for sc's plug-in, with its settings. */
 static void
-probe_plugin(struct health *h, const struct service_conf *sc, pid_t pid)
+run_plugin(struct health *h, const struct service_conf *sc, pid_t pid, const char *call,
+    const char *arg)
 {
 	char *runner = plugin_runner();
 	char *so = xasprintf("%s/%s.so", h->plugin_dir, sc->check_plugin);
 	char *settings = xasprintf("%s/%s.json", h->plugin_dir, sc->check_plugin);
-	char *argv[] = { runner, (char *)"check", so, sc->check_name, (char *)"--settings",
+	char *argv[] = { runner, (char *)call, so, (char *)arg, (char *)"--settings",
 	    settings, NULL };
 
-	snprintf(h->target, sizeof(h->target), "plug-in %s check %s", sc->check_plugin,
-	    sc->check_name);
+	snprintf(h->target, sizeof(h->target), "plug-in %s %s %s", sc->check_plugin, call, arg);
 	if (runner == NULL)
 		answer_soon(h, HEALTH_BROKEN, "%s: lifeline-plugin is not installed beside "
 		    "lifelined", h->target);
@@ -368,12 +369,28 @@ health_probe(struct health *h, const struct service_conf *sc, pid_t pid,
 		probe_exec(h, sc, pid);
 		break;
 	case CHECK_PLUGIN:
-		probe_plugin(h, sc, pid);
+		run_plugin(h, sc, pid, "check", sc->check_name);
 		break;
 	case CHECK_PID:
 		probe_pid(h, pid);
 		break;
 	}
+}
+
+void
+health_hook(struct health *h, const struct service_conf *sc, pid_t pid, const char *when,
+    uint64_t timeout_ms, health_result_fn *fn, void *arg)
+{
+	health_cancel(h);
+	h->busy = true;
+	h->fn = fn;
+	h->arg = arg;
+	h->kind = CHECK_PLUGIN;
+	h->timeout_ms = timeout_ms;
+	h->answered = false;
+	h->answer_why[0] = '\0';
+	h->outlen = 0;
+	run_plugin(h, sc, pid, "hook", when);
 }
 
 void

@@ -8,6 +8,7 @@
 #define LIFELINE_HEALTH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -47,6 +48,14 @@ void health_free(struct health *h);
  */
 void health_probe(struct health *h, const struct service_conf *sc, pid_t pid,
     health_result_fn *fn, void *arg);
+
+/*
+ * Run hook when ("pre-start", "post-start", "pre-stop", "post-stop") of the
+ * plug-in of sc's plug-in check, like a plug-in check: fn gets ok, failed
+ * (the hook's reason) or broken, within timeout_ms.
+ */
+void health_hook(struct health *h, const struct service_conf *sc, pid_t pid, const char *when,
+    uint64_t timeout_ms, health_result_fn *fn, void *arg);
 
 /* Drop the probe in flight, if any, without calling its callback. */
 void health_cancel(struct health *h);

@@ -35,6 +35,7 @@
 #define STOP_POLL_MS      50
 #define FIRST_PROBE_MS    100   /* after a start: the check's first try */
 #define STARTING_PROBE_MS 250   /* then, until it first passes */
+#define HOOK_MS           30000 /* a plug-in's hook, at most */
 
 enum svc_state { SVC_STOPPED, SVC_WAITING, SVC_STARTING, SVC_RUNNING, SVC_RESTARTING,
 	SVC_FAILED, SVC_UNMANAGED, SVC_STOPPING };
@@ -58,6 +59,8 @@ struct service {
 	struct event    *restart_ev;      /* a start after a restart action */
 	struct event    *probe_ev;        /* the next health probe */
 	struct health   *health;
+	struct health   *hooks;           /* its plug-in's hooks, beside the checks */
+	bool             pre_started;     /* the pre-start hook ran for this start */
 	struct sdunit   *unit;            /* the systemd back end, or NULL */
 	bool             unit_seen;       /* its first state has come */
 	struct service_conf unit_conf;    /* a unit with no section: the defaults */
@@ -234,6 +237,34 @@ stop_probing(struct service *svc)
 {
 	evtimer_del(svc->probe_ev);
 	health_cancel(svc->health);
+	health_cancel(svc->hooks);
+}
+
+/* Whether the service's plug-in (its check's) has hooks to run now. */
+static bool
+has_plugin(const struct service *svc, const struct service_conf *sc)
+{
+	return sc != NULL && sc->check_kind == CHECK_PLUGIN && !svc->plugin_disabled;
+}
+
+/* A hook's answer that nobody waits for: said when it went wrong. */
+static void
+on_hook_done(void *arg, enum health_outcome outcome, const char *why)
+{
+	struct service *svc = arg;
+
+	if (outcome != HEALTH_OK)
+		event(svc->owner->e, EV_WARNING, "service", "%s: %s", svc->name, why);
+}
+
+/* Run a hook of the service's plug-in without waiting for it (post-start, post-stop). */
+static void
+hook_and_go(struct service *svc, const char *when)
+{
+	const struct service_conf *sc = service_conf(svc);
+
+	if (has_plugin(svc, sc))
+		health_hook(svc->hooks, sc, main_pid(svc), when, HOOK_MS, on_hook_done, svc);
 }
 
 static void
@@ -274,6 +305,7 @@ on_probe_result(void *arg, enum health_outcome outcome, const char *why)
 			event(svc->owner->e, EV_INFO, "service", "%s is up: its check passed %llu ms "
 			    "after it started", svc->name,
 			    (unsigned long long)(now - svc->started_ms));
+			hook_and_go(svc, "post-start");
 			start_ready(svc->owner);
 		}
 		probe_in(svc, sc->check_interval_ms);
@@ -334,6 +366,34 @@ exec_service(const struct service_conf *sc, const char *logpath)
 static void on_service_exit(void *arg, pid_t pid, int status);
 
 /*
+ * Its plug-in's pre-start hook answered: start it, or count a failure;
+ * a broken plug-in is disabled and the service started all the same.
+ */
+static void
+on_pre_start(void *arg, enum health_outcome outcome, const char *why)
+{
+	struct service *svc = arg;
+	char msg[sizeof(svc->last_failure)];
+
+	if (svc->state != SVC_STARTING || !svc->owner->wanted)
+		return;
+	if (outcome == HEALTH_FAILED) {
+		snprintf(msg, sizeof(msg), "its plug-in's pre-start hook failed (%s)", why);
+		failure(svc, msg);
+		return;
+	}
+	if (outcome == HEALTH_BROKEN) {
+		svc->plugin_disabled = true;
+		event(svc->owner->e, EV_WARNING, "service", "%s: plug-in disabled: %s; started "
+		    "without it and checked by its process until the configuration is reloaded",
+		    svc->name, why);
+	}
+	svc->pre_started = true;
+	svc->state = SVC_STOPPED;
+	start_service(svc);
+}
+
+/*
  * Run the service. With a pid check it is up as soon as its process is
  * there; any other check must pass once, within start_timeout, first.
  */
@@ -351,6 +411,13 @@ start_service(struct service *svc)
 	}
 	if (is_up(svc))
 		return;
+	if (has_plugin(svc, sc) && !svc->pre_started) {
+		svc->state = SVC_STARTING;
+		svc->started_ms = now_mono_ms();
+		health_hook(svc->hooks, sc, 0, "pre-start", HOOK_MS, on_pre_start, svc);
+		return;
+	}
+	svc->pre_started = false;            /* the next start runs it again */
 	if (svc->unit != NULL) {
 		svc->started_ms = now_mono_ms();
 		svc->state = SVC_STARTING;
@@ -550,6 +617,12 @@ on_service_exit(void *arg, pid_t pid, int status)
 	struct services *s = svc->owner;
 	char why[sizeof(svc->last_failure)];
 
+	/*
+	 * What is left of its process group (the children of a leader that
+	 * died, like a database's backends after kill -9 of its postmaster)
+	 * goes too, as a control-group kill would: a restart must not meet it.
+	 */
+	kill(-pid, SIGKILL);
 	if (svc->retired) {
 		retired_gone(svc);
 		return;
@@ -558,6 +631,7 @@ on_service_exit(void *arg, pid_t pid, int status)
 	if (svc->state == SVC_STOPPING) {
 		log_info("service %s stopped", svc->name);
 		svc->pid = -1;
+		hook_and_go(svc, "post-stop");
 		if (svc->restart_after_stop && s->wanted) {
 			svc->restart_after_stop = false;
 			restart_service(svc);
@@ -598,6 +672,7 @@ unit_stopped(struct service *svc)
 
 	log_info("service %s stopped", svc->name);
 	stop_probing(svc);
+	hook_and_go(svc, "post-stop");
 	if (svc->restart_after_stop && s->wanted) {
 		svc->restart_after_stop = false;
 		restart_service(svc);
@@ -708,6 +783,7 @@ add_service(struct services *s, const char *name)
 	svc->restart_ev = evtimer_new(s->e->base, on_restart_due, svc);
 	svc->probe_ev = evtimer_new(s->e->base, on_probe_due, svc);
 	svc->health = health_new(s->e->base, s->kids, s->plugin_dir);
+	svc->hooks = health_new(s->e->base, s->kids, s->plugin_dir);
 	svc->pidfd = -1;
 	svc->state = SVC_STOPPED;
 	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
@@ -742,6 +818,7 @@ free_service(struct service *svc)
 	event_free(svc->restart_ev);
 	event_free(svc->probe_ev);
 	health_free(svc->health);
+	health_free(svc->hooks);
 	free(svc->name);
 	free(svc);
 }

@@ -321,6 +321,8 @@ struct capture {
 	atomic_uint_fast64_t	 nhidden;
 	atomic_uint_fast64_t	 ops;
 	atomic_uint_fast64_t	 emitted;
+	uint64_t		 barrier_done; /* emitted when the last returned barrier began (order lock) */
+	bool			 barrier_seen; /* one has returned since the mount */
 	atomic_uint_fast64_t	 emit_errors;
 };
 
@@ -1145,17 +1147,33 @@ barrier(struct capture *c, fuse_ino_t ino, int datasync)
 	struct op op = { .type = RECORD_FSYNC_BARRIER,
 	    .flags = datasync ? OP_FSYNC_DATA : 0 };
 	struct rpath p;
+	uint64_t mark = 0;
 	int res;
 
 	order_lock(c);
+	/*
+	 * Nothing captured since a barrier that already returned: every record
+	 * this fsync covers is as durable as the mode asks (a database's
+	 * recovery fsyncs every file of its folder; most have nothing new).
+	 */
+	if (c->barrier_seen && atomic_load(&c->emitted) == c->barrier_done) {
+		order_unlock(c);
+		return 0;
+	}
 	if ((res = path_of(c, ino, NULL, &p)) == 0) {
 		set_path(&op, &p);
 		res = emit(c, &op);
+		mark = atomic_load(&c->emitted);
 	}
 	order_unlock(c);
-	if (res != 0)
+	if (res != 0 || (res = c->sink.barrier(c->sink.arg, &op)) != 0)
 		return res;
-	return c->sink.barrier(c->sink.arg, &op);
+	order_lock(c);
+	if (!c->barrier_seen || mark > c->barrier_done)
+		c->barrier_done = mark;
+	c->barrier_seen = true;
+	order_unlock(c);
+	return 0;
 }
 
 /* ---- The table's life ---- */

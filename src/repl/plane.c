@@ -476,15 +476,15 @@ wait_downstream(struct plane *p, uint64_t seq)
 	if (consumer < 0)
 		return 0;
 	for (;;) {
-		int rc = journal_wait_done(p->journal, consumer, seq, 50);
 		bool degraded;
 
-		if (rc != 1)
-			return 0;
+		/* Before each wait: a stand-by given up on must not cost every fsync a slice. */
 		pthread_mutex_lock(&p->down_mu);
 		degraded = p->ndown == 0 || p->down[0].degraded || p->down[0].consumer != consumer;
 		pthread_mutex_unlock(&p->down_mu);
 		if (degraded || p->capture_ending)
+			return 0;
+		if (journal_wait_done(p->journal, consumer, seq, 50) != 1)
 			return 0;
 	}
 }

@@ -342,7 +342,7 @@ test_config_text(void **state)
 	};
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		char *text = lab_config_text(cases[c].mode, "fsync", "/opt/ll/bin");
+		char *text = lab_config_text(cases[c].mode, "fsync", "/opt/ll/bin", LAB_APP_SAMPLE);
 		char err[512];
 		struct config *conf;
 

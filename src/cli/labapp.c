@@ -1,0 +1,347 @@
+/*
+ * The lab's applications: the sample, and PostgreSQL 15 from Debian's
+ * packages. PostgreSQL's cluster is made once, on the host, in the
+ * primary's protected folder before any engine runs; the stand-bys get it
+ * from the first full check like any protected data.
+ */
+#include "cli/labapp.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PG_STEP_MS  60000        /* initdb, a start, a stop */
+
+static const char *const app_names[] = {
+	[LAB_APP_SAMPLE] = "sample", [LAB_APP_POSTGRESQL] = "postgresql",
+};
+
+int
+lab_app_parse(const char *name)
+{
+	for (size_t i = 0; i < nitems(app_names); i++)
+		if (strcmp(name, app_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+lab_app_port(enum lab_app app)
+{
+	return app == LAB_APP_POSTGRESQL ? LAB_PG_PORT : 8080;
+}
+
+const char *
+lab_app_missing(enum lab_app app)
+{
+	if (app != LAB_APP_POSTGRESQL)
+		return NULL;
+	if (access(LAB_PG_BIN "/postgres", X_OK) != 0 || access(LAB_PG_BIN "/initdb", X_OK) != 0)
+		return "PostgreSQL 15 (Debian's postgresql package: " LAB_PG_BIN ")";
+	if (getpwnam("postgres") == NULL)
+		return "the postgres user (Debian's postgresql package)";
+	return NULL;
+}
+
+const char *
+lab_app_service_name(enum lab_app app)
+{
+	return app_names[app];
+}
+
+/*
+ * PostgreSQL runs as postgres, through setpriv so that the engine's pid is
+ * the postmaster itself (its stop signal reaches it). INT is its fast
+ * shutdown. The check is the postgresql plug-in's query, on loopback.
+ */
+void
+lab_app_service_section(FILE *f, enum lab_app app, const char *check, const char *bindir)
+{
+	if (app == LAB_APP_POSTGRESQL) {
+		fprintf(f, "[service postgresql]\n");
+		fprintf(f, "start = setpriv --reuid=postgres --regid=postgres --init-groups -- "
+		    "%s/postgres -D %s\n", LAB_PG_BIN, LAB_PG_DATA);
+		fprintf(f, "stop = signal INT\nstop_timeout = 30s\nstart_timeout = 2m\n");
+		fprintf(f, "check = plugin postgresql query\ncheck_interval = 2s\n"
+		    "check_timeout = 1500ms\n");
+		return;
+	}
+	fprintf(f, "[service sample]\n");
+	fprintf(f, "start = %s/lifeline-sample --config /etc/lifeline-sample/sample.conf\n",
+	    bindir);
+	fprintf(f, "check = %s\n", check);
+}
+
+/*
+ * Run argv (as postgres when as_postgres), its output into out (a line
+ * kept for errors), within ms. Returns its exit status, or -1.
+ */
+static int
+run(bool as_postgres, int ms, char *out, size_t outlen, char *const argv[])
+{
+	char *full[24];
+	size_t n = 0;
+	int p[2], status;
+	uint64_t deadline = now_mono_ms() + (uint64_t)ms;
+	pid_t pid;
+	ssize_t got;
+	size_t have = 0;
+
+	if (as_postgres) {
+		full[n++] = (char *)"/usr/bin/setpriv";
+		full[n++] = (char *)"--reuid=postgres";
+		full[n++] = (char *)"--regid=postgres";
+		full[n++] = (char *)"--init-groups";
+		full[n++] = (char *)"--";
+	}
+	for (size_t i = 0; argv[i] != NULL && n < nitems(full) - 1; i++)
+		full[n++] = argv[i];
+	full[n] = NULL;
+	out[0] = '\0';
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		execv(full[0], full);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((got = read(p[0], out + have, have + 1 < outlen ? outlen - have - 1 : 0)) > 0)
+		have += (size_t)got;
+	if (have + 1 >= outlen) {             /* drain what does not fit */
+		char sink[512];
+
+		while (read(p[0], sink, sizeof(sink)) > 0)
+			;
+	}
+	out[have < outlen ? have : outlen - 1] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_mono_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		usleep(20 * 1000);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Append text to path. */
+static int
+append(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+	int rc;
+
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	rc = fclose(f);
+	return rc;
+}
+
+/* Start the postmaster on a socket folder only; its pid, or -1. */
+static pid_t
+pg_start_private(const char *pgdata, const char *sockdir)
+{
+	char *sockopt = xasprintf("unix_socket_directories=%s", sockdir);
+	char *argv[] = { (char *)"/usr/bin/setpriv", (char *)"--reuid=postgres",
+	    (char *)"--regid=postgres", (char *)"--init-groups", (char *)"--",
+	    (char *)LAB_PG_BIN "/postgres", (char *)"-D", (char *)pgdata, (char *)"-c",
+	    (char *)"listen_addresses=", (char *)"-c", sockopt, NULL };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	free(sockopt);
+	return pid;
+}
+
+/* SIGINT (fast shutdown) and wait; SIGKILL when it takes too long. */
+static void
+pg_stop(pid_t pid)
+{
+	uint64_t deadline = now_mono_ms() + PG_STEP_MS;
+	int status;
+
+	kill(pid, SIGINT);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_mono_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return;
+		}
+		usleep(50 * 1000);
+	}
+}
+
+/*
+ * The cluster: initdb as postgres (trust), reachable from every address
+ * of the lab (it has no uplink), then a user and a database "lifeline"
+ * made through a private socket before any engine runs. All of it in a
+ * folder of postgres's own under /tmp (the lab folder may be one postgres
+ * cannot enter), then copied into the primary's protected folder.
+ */
+static int
+pg_make_cluster(const char *datadir, char *err, size_t errlen)
+{
+	char work[] = "/tmp/lifeline-lab-pg-XXXXXX", out[1024];
+	char *pgdata = NULL, *sockdir = NULL, *dest = xasprintf("%s/pgdata", datadir);
+	struct passwd *pw = getpwnam("postgres");
+	int rc = -1;
+	pid_t pid = -1;
+
+	if (mkdtemp(work) == NULL || chown(work, pw->pw_uid, pw->pw_gid) < 0) {
+		fail(err, errlen, "cannot make a folder for postgres in /tmp: %s", strerror(errno));
+		goto out;
+	}
+	pgdata = xasprintf("%s/pgdata", work);
+	sockdir = xasprintf("%s/sock", work);
+	if (mkdir(sockdir, 0700) < 0 || chown(sockdir, pw->pw_uid, pw->pw_gid) < 0) {
+		fail(err, errlen, "cannot make %s: %s", sockdir, strerror(errno));
+		goto out;
+	}
+	{
+		char *argv[] = { (char *)LAB_PG_BIN "/initdb", (char *)"-D", pgdata, (char *)"-A",
+		    (char *)"trust", (char *)"-U", (char *)"postgres", (char *)"-E", (char *)"UTF8",
+		    NULL };
+
+		if (run(true, PG_STEP_MS, out, sizeof(out), argv) != 0) {
+			fail(err, errlen, "initdb %s failed: %.600s", pgdata, out);
+			goto out;
+		}
+	}
+	{
+		char *conf = xasprintf("%s/postgresql.conf", pgdata);
+		char *hba = xasprintf("%s/pg_hba.conf", pgdata);
+		int a = append(conf, "\n# lifeline lab\nlisten_addresses = '*'\nport = 5432\n"
+		    "unix_socket_directories = ''\n");
+		int b = append(hba, "\n# lifeline lab: no uplink, every lab address may come\n"
+		    "host all all 0.0.0.0/0 trust\n");
+
+		free(conf);
+		free(hba);
+		if (a < 0 || b < 0) {
+			fail(err, errlen, "cannot add the lab's settings in %s: %s", pgdata,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if ((pid = pg_start_private(pgdata, sockdir)) < 0) {
+		fail(err, errlen, "cannot start postgres: %s", strerror(errno));
+		goto out;
+	}
+	{
+		char *ready[] = { (char *)LAB_PG_BIN "/pg_isready", (char *)"-q", (char *)"-h",
+		    sockdir, NULL };
+		char *psql[] = { (char *)"/usr/bin/psql", (char *)"-q", (char *)"-X", (char *)"-h",
+		    sockdir, (char *)"-U", (char *)"postgres", (char *)"-d", (char *)"postgres",
+		    (char *)"-v", (char *)"ON_ERROR_STOP=1", (char *)"-c",
+		    (char *)"CREATE ROLE lifeline LOGIN", (char *)"-c",
+		    (char *)"CREATE DATABASE lifeline OWNER lifeline", NULL };
+		uint64_t deadline = now_mono_ms() + PG_STEP_MS;
+
+		while (run(true, 5000, out, sizeof(out), ready) != 0 && now_mono_ms() < deadline)
+			usleep(100 * 1000);
+		if (run(true, PG_STEP_MS, out, sizeof(out), psql) != 0) {
+			fail(err, errlen, "cannot make the lifeline user and database: %.600s", out);
+			goto out;
+		}
+	}
+	pg_stop(pid);
+	pid = -1;
+	{
+		char *src = xasprintf("%s/.", pgdata);
+		char *cp[] = { (char *)"/bin/cp", (char *)"-a", src, dest, NULL };
+
+		if (mkdir(dest, 0700) < 0 || chown(dest, pw->pw_uid, pw->pw_gid) < 0 ||
+		    run(false, PG_STEP_MS, out, sizeof(out), cp) != 0)
+			fail(err, errlen, "cannot copy the cluster to %s: %.600s", dest,
+			    out[0] ? out : strerror(errno));
+		else
+			rc = 0;
+		free(src);
+	}
+out:
+	if (pid > 0)
+		pg_stop(pid);
+	if (work[strlen(work) - 1] != 'X') {
+		char *rm[] = { (char *)"/bin/rm", (char *)"-rf", work, NULL };
+
+		run(false, PG_STEP_MS, out, sizeof(out), rm);
+	}
+	free(pgdata);
+	free(sockdir);
+	free(dest);
+	return rc;
+}
+
+/* The postgresql plug-in and its settings in a node's state folder, for its check. */
+static int
+pg_install_plugin(const char *state, const char *bindir, char *err, size_t errlen)
+{
+	char *dir = xasprintf("%s/plugins", state), *src = xasprintf("%s/../plugins/postgresql.so",
+	    bindir), *dst = xasprintf("%s/postgresql.so", dir), *set = xasprintf("%s/postgresql.json",
+	    dir), *data = NULL;
+	static const char settings[] = "{\"host\": \"127.0.0.1\", \"port\": \"5432\", "
+	    "\"user\": \"lifeline\", \"dbname\": \"lifeline\", \"data_directory\": \""
+	    LAB_PG_DATA "\"}\n";
+	size_t len;
+	int rc = -1;
+
+	if ((data = read_file(src, 64 << 20, &len)) == NULL)
+		fail(err, errlen, "no plug-in %s: %s (build it first)", src, strerror(errno));
+	else if (mkdir_p(dir, 0700) < 0 || write_file_atomic(dst, data, len, 0644) < 0 ||
+	    write_file_atomic(set, settings, strlen(settings), 0600) < 0)
+		fail(err, errlen, "cannot write in %s: %s", dir, strerror(errno));
+	else
+		rc = 0;
+	free(data);
+	free(dir);
+	free(src);
+	free(dst);
+	free(set);
+	return rc;
+}
+
+int
+lab_app_prepare(enum lab_app app, const char *datadir, const char *const *states,
+    const char *bindir, char *err, size_t errlen)
+{
+	if (app != LAB_APP_POSTGRESQL)
+		return 0;
+	for (size_t i = 0; states[i] != NULL; i++)
+		if (pg_install_plugin(states[i], bindir, err, errlen) < 0)
+			return -1;
+	return pg_make_cluster(datadir, err, errlen);
+}
