@@ -237,7 +237,6 @@ stop_probing(struct service *svc)
 {
 	evtimer_del(svc->probe_ev);
 	health_cancel(svc->health);
-	health_cancel(svc->hooks);
 }
 
 /* Whether the service's plug-in (its check's) has hooks to run now. */
@@ -487,6 +486,8 @@ begin_stop_as(struct service *svc, const struct service_conf *sc)
 	evtimer_del(svc->restart_ev);
 	stop_probing(svc);
 	if (!is_up(svc)) {
+		if (svc->state == SVC_STARTING)
+			health_cancel(svc->hooks);   /* its pre-start hook, under way */
 		if (svc->state != SVC_UNMANAGED)
 			svc->state = SVC_STOPPED;
 		return;

@@ -1,7 +1,8 @@
 /*
  * A plug-in for tests: what a good one declares and answers, and, built
  * with TESTPLUG_VARIANT, the ways one can be wrong. Its checks are named
- * after what they do: ok, down, crash, nonsense, hang, overlong, setting.
+ * after what they do: ok, down, crash, nonsense, hang, overlong, setting;
+ * its hooks are steered by settings (prestart, mark_file).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -79,6 +80,30 @@ check(struct lifeline_host *h, const struct lifeline_host_api *api, const char *
 	return 42;                          /* "nonsense" and anything else */
 }
 
+/*
+ * Hooks: with setting prestart=fail the pre-start hook refuses; with
+ * setting mark_file every hook appends its name there, so a test sees
+ * which ran, in what order.
+ */
+static int
+hook(struct lifeline_host *h, const struct lifeline_host_api *api, enum lifeline_hook when,
+    char *why, size_t whylen)
+{
+	static const char *const names[] = { "pre-start", "post-start", "pre-stop", "post-stop" };
+	const char *prestart = api->setting(h, "prestart"), *mark = api->setting(h, "mark_file");
+	FILE *f;
+
+	if (when == LIFELINE_HOOK_PRE_START && prestart != NULL && strcmp(prestart, "fail") == 0) {
+		snprintf(why, whylen, "not ready to start");
+		return LIFELINE_FAILED;
+	}
+	if (mark != NULL && (f = fopen(mark, "a")) != NULL) {
+		fprintf(f, "%s\n", names[when]);
+		fclose(f);
+	}
+	return LIFELINE_OK;
+}
+
 static const struct lifeline_plugin plugin = {
 	.api_version = TESTPLUG_VARIANT == BAD_ABI ? 99 : LIFELINE_PLUGIN_API_VERSION,
 	.size = sizeof(struct lifeline_plugin),
@@ -87,6 +112,7 @@ static const struct lifeline_plugin plugin = {
 	.summary = "a plug-in for Lifeline's own tests",
 	.discover = discover,
 	.check = check,
+	.hook = hook,
 };
 
 const struct lifeline_plugin *

@@ -52,7 +52,7 @@ test_info_and_discover(void **state)
 
 	assert_string_equal(json_string_value(json_object_get(info, "name")), "testplug");
 	assert_int_equal(json_integer_value(json_object_get(info, "api_version")), 1);
-	assert_false(json_is_true(json_object_get(info, "hooks")));
+	assert_true(json_is_true(json_object_get(info, "hooks")));
 	found = plugin_host_discover(h, err, sizeof(err));
 	assert_non_null(found);
 	text = json_dumps(found, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -153,7 +153,7 @@ test_check_results(void **state)
 	assert_int_equal(plugin_host_check(h, "nonsense", why, sizeof(why)), PLUGIN_BROKEN);
 	assert_string_equal(why, "plug-in testplug: check returned 42, which is neither "
 	    "LIFELINE_OK nor LIFELINE_FAILED");
-	/* No hook function: every hook is done at once; an unknown one is refused. */
+	/* A hook that is content; an unknown one is refused. */
 	assert_int_equal(plugin_host_hook(h, "pre-start", why, sizeof(why)), PLUGIN_OK);
 	assert_int_equal(plugin_host_hook(h, "midway", why, sizeof(why)), PLUGIN_BROKEN);
 	assert_non_null(strstr(why, "no hook \"midway\""));

@@ -520,7 +520,7 @@ test_info(void **state)
 	assert_non_null(info);
 	assert_string_equal(json_string_value(json_object_get(info, "name")), "postgresql");
 	assert_int_equal(json_integer_value(json_object_get(info, "api_version")), 1);
-	assert_true(json_is_false(json_object_get(info, "hooks")));
+	assert_true(json_is_true(json_object_get(info, "hooks")));
 	assert_non_null(json_string_value(json_object_get(info, "version")));
 	json_decref(info);
 }
@@ -590,6 +590,45 @@ test_unknown_check(void **state)
 	assert_int_equal(runner(out, sizeof(out), "check", "replication", "--settings",
 	    pg.settings), PLUGIN_EXIT_UNHEALTHY);
 	assert_string_equal(out, "no check replication, expected query\n");
+}
+
+/*
+ * The pre-start hook: a postmaster.pid whose pid is no postmaster of the
+ * folder (here this test's own pid) is removed; the running cluster's is
+ * kept, and the hook refuses a start over it.
+ */
+static void
+test_hook_pre_start(void **state)
+{
+	char out[1024], *stale = xasprintf("%s/stale", pg.dir), *pidfile, *text, *set, *set2;
+
+	need_cluster();
+	assert_int_equal(mkdir(stale, 0700), 0);
+	pidfile = xasprintf("%s/postmaster.pid", stale);
+	text = xasprintf("%ld\n%s\n", (long)getpid(), stale);
+	assert_int_equal(write_file_atomic(pidfile, text, strlen(text), 0600), 0);
+	set = xasprintf("%s/hook1.json", pg.dir);
+	free(text);
+	text = xasprintf("{\"data_directory\": \"%s\"}", stale);
+	assert_int_equal(write_file_atomic(set, text, strlen(text), 0600), 0);
+	assert_int_equal(runner(out, sizeof(out), "hook", "pre-start", "--settings", set), 0);
+	assert_int_equal(access(pidfile, F_OK), -1);
+
+	set2 = xasprintf("%s/hook2.json", pg.dir);
+	free(text);
+	text = xasprintf("{\"data_directory\": \"%s\"}", pg.data);
+	assert_int_equal(write_file_atomic(set2, text, strlen(text), 0600), 0);
+	assert_int_equal(runner(out, sizeof(out), "hook", "pre-start", "--settings", set2),
+	    PLUGIN_EXIT_UNHEALTHY);
+	assert_non_null(strstr(out, "already serves"));
+	free(text);
+	text = xasprintf("%s/postmaster.pid", pg.data);
+	assert_int_equal(access(text, F_OK), 0);
+	free(text);
+	free(set);
+	free(set2);
+	free(pidfile);
+	free(stale);
 }
 
 /* Down: check query fails with one line saying why, and so does discover. */
@@ -669,6 +708,7 @@ main(void)
 		cmocka_unit_test(test_discover),
 		cmocka_unit_test(test_check_query),
 		cmocka_unit_test(test_unknown_check),
+		cmocka_unit_test(test_hook_pre_start),
 		cmocka_unit_test(test_server_down),
 		cmocka_unit_test(test_start_command),
 	};

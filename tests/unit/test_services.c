@@ -615,6 +615,83 @@ test_stopped_behind_back(void **state)
 	fixture_free(f);
 }
 
+/* The test plug-in installed in f's plugins folder with settings (JSON text). */
+static void
+install_testplug(struct fixture *f, const char *settings)
+{
+	const char *bin = getenv("LIFELINE_BIN");
+	char *dir = xasprintf("%s/plugins", f->dir), *src, *dst, *set, *runner;
+
+	if (bin == NULL)
+		skip();
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	src = xasprintf("%s/../plugins/testplug-good.so", bin);
+	dst = xasprintf("%s/testplug.so", dir);
+	set = xasprintf("%s/testplug.json", dir);
+	assert_int_equal(symlink(src, dst), 0);
+	assert_int_equal(write_file_atomic(set, settings, strlen(settings), 0600), 0);
+	runner = xasprintf("%s/lifeline-plugin", bin);
+	setenv("LIFELINE_PLUGIN_RUNNER", runner, 1);
+	free(runner);
+	free(set);
+	free(dst);
+	free(src);
+	free(dir);
+}
+
+/*
+ * A service checked by a plug-in gets its hooks: pre-start before the
+ * start, post-start once up, post-stop once down, in that order.
+ */
+static void
+test_plugin_hooks(void **state)
+{
+	struct fixture *f = fixture_new("service = app\n[service app]\nstart = sleep 30\n"
+	    "check = plugin testplug ok\ncheck_interval = 500ms\ncheck_timeout = 400ms\n");
+	char *marks = xasprintf("%s/marks", f->dir), *settings, *text = NULL;
+	size_t len;
+
+	settings = xasprintf("{\"mark_file\": \"%s\"}", marks);
+	install_testplug(f, settings);
+	services_start_all(f->s);
+	assert_true(loop_until_state(f, "app", "running", 5000));
+	done_calls = 0;
+	services_stop_async(f->s, on_done, &done_calls);
+	assert_true(loop_until_state(f, "app", "stopped", 5000));
+	for (int i = 0; i < 300; i++) {            /* post-stop runs without being waited for */
+		free(text);
+		text = read_file(marks, 4096, &len);
+		if (text != NULL && strstr(text, "post-stop") != NULL)
+			break;
+		loop_until_state(f, "app", "running", 10);
+	}
+	assert_non_null(text);
+	assert_string_equal(text, "pre-start\npost-start\npost-stop\n");
+	unsetenv("LIFELINE_PLUGIN_RUNNER");
+	free(text);
+	free(settings);
+	free(marks);
+	fixture_free(f);
+}
+
+/* A pre-start hook that refuses is a failure of the service: not started. */
+static void
+test_pre_start_refuses(void **state)
+{
+	struct fixture *f = fixture_new("service = app\n[service app]\nstart = sleep 30\n"
+	    "check = plugin testplug ok\nactions = log\n");
+
+	install_testplug(f, "{\"prestart\": \"fail\"}");
+	services_start_all(f->s);
+	assert_string_equal(state_of(f, "app"), "starting");
+	assert_true(loop_until_state(f, "app", "failed", 5000));
+	assert_string_equal(last_failure_of(f, "app"), "its plug-in's pre-start hook failed "
+	    "(plug-in testplug hook pre-start: not ready to start)");
+	assert_int_equal(pid_of(f, "app"), 0);
+	unsetenv("LIFELINE_PLUGIN_RUNNER");
+	fixture_free(f);
+}
+
 /*
  * A protected name without a section is the systemd unit of that name:
  * started and stopped through systemd, up at once with the pid check,
@@ -1053,6 +1130,8 @@ main(void)
 		cmocka_unit_test_teardown(test_switchover_action, cleanup),
 		cmocka_unit_test_teardown(test_dependencies, cleanup),
 		cmocka_unit_test_teardown(test_broken_plugin_check, cleanup),
+		cmocka_unit_test_teardown(test_plugin_hooks, cleanup),
+		cmocka_unit_test_teardown(test_pre_start_refuses, cleanup),
 		cmocka_unit_test_teardown(test_unit_start_stop, cleanup),
 		cmocka_unit_test_teardown(test_unit_killed, cleanup),
 		cmocka_unit_test_teardown(test_unit_running_on_passive, cleanup),
