@@ -1734,10 +1734,6 @@ lab_up(const char *dir, int argc, char **argv)
 	}
 	if ((m = lab_mode_parse(mode)) < 0)
 		return lab_usage_error("up", "unknown --mode \"%s\", expected ha, dr or ha+dr", mode);
-	if (strcmp(app, "mariadb") == 0) {
-		lab_err("--app %s is not available yet, expected sample or postgresql", app);
-		return 1;
-	}
 	if (lab_app_parse(app) < 0)
 		return lab_usage_error("up", "unknown --app \"%s\", expected sample, postgresql or mariadb", app);
 	if (lab_app_missing(lab_app_parse(app)) != NULL) {

@@ -24,6 +24,7 @@
 
 static const char *const app_names[] = {
 	[LAB_APP_SAMPLE] = "sample", [LAB_APP_POSTGRESQL] = "postgresql",
+	[LAB_APP_MARIADB] = "mariadb",
 };
 
 int
@@ -38,12 +39,20 @@ lab_app_parse(const char *name)
 int
 lab_app_port(enum lab_app app)
 {
-	return app == LAB_APP_POSTGRESQL ? LAB_PG_PORT : 8080;
+	return app == LAB_APP_POSTGRESQL ? LAB_PG_PORT : app == LAB_APP_MARIADB ? LAB_MY_PORT : 8080;
 }
 
 const char *
 lab_app_missing(enum lab_app app)
 {
+	if (app == LAB_APP_MARIADB) {
+		if (access("/usr/sbin/mariadbd", X_OK) != 0 ||
+		    access("/usr/bin/mariadb-install-db", X_OK) != 0)
+			return "MariaDB (Debian's mariadb-server package)";
+		if (getpwnam("mysql") == NULL)
+			return "the mysql user (Debian's mariadb-server package)";
+		return NULL;
+	}
 	if (app != LAB_APP_POSTGRESQL)
 		return NULL;
 	if (access(LAB_PG_BIN "/postgres", X_OK) != 0 || access(LAB_PG_BIN "/initdb", X_OK) != 0)
@@ -67,6 +76,15 @@ lab_app_service_name(enum lab_app app)
 void
 lab_app_service_section(FILE *f, enum lab_app app, const char *check, const char *bindir)
 {
+	if (app == LAB_APP_MARIADB) {
+		/* mariadbd switches to its user itself; TERM is its clean shutdown. */
+		fprintf(f, "[service mariadb]\n");
+		fprintf(f, "start = /usr/sbin/mariadbd --defaults-file=%s/my.cnf\n", LAB_MY_RUN);
+		fprintf(f, "stop = signal TERM\nstop_timeout = 30s\nstart_timeout = 2m\n");
+		fprintf(f, "check = plugin mariadb query\ncheck_interval = 2s\n"
+		    "check_timeout = 1500ms\n");
+		return;
+	}
 	if (app == LAB_APP_POSTGRESQL) {
 		fprintf(f, "[service postgresql]\n");
 		fprintf(f, "start = setpriv --reuid=postgres --regid=postgres --init-groups -- "
@@ -187,14 +205,14 @@ pg_start_private(const char *pgdata, const char *sockdir)
 	return pid;
 }
 
-/* SIGINT (fast shutdown) and wait; SIGKILL when it takes too long. */
+/* sig (the server's clean stop) and wait; SIGKILL when it takes too long. */
 static void
-pg_stop(pid_t pid)
+stop_server(pid_t pid, int sig)
 {
 	uint64_t deadline = now_mono_ms() + PG_STEP_MS;
 	int status;
 
-	kill(pid, SIGINT);
+	kill(pid, sig);
 	while (waitpid(pid, &status, WNOHANG) == 0) {
 		if (now_mono_ms() >= deadline) {
 			kill(pid, SIGKILL);
@@ -278,7 +296,7 @@ pg_make_cluster(const char *datadir, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	pg_stop(pid);
+	stop_server(pid, SIGINT);
 	pid = -1;
 	{
 		char *src = xasprintf("%s/.", pgdata);
@@ -294,7 +312,7 @@ pg_make_cluster(const char *datadir, char *err, size_t errlen)
 	}
 out:
 	if (pid > 0)
-		pg_stop(pid);
+		stop_server(pid, SIGINT);
 	if (work[strlen(work) - 1] != 'X') {
 		char *rm[] = { (char *)"/bin/rm", (char *)"-rf", work, NULL };
 
@@ -306,16 +324,14 @@ out:
 	return rc;
 }
 
-/* The postgresql plug-in and its settings in a node's state folder, for its check. */
+/* Plug-in name and its settings in a node's state folder, for the service's check. */
 static int
-pg_install_plugin(const char *state, const char *bindir, char *err, size_t errlen)
+install_plugin(const char *state, const char *bindir, const char *name, const char *settings,
+    char *err, size_t errlen)
 {
-	char *dir = xasprintf("%s/plugins", state), *src = xasprintf("%s/../plugins/postgresql.so",
-	    bindir), *dst = xasprintf("%s/postgresql.so", dir), *set = xasprintf("%s/postgresql.json",
-	    dir), *data = NULL;
-	static const char settings[] = "{\"host\": \"127.0.0.1\", \"port\": \"5432\", "
-	    "\"user\": \"lifeline\", \"dbname\": \"lifeline\", \"data_directory\": \""
-	    LAB_PG_DATA "\"}\n";
+	char *dir = xasprintf("%s/plugins", state), *src = xasprintf("%s/../plugins/%s.so",
+	    bindir, name), *dst = xasprintf("%s/%s.so", dir, name), *set = xasprintf("%s/%s.json",
+	    dir, name), *data = NULL;
 	size_t len;
 	int rc = -1;
 
@@ -334,14 +350,148 @@ pg_install_plugin(const char *state, const char *bindir, char *err, size_t errle
 	return rc;
 }
 
+static const char pg_settings[] = "{\"host\": \"127.0.0.1\", \"port\": \"5432\", "
+    "\"user\": \"lifeline\", \"dbname\": \"lifeline\", \"data_directory\": \""
+    LAB_PG_DATA "\"}\n";
+static const char my_settings[] = "{\"socket\": \"" LAB_MY_RUN "/mysqld.sock\", "
+    "\"user\": \"root\", \"data_directory\": \"" LAB_MY_DATA "\"}\n";
+
+/*
+ * A node's own MariaDB folder (state/mysql-run, LAB_MY_RUN inside it):
+ * its my.cnf, socket and pid file, so no node meets another's.
+ */
+static int
+my_node_folder(const char *state, char *err, size_t errlen)
+{
+	struct passwd *pw = getpwnam("mysql");
+	char *dir = xasprintf("%s/mysql-run", state), *cnf = xasprintf("%s/my.cnf", dir);
+	static const char text[] =
+	    "# Written by `lifeline lab up`: this node's MariaDB.\n"
+	    "[mariadbd]\n"
+	    "user = mysql\n"
+	    "datadir = " LAB_MY_DATA "\n"
+	    "socket = " LAB_MY_RUN "/mysqld.sock\n"
+	    "pid-file = " LAB_MY_RUN "/mysqld.pid\n"
+	    "bind-address = 0.0.0.0\n"
+	    "port = 3306\n"
+	    "skip-name-resolve\n"
+	    "log-error = " LAB_MY_RUN "/error.log\n";
+	int rc = -1;
+
+	if (mkdir_p(dir, 0755) < 0 || chown(dir, pw->pw_uid, pw->pw_gid) < 0 ||
+	    write_file_atomic(cnf, text, strlen(text), 0644) < 0)
+		fail(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+	else
+		rc = 0;
+	free(cnf);
+	free(dir);
+	return rc;
+}
+
+/*
+ * The MariaDB data: mariadb-install-db, then a user "lifeline" any lab
+ * address may use without a password and a database of its own, made on
+ * a private socket; all in a folder of mysql's under /tmp, then copied
+ * into the primary's protected folder (as for PostgreSQL).
+ */
+static int
+my_make_data(const char *datadir, char *err, size_t errlen)
+{
+	char work[] = "/tmp/lifeline-lab-my-XXXXXX", out[1024];
+	char *data = NULL, *sock = NULL, *dest = xasprintf("%s/mysql", datadir);
+	char *o_data = NULL, *o_sock = NULL, *o_pid = NULL;
+	struct passwd *pw = getpwnam("mysql");
+	int rc = -1;
+	pid_t pid = -1;
+
+	if (mkdtemp(work) == NULL || chown(work, pw->pw_uid, pw->pw_gid) < 0) {
+		fail(err, errlen, "cannot make a folder for mysql in /tmp: %s", strerror(errno));
+		goto out;
+	}
+	data = xasprintf("%s/data", work);
+	sock = xasprintf("%s/mysqld.sock", work);
+	o_data = xasprintf("--datadir=%s", data);
+	o_sock = xasprintf("--socket=%s", sock);
+	o_pid = xasprintf("--pid-file=%s/mysqld.pid", work);
+	{
+		char *argv[] = { (char *)"/usr/bin/mariadb-install-db", (char *)"--no-defaults",
+		    (char *)"--user=mysql", o_data, (char *)"--skip-test-db", NULL };
+
+		if (run(false, PG_STEP_MS, out, sizeof(out), argv) != 0) {
+			fail(err, errlen, "mariadb-install-db failed: %.600s", out);
+			goto out;
+		}
+	}
+	if ((pid = fork()) == 0) {
+		int fd = open("/dev/null", O_RDWR);
+		char *argv[] = { (char *)"/usr/sbin/mariadbd", (char *)"--no-defaults",
+		    (char *)"--user=mysql", o_data, o_sock, o_pid, (char *)"--skip-networking", NULL };
+
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	{
+		char *ping[] = { (char *)"/usr/bin/mariadb-admin", (char *)"--no-defaults", o_sock,
+		    (char *)"ping", NULL };
+		char *sql[] = { (char *)"/usr/bin/mariadb", (char *)"--no-defaults", o_sock,
+		    (char *)"-e", (char *)"CREATE DATABASE lifeline; CREATE USER 'lifeline'@'%'; "
+		    "GRANT ALL ON lifeline.* TO 'lifeline'@'%';", NULL };
+		uint64_t deadline = now_mono_ms() + PG_STEP_MS;
+
+		while (run(false, 5000, out, sizeof(out), ping) != 0 && now_mono_ms() < deadline)
+			usleep(100 * 1000);
+		if (run(false, PG_STEP_MS, out, sizeof(out), sql) != 0) {
+			fail(err, errlen, "cannot make the lifeline user and database: %.600s", out);
+			goto out;
+		}
+	}
+	stop_server(pid, SIGTERM);
+	pid = -1;
+	{
+		char *src = xasprintf("%s/.", data);
+		char *cp[] = { (char *)"/bin/cp", (char *)"-a", src, dest, NULL };
+
+		if (mkdir(dest, 0700) < 0 || chown(dest, pw->pw_uid, pw->pw_gid) < 0 ||
+		    run(false, PG_STEP_MS, out, sizeof(out), cp) != 0)
+			fail(err, errlen, "cannot copy the data to %s: %.600s", dest,
+			    out[0] ? out : strerror(errno));
+		else
+			rc = 0;
+		free(src);
+	}
+out:
+	if (pid > 0)
+		stop_server(pid, SIGTERM);
+	if (work[strlen(work) - 1] != 'X') {
+		char *rm[] = { (char *)"/bin/rm", (char *)"-rf", work, NULL };
+
+		run(false, PG_STEP_MS, out, sizeof(out), rm);
+	}
+	free(data);
+	free(sock);
+	free(o_data);
+	free(o_sock);
+	free(o_pid);
+	free(dest);
+	return rc;
+}
+
 int
 lab_app_prepare(enum lab_app app, const char *datadir, const char *const *states,
     const char *bindir, char *err, size_t errlen)
 {
-	if (app != LAB_APP_POSTGRESQL)
+	if (app == LAB_APP_SAMPLE)
 		return 0;
-	for (size_t i = 0; states[i] != NULL; i++)
-		if (pg_install_plugin(states[i], bindir, err, errlen) < 0)
+	for (size_t i = 0; states[i] != NULL; i++) {
+		if (app == LAB_APP_MARIADB && my_node_folder(states[i], err, errlen) < 0)
 			return -1;
-	return pg_make_cluster(datadir, err, errlen);
+		if (install_plugin(states[i], bindir, app_names[app], app == LAB_APP_POSTGRESQL ?
+		    pg_settings : my_settings, err, errlen) < 0)
+			return -1;
+	}
+	return app == LAB_APP_POSTGRESQL ? pg_make_cluster(datadir, err, errlen) :
+	    my_make_data(datadir, err, errlen);
 }

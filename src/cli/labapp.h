@@ -1,7 +1,7 @@
 /*
  * The applications a lab protects (`lifeline lab up --app NAME`): the
- * sample, and PostgreSQL from Debian's packages with its data in the
- * protected folder. Here is what differs between them: the service
+ * sample, and PostgreSQL or MariaDB from Debian's packages with its data
+ * in the protected folder. Here is what differs between them: the service
  * section of lifeline.conf, what is prepared before the engines start,
  * and the port the client waits for.
  */
@@ -11,13 +11,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum lab_app { LAB_APP_SAMPLE, LAB_APP_POSTGRESQL };
+enum lab_app { LAB_APP_SAMPLE, LAB_APP_POSTGRESQL, LAB_APP_MARIADB };
 
 #define LAB_PG_BIN      "/usr/lib/postgresql/15/bin"
 #define LAB_PG_DATA     "/var/lib/lifeline-sample/pgdata"   /* inside each node */
 #define LAB_PG_PORT     5432
+#define LAB_MY_DATA     "/var/lib/lifeline-sample/mysql"    /* inside each node */
+#define LAB_MY_RUN      "/var/lib/lifeline/mysql-run"       /* each node's own: socket, pid, my.cnf */
+#define LAB_MY_PORT     3306
 
-/* "sample", "postgresql"; -1 for anything else. */
+/* "sample", "postgresql", "mariadb"; -1 for anything else. */
 int lab_app_parse(const char *name);
 
 /* The TCP port the client waits for on the public IP. */
