@@ -307,6 +307,8 @@ print_found(json_t *found)
 		printf("%sservice %s", sep, json_string_value(json_object_get(v, "name")));
 		sep = ", ";
 	}
+	if (sep[0] == '\0')
+		printf("nothing to protect (checks and rules only)");
 	putchar('\n');
 }
 
