@@ -1128,56 +1128,17 @@ wait_in_sync(const struct lab *lab, uint64_t deadline, int *bad, char *err, size
 	}
 }
 
-/* One GET to the sample from the current namespace; 0 when a line comes back. */
+/*
+ * A TCP connection to addr:port from the current namespace within 500 ms:
+ * its descriptor, or -1 with why.
+ */
 static int
-sample_get(const char *addr, int port, char *why, size_t whylen)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-	struct pollfd pfd;
-	char buf[256];
-	socklen_t len = sizeof(int);
-	int fd, soerr = 0, rc = -1;
-	ssize_t n;
-
-	inet_pton(AF_INET, addr, &sin.sin_addr);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		strfmt(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	pfd.fd = fd;
-	pfd.events = POLLOUT;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS) {
-		strfmt(why, whylen, "connect: %s", strerror(errno));
-		goto out;
-	}
-	if (poll(&pfd, 1, 500) != 1 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0) {
-		strfmt(why, whylen, "connect: %s", soerr ? strerror(soerr) : "timed out");
-		goto out;
-	}
-	if (send(fd, "GET\n", 4, MSG_NOSIGNAL) != 4) {
-		strfmt(why, whylen, "send: %s", strerror(errno));
-		goto out;
-	}
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 1000) != 1 || (n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0) {
-		strfmt(why, whylen, "no answer to GET");
-		goto out;
-	}
-	rc = 0;
-out:
-	close(fd);
-	return rc;
-}
-
-/* A TCP connection from the current namespace within 500 ms: 0 when it is taken. */
-static int
-tcp_open(const char *addr, int port, char *why, size_t whylen)
+tcp_connect(const char *addr, int port, char *why, size_t whylen)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
 	struct pollfd pfd;
 	socklen_t len = sizeof(int);
-	int fd, soerr = 0, rc = -1;
+	int fd, soerr = 0;
 
 	inet_pton(AF_INET, addr, &sin.sin_addr);
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
@@ -1192,7 +1153,46 @@ tcp_open(const char *addr, int port, char *why, size_t whylen)
 	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0)
 		strfmt(why, whylen, "connect: %s", soerr ? strerror(soerr) : "timed out");
 	else
-		rc = 0;
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/* A TCP connection is taken: 0, or -1 with why. */
+static int
+tcp_open(const char *addr, int port, char *why, size_t whylen)
+{
+	int fd = tcp_connect(addr, port, why, whylen);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* One GET to the sample from the current namespace; 0 when a line comes back. */
+static int
+sample_get(const char *addr, int port, char *why, size_t whylen)
+{
+	struct pollfd pfd;
+	char buf[256];
+	int fd, rc = -1;
+	ssize_t n;
+
+	if ((fd = tcp_connect(addr, port, why, whylen)) < 0)
+		return -1;
+	if (send(fd, "GET\n", 4, MSG_NOSIGNAL) != 4) {
+		strfmt(why, whylen, "send: %s", strerror(errno));
+		goto out;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 1000) != 1 || (n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0) {
+		strfmt(why, whylen, "no answer to GET");
+		goto out;
+	}
+	rc = 0;
+out:
 	close(fd);
 	return rc;
 }

@@ -224,6 +224,54 @@ stop_server(pid_t pid, int sig)
 }
 
 /*
+ * The server's files, made in a work folder of its user's, copied into
+ * dest (a new folder of that user's): cp -a keeps owners and modes.
+ */
+static int
+copy_into(const char *from, const char *dest, const struct passwd *pw, const char *what,
+    char *err, size_t errlen)
+{
+	char *src = xasprintf("%s/.", from), out[1024] = "";
+	char *cp[] = { (char *)"/bin/cp", (char *)"-a", src, (char *)dest, NULL };
+	int rc = 0;
+
+	if (mkdir(dest, 0700) < 0 || chown(dest, pw->pw_uid, pw->pw_gid) < 0 ||
+	    run(false, PG_STEP_MS, out, sizeof(out), cp) != 0)
+		rc = fail(err, errlen, "cannot copy the %s to %s: %.600s", what, dest,
+		    out[0] ? out : strerror(errno));
+	free(src);
+	return rc;
+}
+
+/* Remove a work folder made by mkdtemp (nothing when it was not made). */
+static void
+remove_work(const char *work)
+{
+	char out[256], *rm[] = { (char *)"/bin/rm", (char *)"-rf", (char *)work, NULL };
+
+	if (work[strlen(work) - 1] != 'X')
+		run(false, PG_STEP_MS, out, sizeof(out), rm);
+}
+
+/*
+ * Wait (bounded) until ready succeeds against a server just started, then
+ * run sql, which makes the lab's user and database.
+ */
+static int
+wait_and_make_user(bool as_user, char *const ready[], char *const sql[], char *err,
+    size_t errlen)
+{
+	uint64_t deadline = now_mono_ms() + PG_STEP_MS;
+	char out[1024];
+
+	while (run(as_user, 5000, out, sizeof(out), ready) != 0 && now_mono_ms() < deadline)
+		usleep(100 * 1000);
+	if (run(as_user, PG_STEP_MS, out, sizeof(out), sql) != 0)
+		return fail(err, errlen, "cannot make the lifeline user and database: %.600s", out);
+	return 0;
+}
+
+/*
  * The cluster: initdb as postgres (trust), reachable from every address
  * of the lab (it has no uplink), then a user and a database "lifeline"
  * made through a private socket before any engine runs. All of it in a
@@ -287,37 +335,17 @@ pg_make_cluster(const char *datadir, char *err, size_t errlen)
 		    (char *)"-v", (char *)"ON_ERROR_STOP=1", (char *)"-c",
 		    (char *)"CREATE ROLE lifeline LOGIN", (char *)"-c",
 		    (char *)"CREATE DATABASE lifeline OWNER lifeline", NULL };
-		uint64_t deadline = now_mono_ms() + PG_STEP_MS;
 
-		while (run(true, 5000, out, sizeof(out), ready) != 0 && now_mono_ms() < deadline)
-			usleep(100 * 1000);
-		if (run(true, PG_STEP_MS, out, sizeof(out), psql) != 0) {
-			fail(err, errlen, "cannot make the lifeline user and database: %.600s", out);
+		if (wait_and_make_user(true, ready, psql, err, errlen) < 0)
 			goto out;
-		}
 	}
 	stop_server(pid, SIGINT);
 	pid = -1;
-	{
-		char *src = xasprintf("%s/.", pgdata);
-		char *cp[] = { (char *)"/bin/cp", (char *)"-a", src, dest, NULL };
-
-		if (mkdir(dest, 0700) < 0 || chown(dest, pw->pw_uid, pw->pw_gid) < 0 ||
-		    run(false, PG_STEP_MS, out, sizeof(out), cp) != 0)
-			fail(err, errlen, "cannot copy the cluster to %s: %.600s", dest,
-			    out[0] ? out : strerror(errno));
-		else
-			rc = 0;
-		free(src);
-	}
+	rc = copy_into(pgdata, dest, pw, "cluster", err, errlen);
 out:
 	if (pid > 0)
 		stop_server(pid, SIGINT);
-	if (work[strlen(work) - 1] != 'X') {
-		char *rm[] = { (char *)"/bin/rm", (char *)"-rf", work, NULL };
-
-		run(false, PG_STEP_MS, out, sizeof(out), rm);
-	}
+	remove_work(work);
 	free(pgdata);
 	free(sockdir);
 	free(dest);
@@ -439,37 +467,17 @@ my_make_data(const char *datadir, char *err, size_t errlen)
 		char *sql[] = { (char *)"/usr/bin/mariadb", (char *)"--no-defaults", o_sock,
 		    (char *)"-e", (char *)"CREATE DATABASE lifeline; CREATE USER 'lifeline'@'%'; "
 		    "GRANT ALL ON lifeline.* TO 'lifeline'@'%';", NULL };
-		uint64_t deadline = now_mono_ms() + PG_STEP_MS;
 
-		while (run(false, 5000, out, sizeof(out), ping) != 0 && now_mono_ms() < deadline)
-			usleep(100 * 1000);
-		if (run(false, PG_STEP_MS, out, sizeof(out), sql) != 0) {
-			fail(err, errlen, "cannot make the lifeline user and database: %.600s", out);
+		if (wait_and_make_user(false, ping, sql, err, errlen) < 0)
 			goto out;
-		}
 	}
 	stop_server(pid, SIGTERM);
 	pid = -1;
-	{
-		char *src = xasprintf("%s/.", data);
-		char *cp[] = { (char *)"/bin/cp", (char *)"-a", src, dest, NULL };
-
-		if (mkdir(dest, 0700) < 0 || chown(dest, pw->pw_uid, pw->pw_gid) < 0 ||
-		    run(false, PG_STEP_MS, out, sizeof(out), cp) != 0)
-			fail(err, errlen, "cannot copy the data to %s: %.600s", dest,
-			    out[0] ? out : strerror(errno));
-		else
-			rc = 0;
-		free(src);
-	}
+	rc = copy_into(data, dest, pw, "data", err, errlen);
 out:
 	if (pid > 0)
 		stop_server(pid, SIGTERM);
-	if (work[strlen(work) - 1] != 'X') {
-		char *rm[] = { (char *)"/bin/rm", (char *)"-rf", work, NULL };
-
-		run(false, PG_STEP_MS, out, sizeof(out), rm);
-	}
+	remove_work(work);
 	free(data);
 	free(sock);
 	free(o_data);

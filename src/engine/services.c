@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,6 +48,13 @@ static const char *const svc_state_names[] = {
 	[SVC_UNMANAGED] = "unmanaged", [SVC_STOPPING] = "stopping",
 };
 
+/* A hook nobody waits for, in flight. */
+struct loose_hook {
+	struct health          *h;
+	struct service         *svc;
+	LIST_ENTRY(loose_hook)  entry;
+};
+
 struct service {
 	char            *name;
 	enum svc_state   state;
@@ -59,7 +67,8 @@ struct service {
 	struct event    *restart_ev;      /* a start after a restart action */
 	struct event    *probe_ev;        /* the next health probe */
 	struct health   *health;
-	struct health   *hooks;           /* its plug-in's hooks, beside the checks */
+	struct health   *hooks;           /* its plug-in's pre-start hook */
+	LIST_HEAD(, loose_hook) loose_hooks; /* post-start, post-stop in flight */
 	bool             pre_started;     /* the pre-start hook ran for this start */
 	struct sdunit   *unit;            /* the systemd back end, or NULL */
 	bool             unit_seen;       /* its first state has come */
@@ -246,24 +255,38 @@ has_plugin(const struct service *svc, const struct service_conf *sc)
 	return sc != NULL && sc->check_kind == CHECK_PLUGIN && !svc->plugin_disabled;
 }
 
-/* A hook's answer that nobody waits for: said when it went wrong. */
+/* A hook's answer that nobody waits for: said when it went wrong, then freed. */
 static void
 on_hook_done(void *arg, enum health_outcome outcome, const char *why)
 {
-	struct service *svc = arg;
+	struct loose_hook *lh = arg;
+	struct service *svc = lh->svc;
 
 	if (outcome != HEALTH_OK)
 		event(svc->owner->e, EV_WARNING, "service", "%s: %s", svc->name, why);
+	LIST_REMOVE(lh, entry);
+	health_free(lh->h);          /* finish() touches it no more once this runs */
+	free(lh);
 }
 
-/* Run a hook of the service's plug-in without waiting for it (post-start, post-stop). */
+/*
+ * Run a hook of the service's plug-in without waiting for it (post-start,
+ * post-stop), each in a runner of its own so that one never cancels
+ * another; those still running when the service goes are killed with it.
+ */
 static void
 hook_and_go(struct service *svc, const char *when)
 {
 	const struct service_conf *sc = service_conf(svc);
+	struct loose_hook *lh;
 
-	if (has_plugin(svc, sc))
-		health_hook(svc->hooks, sc, main_pid(svc), when, HOOK_MS, on_hook_done, svc);
+	if (!has_plugin(svc, sc))
+		return;
+	lh = xcalloc(1, sizeof(*lh));
+	lh->svc = svc;
+	lh->h = health_new(svc->owner->e->base, svc->owner->kids, svc->owner->plugin_dir);
+	LIST_INSERT_HEAD(&svc->loose_hooks, lh, entry);
+	health_hook(lh->h, sc, main_pid(svc), when, HOOK_MS, on_hook_done, lh);
 }
 
 static void
@@ -363,6 +386,7 @@ exec_service(const struct service_conf *sc, const char *logpath)
 }
 
 static void on_service_exit(void *arg, pid_t pid, int status);
+static void stopped_as_asked(struct service *svc);
 
 /*
  * Its plug-in's pre-start hook answered: start it, or count a failure;
@@ -615,7 +639,6 @@ static void
 on_service_exit(void *arg, pid_t pid, int status)
 {
 	struct service *svc = arg;
-	struct services *s = svc->owner;
 	char why[sizeof(svc->last_failure)];
 
 	/*
@@ -630,18 +653,8 @@ on_service_exit(void *arg, pid_t pid, int status)
 	}
 	stop_probing(svc);
 	if (svc->state == SVC_STOPPING) {
-		log_info("service %s stopped", svc->name);
 		svc->pid = -1;
-		hook_and_go(svc, "post-stop");
-		if (svc->restart_after_stop && s->wanted) {
-			svc->restart_after_stop = false;
-			restart_service(svc);
-		} else {
-			svc->restart_after_stop = false;
-			svc->state = SVC_STOPPED;
-		}
-		stop_ready(s);
-		check_stop(s);
+		stopped_as_asked(svc);
 		return;
 	}
 	describe_exit(svc, status, why, sizeof(why));
@@ -665,9 +678,13 @@ unit_started(struct service *svc)
 	}
 }
 
-/* A unit's end that the engine asked for: as on_service_exit for a stop. */
+/*
+ * A stop the engine asked for is done (the process ended, or the unit is
+ * down): its post-stop hook, then started again for a restart action, and
+ * the services that waited for it to go may go now.
+ */
 static void
-unit_stopped(struct service *svc)
+stopped_as_asked(struct service *svc)
 {
 	struct services *s = svc->owner;
 
@@ -741,7 +758,7 @@ on_unit_change(void *arg, enum sdunit_state st, const char *why)
 		break;
 	case SVC_STOPPING:
 		if (down)
-			unit_stopped(svc);
+			stopped_as_asked(svc);
 		break;
 	default:
 		break;
@@ -820,6 +837,13 @@ free_service(struct service *svc)
 	event_free(svc->probe_ev);
 	health_free(svc->health);
 	health_free(svc->hooks);
+	while (!LIST_EMPTY(&svc->loose_hooks)) {
+		struct loose_hook *lh = LIST_FIRST(&svc->loose_hooks);
+
+		LIST_REMOVE(lh, entry);
+		health_free(lh->h);
+		free(lh);
+	}
 	free(svc->name);
 	free(svc);
 }

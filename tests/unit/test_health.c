@@ -32,6 +32,7 @@
 #include "common/values.h"
 #include "engine/children.h"
 #include "engine/health.h"
+#include "helpers/procs.h"
 #include "helpers/tmpdir.h"
 
 struct answer {
@@ -100,27 +101,6 @@ probe(struct rig *r, pid_t pid, struct answer *a, int ms)
 	}
 	assert_int_equal(a->calls, 1);
 	assert_false(health_busy(r->h));
-}
-
-/*
- * Whether pid runs: not gone and not a zombie (a killed grandchild waits
- * for PID 1 to reap it, which some containers' PID 1 never does).
- */
-static bool
-alive(pid_t pid)
-{
-	char *path = xasprintf("/proc/%ld/stat", (long)pid), buf[512], *paren;
-	FILE *fp = fopen(path, "r");
-	size_t n;
-
-	free(path);
-	if (fp == NULL)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
 /* A listening socket on 127.0.0.1 with backlog; its port in *port. */
@@ -258,9 +238,9 @@ test_exec_timeout(void **state)
 	assert_non_null(text = read_file(pidfile, 64, &len));
 	inner = (pid_t)atol(text);
 	assert_true(inner > 0);
-	for (int i = 0; i < 200 && alive(inner); i++)
+	for (int i = 0; i < 200 && proc_alive(inner); i++)
 		usleep(10 * 1000);
-	assert_false(alive(inner));
+	assert_false(proc_alive(inner));
 	free(text);
 	free(cmd);
 	free(pidfile);

@@ -31,6 +31,7 @@
 #include "common/util.h"
 #include "engine/sdunit.h"
 #include "helpers/fakebus.h"
+#include "helpers/procs.h"
 #include "helpers/tmpdir.h"
 
 #define MAX_REPORTS	64
@@ -68,24 +69,6 @@ static char *const fake_units[] = { "app.service=sleep 1000",
 static struct fixture *current;
 static char *dbus_daemon;		/* NULL: not installed, every case skips */
 
-/* Whether pid runs: not gone and not a zombie. */
-static bool
-alive(pid_t pid)
-{
-	char *path = xasprintf("/proc/%ld/stat", (long)pid), buf[512], *paren;
-	FILE *fp = fopen(path, "r");
-	size_t n;
-
-	free(path);
-	if (fp == NULL)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
-}
-
 /* The parent of pid, from /proc; 0 when gone. */
 static pid_t
 parent_of(pid_t pid)
@@ -111,11 +94,11 @@ static bool
 gone_within(pid_t pid, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
-		if (!alive(pid))
+		if (!proc_alive(pid))
 			return true;
 		usleep(10 * 1000);
 	}
-	return !alive(pid);
+	return !proc_alive(pid);
 }
 
 static void
@@ -275,7 +258,7 @@ started_app(struct fixture *f)
 	expect_own(f, SDUNIT_ACTIVE);
 	pid = sdunit_main_pid(f->u);
 	assert_true(pid > 0);
-	assert_true(alive(pid));
+	assert_true(proc_alive(pid));
 	assert_int_equal(parent_of(pid), f->fb.fake_pid);
 	return pid;
 }

@@ -34,6 +34,7 @@
 #include "engine/services.h"
 #include "engine/sdunit.h"
 #include "helpers/fakebus.h"
+#include "helpers/procs.h"
 #include "helpers/tmpdir.h"
 
 static const char conf_head[] =
@@ -212,28 +213,6 @@ loop_until_state(struct fixture *f, const char *name, const char *state, int ms)
 	return true;
 }
 
-/*
- * Whether pid runs: not gone and not a zombie. A process that is not our
- * child stays a zombie until its parent reaps it, and some containers'
- * PID 1 never does.
- */
-static bool
-alive(pid_t pid)
-{
-	char *path = xasprintf("/proc/%ld/stat", (long)pid), buf[512], *paren;
-	FILE *fp = fopen(path, "r");
-	size_t n = 0;
-
-	free(path);
-	if (fp == NULL)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
-}
-
 /* Run the loop in 10 ms slices until pid is gone, or ms have passed. */
 static bool
 loop_until_gone(struct fixture *f, pid_t pid, int ms)
@@ -241,7 +220,7 @@ loop_until_gone(struct fixture *f, pid_t pid, int ms)
 	struct timeval slice = { 0, 10 * 1000 };
 	uint64_t deadline = now_mono_ms() + (uint64_t)ms;
 
-	while (alive(pid)) {
+	while (proc_alive(pid)) {
 		if (now_mono_ms() >= deadline)
 			return false;
 		event_base_loopexit(f->e.base, &slice);
@@ -255,11 +234,11 @@ static bool
 gone_within(pid_t pid, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
-		if (!alive(pid))
+		if (!proc_alive(pid))
 			return true;
 		usleep(10 * 1000);
 	}
-	return !alive(pid);
+	return !proc_alive(pid);
 }
 
 static void
@@ -300,7 +279,7 @@ test_start_and_stop(void **state)
 	assert_string_equal(state_of(f, "web"), "unmanaged");
 	pid = pid_of(f, "app");
 	assert_true(pid > 0);
-	assert_true(alive(pid));
+	assert_true(proc_alive(pid));
 	assert_int_equal(getpgid(pid), pid);
 	pids = services_running_pids(f->s);
 	assert_int_equal(json_object_size(pids), 1);
@@ -323,7 +302,7 @@ test_start_and_stop(void **state)
 	services_stop_all(f->s);
 	assert_string_equal(state_of(f, "app"), "stopped");
 	assert_int_equal(pid_of(f, "app"), 0);
-	assert_false(alive(pid));
+	assert_false(proc_alive(pid));
 	free(text);
 	free(log);
 	fixture_free(f);
@@ -347,7 +326,7 @@ test_stop_timeout_kills(void **state)
 	t0 = now_mono_ms();
 	services_stop_all(f->s);
 	took = now_mono_ms() - t0;
-	assert_false(alive(pid));
+	assert_false(proc_alive(pid));
 	assert_string_equal(state_of(f, "stubborn"), "stopped");
 	if (took < 290 || took > 3000)
 		fail_msg("stopped after %llu ms, expected a kill at about 300",
@@ -382,7 +361,7 @@ test_stop_by_command(void **state)
 	pid = pid_of(f, "polite");
 	t0 = now_mono_ms();
 	services_stop_all(f->s);
-	assert_false(alive(pid));
+	assert_false(proc_alive(pid));
 	/* Well before its 5 s timeout: it ended by the command, not by SIGKILL. */
 	assert_true(now_mono_ms() - t0 < 3000);
 	assert_string_equal(state_of(f, "polite"), "stopped");
@@ -561,7 +540,7 @@ test_tcp_check_start_and_failure(void **state)
 	assert_non_null(strstr(last_failure_of(f, "db"), "Connection refused"));
 	assert_true(loop_until_state(f, "db", "starting", 3000));
 	assert_int_not_equal(pid_of(f, "db"), first);
-	assert_false(alive(first));
+	assert_false(proc_alive(first));
 	free(tail);
 	fixture_free(f);
 }
@@ -639,6 +618,18 @@ install_testplug(struct fixture *f, const char *settings)
 	free(dir);
 }
 
+/* Whether the marks file names the hook yet. */
+static bool
+marked(const char *marks, const char *hook)
+{
+	size_t len;
+	char *text = read_file(marks, 4096, &len);
+	bool yes = text != NULL && strstr(text, hook) != NULL;
+
+	free(text);
+	return yes;
+}
+
 /*
  * A service checked by a plug-in gets its hooks: pre-start before the
  * start, post-start once up, post-stop once down, in that order.
@@ -655,16 +646,15 @@ test_plugin_hooks(void **state)
 	install_testplug(f, settings);
 	services_start_all(f->s);
 	assert_true(loop_until_state(f, "app", "running", 5000));
+	/* post-start and post-stop run without being waited for: each awaited here. */
+	for (int i = 0; i < 1000 && !marked(marks, "post-start"); i++)
+		loop_until_state(f, "app", "stopped", 10);
 	done_calls = 0;
 	services_stop_async(f->s, on_done, &done_calls);
 	assert_true(loop_until_state(f, "app", "stopped", 5000));
-	for (int i = 0; i < 300; i++) {            /* post-stop runs without being waited for */
-		free(text);
-		text = read_file(marks, 4096, &len);
-		if (text != NULL && strstr(text, "post-stop") != NULL)
-			break;
+	for (int i = 0; i < 1000 && !marked(marks, "post-stop"); i++)
 		loop_until_state(f, "app", "running", 10);
-	}
+	text = read_file(marks, 4096, &len);
 	assert_non_null(text);
 	assert_string_equal(text, "pre-start\npost-start\npost-stop\n");
 	unsetenv("LIFELINE_PLUGIN_RUNNER");
@@ -708,7 +698,7 @@ test_unit_start_stop(void **state)
 	assert_true(loop_until_state(f, "app.service", "running", 5000));
 	pid = pid_of(f, "app.service");
 	assert_true(pid > 0);
-	assert_true(alive(pid));
+	assert_true(proc_alive(pid));
 
 	done_calls = 0;
 	services_stop_async(f->s, on_done, &done_calls);
@@ -984,7 +974,7 @@ test_adopt(void **state)
 	services_stop_async(f->s, on_done, &done_calls);
 	assert_true(loop_until_state(f, "app", "stopped", 3000));
 	assert_int_equal(done_calls, 1);
-	assert_false(alive(other));
+	assert_false(proc_alive(other));
 	fixture_free(f);
 }
 
@@ -1003,7 +993,7 @@ test_adopt_refused(void **state)
 
 	/* A name no longer protected is left alone: not adopted, not killed. */
 	assert_int_equal(services_adopt(f->s, "gone", orphan), -1);
-	assert_true(alive(orphan));
+	assert_true(proc_alive(orphan));
 	assert_string_equal(state_of(f, "app"), "stopped");
 	/* A pid that no longer exists: our child, killed and reaped. */
 	assert_int_equal(kill(dead, SIGKILL), 0);
