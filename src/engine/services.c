@@ -387,6 +387,8 @@ exec_service(const struct service_conf *sc, const char *logpath)
 
 static void on_service_exit(void *arg, pid_t pid, int status);
 static void stopped_as_asked(struct service *svc);
+static void send_stop_method(struct service *svc, const struct service_conf *sc);
+static void on_pre_stop(void *arg, enum health_outcome outcome, const char *why);
 
 /*
  * Its plug-in's pre-start hook answered: start it, or count a failure;
@@ -503,7 +505,7 @@ start_ready(struct services *s)
  * it to act; sc NULL: SIGTERM, SIGKILL 10 s later.
  */
 static void
-begin_stop_as(struct service *svc, const struct service_conf *sc)
+begin_stop_as(struct service *svc, const struct service_conf *sc, bool with_hook)
 {
 	uint64_t timeout = sc != NULL ? sc->stop_timeout_ms : 10000;
 
@@ -520,6 +522,19 @@ begin_stop_as(struct service *svc, const struct service_conf *sc)
 		return;
 	svc->state = SVC_STOPPING;
 	svc->kill_at_ms = now_mono_ms() + timeout;
+	/* Its plug-in's pre-stop first, within half the stop_timeout: the rest is the stop's. */
+	if (with_hook && has_plugin(svc, sc) && sc == service_conf(svc)) {
+		health_hook(svc->hooks, sc, main_pid(svc), "pre-stop",
+		    timeout / 2 < HOOK_MS ? timeout / 2 : HOOK_MS, on_pre_stop, svc);
+		return;
+	}
+	send_stop_method(svc, sc);
+}
+
+/* The stop method itself: systemd's stop for a unit, else the signal or command. */
+static void
+send_stop_method(struct service *svc, const struct service_conf *sc)
+{
 	if (svc->unit != NULL) {
 		if (sdunit_stop(svc->unit) < 0)
 			log_warnx("service %s: cannot ask systemd to stop it", svc->name);
@@ -538,11 +553,25 @@ begin_stop_as(struct service *svc, const struct service_conf *sc)
 	}
 }
 
-/* Send a service its stop method, as its section in force says. */
+/* Send a service its stop method, as its section in force says, after its pre-stop hook. */
 static void
 begin_stop(struct service *svc)
 {
-	begin_stop_as(svc, service_conf(svc));
+	begin_stop_as(svc, service_conf(svc), true);
+}
+
+/* The pre-stop hook answered, whatever it said: the stop goes on. */
+static void
+on_pre_stop(void *arg, enum health_outcome outcome, const char *why)
+{
+	struct service *svc = arg;
+
+	if (svc->state != SVC_STOPPING)
+		return;
+	if (outcome != HEALTH_OK)
+		event(svc->owner->e, EV_WARNING, "service", "%s: %s; stopping it all the same",
+		    svc->name, why);
+	send_stop_method(svc, service_conf(svc));
 }
 
 /*
@@ -909,7 +938,7 @@ stop_service(struct service *svc)
 	pid_t pid = svc->pid;
 	uint64_t now;
 
-	begin_stop(svc);
+	begin_stop_as(svc, service_conf(svc), false);   /* no loop turns here for a hook */
 	if (svc->state != SVC_STOPPING)
 		return;
 	children_forget(svc->owner->kids, pid);    /* reaped right here */
@@ -1116,7 +1145,7 @@ retire_service(struct services *s, struct service *svc, const struct config *old
 {
 	struct timeval tv = { 0, STOP_POLL_MS * 1000 };
 
-	begin_stop_as(svc, config_service(old, svc->name));
+	begin_stop_as(svc, config_service(old, svc->name), false);
 	if (svc->state != SVC_STOPPING) {
 		free_service(svc);
 		return;

@@ -632,7 +632,8 @@ marked(const char *marks, const char *hook)
 
 /*
  * A service checked by a plug-in gets its hooks: pre-start before the
- * start, post-start once up, post-stop once down, in that order.
+ * start, post-start once up, pre-stop before the stop, post-stop once
+ * down, in that order.
  */
 static void
 test_plugin_hooks(void **state)
@@ -656,7 +657,7 @@ test_plugin_hooks(void **state)
 		loop_until_state(f, "app", "running", 10);
 	text = read_file(marks, 4096, &len);
 	assert_non_null(text);
-	assert_string_equal(text, "pre-start\npost-start\npost-stop\n");
+	assert_string_equal(text, "pre-start\npost-start\npre-stop\npost-stop\n");
 	unsetenv("LIFELINE_PLUGIN_RUNNER");
 	free(text);
 	free(settings);
