@@ -30,6 +30,7 @@
 
 #include "common/util.h"
 #include "plugin/pluginhost.h"
+#include "helpers/runprog.h"
 #include "helpers/tmpdir.h"
 
 #define INSTALL_LIMIT_MS 120000    /* mariadb-install-db */
@@ -39,11 +40,6 @@
 #define INIT_CONNECT      "--init-connect=SET @lifeline='a b'"  /* a word sh must quote */
 
 /* One call of a program: what it wrote and how it ended. */
-struct run {
-	char out[16384], err[8192];
-	int  rc;                   /* exit status, 128+signal, -1 when killed at its limit */
-};
-
 static struct {
 	const char *skip;          /* why the cases are skipped, or NULL */
 	char       *broken;        /* why the server could not be set up, or NULL */
@@ -98,38 +94,6 @@ start_logged(char *const argv[], const char *log)
 	return pid;
 }
 
-static int
-status_code(int status)
-{
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Wait for child *pid at most limit_ms; its status code, *pid 0 once reaped, or -1. */
-static int
-wait_child(pid_t *pid, uint64_t limit_ms)
-{
-	uint64_t end = now_mono_ms() + limit_ms;
-	struct timespec slice = { 0, 20 * 1000 * 1000 };
-	int status;
-
-	while (*pid > 0) {
-		pid_t r = waitpid(*pid, &status, WNOHANG);
-
-		if (r == *pid) {
-			*pid = 0;
-			return status_code(status);
-		}
-		if (r == -1 && errno != EINTR) {
-			*pid = 0;
-			return -1;
-		}
-		if (now_mono_ms() >= end)
-			return -1;
-		nanosleep(&slice, NULL);
-	}
-	return -1;
-}
-
 /* End child *pid: SIGTERM, a bounded wait, then SIGKILL. Its status code. */
 static int
 stop_child(pid_t *pid)
@@ -139,71 +103,10 @@ stop_child(pid_t *pid)
 	if (*pid <= 0)
 		return -1;
 	kill(*pid, SIGTERM);
-	if ((rc = wait_child(pid, STOP_LIMIT_MS)) >= 0 || *pid == 0)
+	if ((rc = run_reap(pid, STOP_LIMIT_MS)) >= 0 || *pid == 0)
 		return rc;
 	kill(*pid, SIGKILL);
-	return wait_child(pid, STOP_LIMIT_MS);
-}
-
-/* Run argv with its stdout and stderr in r, ended with SIGKILL at limit_ms. */
-static void
-run_program(struct run *r, char *const argv[], uint64_t limit_ms)
-{
-	uint64_t end = now_mono_ms() + limit_ms;
-	int outp[2], errp[2];
-	size_t olen = 0, elen = 0;
-	pid_t pid;
-
-	memset(r, 0, sizeof(*r));
-	assert_int_equal(pipe2(outp, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
-	if ((pid = fork()) == 0) {
-		dup2(outp[1], 1);
-		dup2(errp[1], 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	close(outp[1]);
-	close(errp[1]);
-	for (int open_fds = 2; open_fds > 0;) {
-		struct pollfd pfd[2] = { { outp[0], POLLIN, 0 }, { errp[0], POLLIN, 0 } };
-		uint64_t now = now_mono_ms();
-
-		if (now >= end || poll(pfd, 2, (int)(end - now)) <= 0)
-			break;
-		for (int i = 0; i < 2; i++) {
-			char *buf = i == 0 ? r->out : r->err;
-			size_t *len = i == 0 ? &olen : &elen;
-			size_t size = i == 0 ? sizeof(r->out) : sizeof(r->err);
-			char scrap[512];
-			ssize_t n;
-
-			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			if (*len + 1 < size)
-				n = read(pfd[i].fd, buf + *len, size - 1 - *len);
-			else
-				n = read(pfd[i].fd, scrap, sizeof(scrap));
-			if (n > 0 && *len + 1 < size)
-				*len += (size_t)n;
-			else if (n == 0 || (n < 0 && errno != EINTR)) {
-				close(i == 0 ? outp[0] : errp[0]);
-				*(i == 0 ? &outp[0] : &errp[0]) = -1;
-				open_fds--;
-			}
-		}
-	}
-	if (outp[0] >= 0)
-		close(outp[0]);
-	if (errp[0] >= 0)
-		close(errp[0]);
-	r->rc = wait_child(&pid, end > now_mono_ms() ? end - now_mono_ms() : 0);
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		wait_child(&pid, RUN_LIMIT_MS);
-		r->rc = -1;
-	}
+	return run_reap(pid, STOP_LIMIT_MS);
 }
 
 /* lifeline-plugin CMD PLUGIN [ARG [ARG]] */
@@ -323,10 +226,10 @@ group_setup(void **state)
 		    "--skip-test-db", "--auth-root-authentication-method=socket", NULL };
 		pid_t pid = start_logged(argv, log);
 
-		if ((rc = wait_child(&pid, INSTALL_LIMIT_MS)) != 0) {
+		if ((rc = run_reap(&pid, INSTALL_LIMIT_MS)) != 0) {
 			if (pid > 0) {
 				kill(pid, SIGKILL);
-				wait_child(&pid, STOP_LIMIT_MS);
+				run_reap(&pid, STOP_LIMIT_MS);
 			}
 			f.broken = xasprintf("mariadb-install-db ended with %d; see %s", rc, log);
 		}
@@ -510,7 +413,7 @@ test_server_down(void **state)
 	need_fixture();
 	assert_true(f.server > 0);
 	kill(f.server, SIGTERM);
-	assert_int_equal(wait_child(&f.server, STOP_LIMIT_MS), 0);
+	assert_int_equal(run_reap(&f.server, STOP_LIMIT_MS), 0);
 
 	check_query(&r);
 	print_message("check: %s", r.out);
@@ -583,7 +486,7 @@ test_start_command(void **state)
 	free(cmdline);
 
 	assert_int_equal(kill(f.shell, SIGTERM), 0);
-	assert_int_equal(wait_child(&f.shell, STOP_LIMIT_MS), 0);
+	assert_int_equal(run_reap(&f.shell, STOP_LIMIT_MS), 0);
 }
 
 int

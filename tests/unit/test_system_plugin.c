@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "plugin/pluginhost.h"
+#include "helpers/runprog.h"
 #include "helpers/tmpdir.h"
 
 #include "../../plugins/system/sysplan.c"
@@ -502,97 +503,20 @@ test_rules(void **state)
 /* ---- the plug-in through the runner ---- */
 
 /* One call of the runner: what it wrote and how it ended. */
-struct run {
-	char out[16384], err[4096];
-	int  rc;                       /* exit status, 128+signal, -1 when killed at the limit */
-};
-
-/* Reap *pid within ms; its status as struct run's rc, or -1 (then *pid stays). */
-static int
-reap(pid_t *pid, uint64_t ms)
-{
-	uint64_t end = now_mono_ms() + ms;
-	struct timespec slice = { 0, 10 * 1000 * 1000 };
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(*pid, &status, WNOHANG);
-
-		if (r == *pid) {
-			*pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-		if ((r < 0 && errno != EINTR) || now_mono_ms() >= end)
-			return -1;
-		nanosleep(&slice, NULL);
-	}
-}
-
 /* lifeline-plugin CMD system.so ARGS... (NULL-terminated), within RUN_LIMIT_MS. */
 static void
 run_plugin(struct run *r, const char *cmd, ...)
 {
-	uint64_t end = now_mono_ms() + RUN_LIMIT_MS;
 	char *argv[12] = { t.runner, (char *)cmd, t.plugin };
-	int outp[2], errp[2], fds[2], argc = 3;
-	size_t len[2] = { 0, 0 };
+	int argc = 3;
 	va_list ap;
-	pid_t pid;
 
 	va_start(ap, cmd);
 	while (argc < 11 && (argv[argc] = va_arg(ap, char *)) != NULL)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	memset(r, 0, sizeof(*r));
-	assert_int_equal(pipe2(outp, O_CLOEXEC), 0);
-	assert_int_equal(pipe2(errp, O_CLOEXEC), 0);
-	if ((pid = fork()) == 0) {
-		dup2(outp[1], 1);
-		dup2(errp[1], 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	close(outp[1]);
-	close(errp[1]);
-	fds[0] = outp[0];
-	fds[1] = errp[0];
-	while (fds[0] >= 0 || fds[1] >= 0) {
-		struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
-		uint64_t now = now_mono_ms();
-
-		if (now >= end || poll(p, 2, (int)(end - now)) <= 0)
-			break;
-		for (int i = 0; i < 2; i++) {
-			char *buf = i == 0 ? r->out : r->err;
-			size_t size = i == 0 ? sizeof(r->out) : sizeof(r->err);
-			char scrap[512];
-			ssize_t n;
-
-			if (fds[i] < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			if (len[i] + 1 < size)
-				n = read(fds[i], buf + len[i], size - 1 - len[i]);
-			else
-				n = read(fds[i], scrap, sizeof(scrap));
-			if (n > 0 && len[i] + 1 < size)
-				len[i] += (size_t)n;
-			else if (n == 0 || (n < 0 && errno != EINTR)) {
-				close(fds[i]);
-				fds[i] = -1;
-			}
-		}
-	}
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	r->rc = reap(&pid, end > now_mono_ms() ? end - now_mono_ms() : 0);
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		reap(&pid, RUN_LIMIT_MS);
-		r->rc = -1;
-	}
+	run_program(r, argv, RUN_LIMIT_MS);
 }
 
 static void
