@@ -205,6 +205,37 @@ put_service(FILE *f, const char *plugin, json_t *svc, json_t *found, const char 
 	return ok;
 }
 
+/* Whether p is dir or below it. */
+static bool
+at_or_below(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/' || strcmp(dir, "/") == 0);
+}
+
+/*
+ * A config path a discovery names that a data directory or another config
+ * folder of it already holds (PostgreSQL's postgresql.conf in its data
+ * directory, pg_hba.conf in the config folder): the one holding it, else
+ * NULL. Configuration must not nest in data nor in itself.
+ */
+static const char *
+covered_by(json_t *found, const char *path)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(found, "data"), i, v)
+		if (json_is_string(v) && at_or_below(path, json_string_value(v)))
+			return json_string_value(v);
+	json_array_foreach(json_object_get(found, "config"), i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), path) != 0 &&
+		    at_or_below(path, json_string_value(v)))
+			return json_string_value(v);
+	return NULL;
+}
+
 char *
 plugin_fragment(const char *name, const char *version, json_t *found, const char *dir,
     char *err, size_t errlen)
@@ -220,9 +251,16 @@ plugin_fragment(const char *name, const char *version, json_t *found, const char
 	    "; `lifeline plugin uninstall %s` removes it, and with it all it adds.\n"
 	    "[protect]\n", name, version, name);
 	for (size_t l = 0; l < nitems(lists) && ok; l++)
-		json_array_foreach(json_object_get(found, lists[l]), i, v)
-			if (ok && json_is_string(v))
-				ok = put_line(f, lists[l], json_string_value(v), err, errlen);
+		json_array_foreach(json_object_get(found, lists[l]), i, v) {
+			const char *path = json_string_value(v), *holder;
+
+			if (!ok || path == NULL)
+				continue;
+			if (l == 1 && (holder = covered_by(found, path)) != NULL)
+				fprintf(f, "; config %s: inside %s, replicated with it\n", path, holder);
+			else
+				ok = put_line(f, lists[l], path, err, errlen);
+		}
 	json_array_foreach(json_object_get(found, "services"), i, v)
 		if (ok)
 			ok = put_line(f, "service", json_string_value(json_object_get(v, "name")),

@@ -640,8 +640,13 @@ check_service_name(const char *s, const char **expected)
 static const char *
 check_pattern(const char *s, const char **expected)
 {
-	*expected = "expected a glob pattern like /etc/app/*.dpkg-*";
-	return strpbrk(s, " \t") != NULL ? "contains a blank" : NULL;
+	*expected = "expected a glob pattern of absolute paths like /etc/app/*.dpkg-*, or of "
+	    "names like *.swp";
+	if (strpbrk(s, " \t") != NULL)
+		return "contains a blank";
+	if (strchr(s, '/') != NULL && s[0] != '/')
+		return "has a '/' but does not start with one";
+	return NULL;
 }
 
 /*
@@ -1604,6 +1609,44 @@ check_paths(struct parser *p)
 	return 0;
 }
 
+/*
+ * Config entries are watched and sent whole, data directories captured:
+ * an entry inside data (or holding it) would be replicated twice, two
+ * entries that nest would send the same file twice, and "/" or the
+ * state_dir are no application's configuration.
+ */
+static int
+check_config_paths(struct parser *p)
+{
+	const struct config *c = p->conf;
+	const struct strlist *k = &c->protect_config, *d = &c->protect_data;
+	const int *line = p->itemline[key_index(SECT_PROTECT, "config")].v;
+
+	for (size_t i = 0; i < k->n; i++) {
+		if (strcmp(k->v[i], "/") == 0)
+			return fail(p, line[i], "[protect] config \"/\" names the whole system, "
+			    "expected an application's configuration file or folder");
+		for (size_t j = 0; j < d->n; j++)
+			if (strcmp(k->v[i], d->v[j]) == 0 || path_inside(k->v[i], d->v[j]) ||
+			    path_inside(d->v[j], k->v[i]))
+				return fail(p, line[i], "[protect] config \"%s\" overlaps data "
+				    "\"%s\", expected configuration outside the data directories "
+				    "(what is in them is replicated with them)", k->v[i], d->v[j]);
+		for (size_t j = 0; j < k->n; j++)
+			if (i != j && (strcmp(k->v[i], k->v[j]) == 0 ||
+			    path_inside(k->v[i], k->v[j])))
+				return fail(p, line[i], "[protect] config \"%s\" is inside config "
+				    "\"%s\" (line %d), expected entries that do not overlap",
+				    k->v[i], k->v[j], line[j]);
+		if (strcmp(k->v[i], c->state_dir) == 0 || path_inside(k->v[i], c->state_dir) ||
+		    path_inside(c->state_dir, k->v[i]))
+			return fail(p, line[i], "[protect] config \"%s\" overlaps state_dir \"%s\", "
+			    "expected configuration outside Lifeline's own state", k->v[i],
+			    c->state_dir);
+	}
+	return 0;
+}
+
 static const char *
 family_name(int family)
 {
@@ -1790,6 +1833,7 @@ static int (*const checks[])(struct parser *) = {
 	check_dependencies,
 	check_timings,
 	check_paths,
+	check_config_paths,
 	check_public,
 	check_channels,
 	check_management,

@@ -42,6 +42,7 @@ struct replication {
 	void			(*death)(struct engine *e, const char *why);
 	bool			 reload_refused;   /* runs settings older than the engine's */
 	int64_t			 q_seen;           /* quarantine count already reported, -1 unknown */
+	int64_t			 drift_seen;       /* config drift count already reported */
 	replication_ready_fn	*reloaded;
 	void			*reloaded_arg;
 };
@@ -282,12 +283,35 @@ report_quarantine(struct replication *rp)
 	json_decref(st);
 }
 
+/*
+ * Config drift a manifest found on this node: an event with the last one
+ * (each is in lifeline-repl's log), so no change made on a passive is
+ * overwritten unseen.
+ */
+static void
+report_drift(struct replication *rp)
+{
+	json_t *st = replica_status(rp->replica);
+	json_t *c = json_object_get(st, "config");
+	json_int_t count = json_integer_value(json_object_get(c, "drift"));
+	const char *last = json_string_value(json_object_get(c, "last_drift"));
+
+	if (json_is_object(c)) {
+		if (count > rp->drift_seen && last != NULL)
+			event(rp->e, EV_WARNING, "config", "%s%s", last, count - rp->drift_seen > 1 ?
+			    " (and more: see lifeline-repl's log)" : "");
+		rp->drift_seen = count;
+	}
+	json_decref(st);
+}
+
 void
 replication_follow(struct replication *rp, bool apps_stopped)
 {
 	struct engine *e = rp->e;
 
 	report_quarantine(rp);
+	report_drift(rp);
 	if (e->role != ROLE_PASSIVE || !apps_stopped || rp->asking || rp->drained != NULL ||
 	    !replica_up(rp->replica) || now_mono_ms() < rp->next_try_ms)
 		return;

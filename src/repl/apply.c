@@ -5,6 +5,8 @@
  * point neither skips a record nor applies one twice with another result.
  */
 #include "repl/apply.h"
+#include "repl/confop.h"
+#include "repl/confroot.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -85,6 +87,7 @@ struct snap {
 struct applier {
 	int		*roots;           /* directory descriptors, by record root index */
 	size_t		 nroots;
+	const struct confroots *conf;     /* which roots are config entries; NULL: none */
 	bool		*need_syncfs;     /* by root: a change no kept fd covers */
 	int		 posfd;
 	unsigned	 slot;            /* the slot holding the durable state */
@@ -1303,6 +1306,58 @@ out:
 	return r;
 }
 
+static bool
+is_config_type(unsigned type)
+{
+	return type >= RECORD_CONFIG_FILE && type <= RECORD_CONFIG_MANIFEST;
+}
+
+/* An entry excluded on this node is left as it is, whatever a record says. */
+static bool
+keep_excluded(void *arg, const char *path)
+{
+	const struct job *j = arg;
+
+	return !confroots_covers(j->a->conf, j->op->root, path, strlen(path));
+}
+
+/*
+ * A config root takes CONFIG ops within its entry, and nothing else; a data
+ * root takes no CONFIG op. An excluded path is skipped: the active never
+ * sends one unless the nodes' configurations differ, which is reported.
+ */
+static enum apply_result
+apply_config(struct applier *a, const struct job *j)
+{
+	const struct op *op = j->op;
+	const struct confroot *r = a->conf != NULL ? confroots_at(a->conf, op->root) : NULL;
+	char q[OP_QUOTE_SIZE];
+
+	if (r == NULL)
+		return say(j, APPLY_REFUSED, "root %u is not a [protect] config entry here",
+		    op->root);
+	if (!is_config_type(op->type))
+		return say(j, APPLY_REFUSED, "a data op for root %u, a [protect] config entry",
+		    op->root);
+	if (!confroot_inside(r, op->path, op->path_len))
+		return say(j, APPLY_REFUSED, "the path lies outside config entry %s", r->entry);
+	if (op->type == RECORD_CONFIG_MANIFEST)
+		return APPLY_OK;                    /* compared by the caller before */
+	if (!confroots_covers(a->conf, op->root, op->path, op->path_len)) {
+		log_warnx("applier: seq %llu: %s is excluded here ([protect] exclude); left as it "
+		    "is (do the nodes' configurations differ?)", (unsigned long long)j->seq,
+		    op_quote(op->path, op->path_len, q));
+		return APPLY_OK;
+	}
+	return confop_apply(a->roots[op->root], op, keep_excluded, (void *)j, j->why, j->whylen);
+}
+
+void
+applier_config_roots(struct applier *a, const struct confroots *cr)
+{
+	a->conf = cr;
+}
+
 enum apply_result
 applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op, char *why,
     size_t whylen)
@@ -1329,7 +1384,10 @@ applier_apply(struct applier *a, const struct record_hdr *h, const struct op *op
 	}
 	if ((r = check_op(a, h, &j)) != APPLY_OK)
 		return r;
-	if (h->type == RECORD_CREATE && !(op->flags & OP_CREATE_EXCL))
+	if ((a->conf != NULL && confroots_at(a->conf, op->root) != NULL) ||
+	    is_config_type(h->type))
+		r = apply_config(a, &j);
+	else if (h->type == RECORD_CREATE && !(op->flags & OP_CREATE_EXCL))
 		r = apply_create(a, h, &j);
 	else if (!record_is_state_setting(h->type))
 		return apply_entry(a, h, &j);

@@ -46,6 +46,15 @@ enum apply_result {
 struct applier	*applier_open(const char *const *roots, size_t nroots, const char *pos_path,
 		    char *err, size_t errlen);
 void		 applier_close(struct applier *a);
+/*
+ * Roots from cr->first on are [protect] config entries (repl/confroot.h),
+ * each opened as the folder holding the entry: the CONFIG ops go to them
+ * and only there, each within its entry, and what cr excludes is never
+ * written or removed. Data ops on them are refused. cr is borrowed: it
+ * must outlive the applier. Without this call no root takes CONFIG ops.
+ */
+struct confroots;
+void		 applier_config_roots(struct applier *a, const struct confroots *cr);
 
 /*
  * Move the position to pos, durably, without applying anything: the copy

@@ -109,6 +109,13 @@ static const struct {
 				   OP_VERIFY_BEGIN | OP_VERIFY_FULL | OP_VERIFY_ENTRIES |
 				   OP_VERIFY_REHASH, 0 },
 	[RECORD_DATA]          = { F_PATH_REQ | F_OFFSET | F_SIZE | F_DATA, 0, 0 },
+	[RECORD_CONFIG_FILE]   = { F_PATH_REQ | F_MODE | F_OWNER | F_MTIME | F_DIRTIME | F_SIZE |
+				   F_DATA, 0, S_IFREG },
+	[RECORD_CONFIG_DIR]    = { F_PATH_REQ | F_MODE | F_OWNER | F_MTIME | F_DIRTIME | F_DATA, 0,
+				   S_IFDIR },
+	[RECORD_CONFIG_SYMLINK] = { F_PATH_REQ | F_TARGET | F_OWNER | F_MTIME | F_DIRTIME, 0, 0 },
+	[RECORD_CONFIG_REMOVE] = { F_PATH_REQ | F_DIRTIME, 0, 0 },
+	[RECORD_CONFIG_MANIFEST] = { F_PATH_REQ | F_SIZE | F_DATA, 0, 0 },
 };
 
 
@@ -770,6 +777,113 @@ verify_problem(const struct op *op)
 	return NULL;
 }
 
+/* ---- xattr blocks of the CONFIG types ---- */
+
+void
+op_xattr_block(const struct op *op, const uint8_t **block, size_t *len)
+{
+	*block = op->data;
+	*len = op->type == RECORD_CONFIG_FILE && op->size <= op->data_len ?
+	    op->data_len - (size_t)op->size : op->type == RECORD_CONFIG_DIR ? op->data_len : 0;
+}
+
+/* One xattr at the start of p (len bytes): NULL with *used, or what is wrong. */
+static const char *
+xattr_take(const uint8_t *p, size_t len, struct op_xattr *x, size_t *used)
+{
+	if (len < OP_XATTR_HEAD)
+		return "an xattr head cut short";
+	x->name_len = get16(p);
+	x->value_len = get32(p + 2);
+	if (x->name_len == 0 || x->name_len > OP_NAME_MAX)
+		return "an xattr name of 0 or more than 255 bytes";
+	if (len - OP_XATTR_HEAD < x->name_len ||
+	    len - OP_XATTR_HEAD - x->name_len < x->value_len)
+		return "an xattr longer than its block";
+	x->name = (const char *)p + OP_XATTR_HEAD;
+	x->value = p + OP_XATTR_HEAD + x->name_len;
+	if (memchr(x->name, '\0', x->name_len) != NULL)
+		return "an xattr name with a NUL";
+	*used = OP_XATTR_HEAD + x->name_len + x->value_len;
+	return NULL;
+}
+
+bool
+op_xattr_next(const uint8_t *block, size_t len, size_t *off, struct op_xattr *x)
+{
+	size_t used;
+
+	if (*off >= len || xattr_take(block + *off, len - *off, x, &used) != NULL)
+		return false;
+	*off += used;
+	return true;
+}
+
+bool
+op_xattr_put(uint8_t *buf, size_t cap, size_t *len, const char *name, size_t name_len,
+    const void *value, size_t value_len)
+{
+	size_t need = OP_XATTR_HEAD + name_len + value_len;
+
+	if (name_len == 0 || name_len > OP_NAME_MAX || memchr(name, '\0', name_len) != NULL ||
+	    value_len > UINT32_MAX || *len > cap || cap - *len < need)
+		return false;
+	put16(buf + *len, (uint16_t)name_len);
+	put32(buf + *len + 2, (uint32_t)value_len);
+	memcpy(buf + *len + OP_XATTR_HEAD, name, name_len);
+	if (value_len > 0)
+		memcpy(buf + *len + OP_XATTR_HEAD + name_len, value, value_len);
+	*len += need;
+	return true;
+}
+
+/* Names strictly ascending in byte order, so a block has one encoding. */
+static int
+xattr_cmp(const struct op_xattr *a, const struct op_xattr *b)
+{
+	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
+	int c = memcmp(a->name, b->name, n);
+
+	return c != 0 ? c : (int)a->name_len - (int)b->name_len;
+}
+
+static const char *
+xattr_block_problem(const uint8_t *block, size_t len)
+{
+	struct op_xattr x, prev = { 0 };
+	const char *problem;
+	size_t off = 0, used;
+
+	while (off < len) {
+		if ((problem = xattr_take(block + off, len - off, &x, &used)) != NULL)
+			return problem;
+		if (off > 0 && xattr_cmp(&prev, &x) >= 0)
+			return "xattr names not in ascending byte order";
+		prev = x;
+		off += used;
+	}
+	return NULL;
+}
+
+/* The CONFIG types: the xattr block, the content's size, no folder time for the entry. */
+static const char *
+config_problem(const struct op *op)
+{
+	const uint8_t *block;
+	size_t len;
+
+	if (op->type == RECORD_CONFIG_MANIFEST)
+		return memchr(op->path, '/', op->path_len) != NULL ?
+		    "a manifest path with a '/', expected the config entry's own name" : NULL;
+	if (memchr(op->path, '/', op->path_len) == NULL &&
+	    (op->dir_mtime_sec != 0 || op->dir_mtime_nsec != 0))
+		return "a folder time for the config entry itself, whose folder is not protected";
+	if (op->type == RECORD_CONFIG_FILE && op->size > op->data_len)
+		return "a content size past the data";
+	op_xattr_block(op, &block, &len);
+	return xattr_block_problem(block, len);
+}
+
 /*
  * Decode and check a payload of the given record type. The head must be
  * whole, the three strings and their NULs must lie in the payload, the
@@ -849,6 +963,11 @@ op_decode(unsigned type, const uint8_t *payload, size_t len, struct op *op, char
 		o.dir2_mtime_nsec = o.mtime_nsec;
 		o.mtime_sec = 0;
 		o.mtime_nsec = 0;
+	}
+	if (type >= RECORD_CONFIG_FILE && type <= RECORD_CONFIG_MANIFEST &&
+	    (problem = config_problem(&o)) != NULL) {
+		why_printf(why, whylen, "%s: %s", tname, problem);
+		return -1;
 	}
 	if (type == RECORD_VERIFY && (problem = verify_problem(&o)) != NULL) {
 		why_printf(why, whylen, "verify of mode 0%o, flags 0x%x, data of %u bytes: %s", o.mode,

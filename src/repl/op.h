@@ -70,6 +70,23 @@
  *   VERIFY         root path offset size mode(st_mode) uid gid mtime
  *                  flags(OP_VERIFY_*) data: by the type in mode, below
  *   DATA           root path offset size(file size) data(the block's bytes)
+ *   CONFIG_FILE    root path mode uid gid mtime dir_mtime size(content bytes)
+ *                  data(an xattr block, then the content: size bytes)
+ *   CONFIG_DIR     root path mode uid gid mtime dir_mtime data(an xattr block)
+ *   CONFIG_SYMLINK root path path2(target) uid gid mtime dir_mtime
+ *   CONFIG_REMOVE  root path dir_mtime
+ *   CONFIG_MANIFEST root path(the config entry's name) size(entries)
+ *                  data(the entries, repl/confcheck.h)
+ *
+ * The CONFIG types serve [protect] config entries (repl/confroot.h): their
+ * root is the folder holding the entry, and every path starts with the
+ * entry's own name. Each says what the entry is now, whole, so applying it
+ * twice leaves the same copy. dir_mtime there is the mtime of the folder
+ * holding path, 0.0 when path is the entry itself (its folder is not
+ * protected). An xattr block is the entry's xattrs back to back, in
+ * byte order of their names: u16 name_len (1 to OP_NAME_MAX), u32
+ * value_len, the name (no NUL inside), the value; op_decode checks it,
+ * op_xattr_next walks it.
  *
  * Times a change leaves behind (the stand-by's copy is to have the active's
  * mtimes, not the applier's clock): mtime of the entry ops above is the
@@ -197,6 +214,27 @@ struct op_entry {
 };
 
 size_t	op_entry_size(const struct op_entry *e);
+
+/* One xattr of an xattr block; name is not NUL-terminated. */
+#define OP_XATTR_HEAD  6
+
+struct op_xattr {
+	const char	*name;
+	uint16_t	 name_len;
+	const uint8_t	*value;
+	uint32_t	 value_len;
+};
+
+/*
+ * The xattr block of a CONFIG_FILE or CONFIG_DIR op: its bytes (the data
+ * before the content). op_xattr_next walks it from *off (0 to start):
+ * false after the last. op_xattr_put appends one at *len of buf (cap
+ * bytes): false when it does not fit or breaks the rules.
+ */
+void	op_xattr_block(const struct op *op, const uint8_t **block, size_t *len);
+bool	op_xattr_next(const uint8_t *block, size_t len, size_t *off, struct op_xattr *x);
+bool	op_xattr_put(uint8_t *buf, size_t cap, size_t *len, const char *name, size_t name_len,
+	    const void *value, size_t value_len);
 size_t	op_entry_put(uint8_t *buf, size_t buflen, const struct op_entry *e);
 bool	op_entry_next(const struct op *op, size_t *off, struct op_entry *e);
 

@@ -9,6 +9,9 @@
 #include "repl/apply.h"
 #include "repl/capture.h"
 #include "repl/check.h"
+#include "repl/confcheck.h"
+#include "repl/confroot.h"
+#include "repl/confwatch.h"
 #include "repl/hashcache.h"
 #include "repl/history.h"
 #include "repl/journal.h"
@@ -46,6 +49,7 @@
 #define APPLY_SYNC_RECORDS 4096
 #define IN_SYNC_LAG_MS     1000      /* older unacknowledged records: "syncing" */
 #define LAG_MARKS          65536
+#define CONFIG_COALESCE_MS 20        /* config events wait this long to be sent together */
 #define ENC_MAX            (OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA + OP_NAME_MAX + 1)
 /*
  * After a crash of the active, the entries whose ctime is at or after the
@@ -209,6 +213,19 @@ struct plane {
 	}			*waiters;        /* loop: plane_check_wait's callers */
 	size_t			 nwaiters, waiters_cap;
 	struct event		*check_ev;       /* loop: looks for the end every CHECK_POLL_MS */
+	/*
+	 * [protect] config: its roots come after the data ones (rootfds too:
+	 * the folders holding the entries); on the active, their watcher,
+	 * set and cleared under the journal lock (the capture's emits use it).
+	 */
+	struct confroots	 confroots;
+	struct confwatch	*confwatch;
+	struct event		*confwatch_ev, *confwatch_timer;
+	uint8_t			*manifest_buf;
+	/* On a passive, what the config manifests found (q_mu). */
+	uint64_t		 drift_count;
+	char			 drift_last[512];
+	struct confcheck_result	 cres;
 	/* The check on a passive: the verifier, on the applier thread. */
 	struct check_verifier	*verifier;
 	struct hashcache	*verify_cache;   /* the verifier's, kept across checks; emptied
@@ -432,10 +449,33 @@ sink_unlock(void *arg)
 	}
 }
 
+static int append_op(struct plane *p, const struct op *op);
+
+/*
+ * A data change: every config change that ended before it is journaled
+ * first (the watcher reads what the kernel has, cheaply when nothing), so
+ * the passive sees a configuration and the data written after it in order.
+ */
 static int
 sink_emit(void *arg, const struct op *op)
 {
 	struct plane *p = arg;
+
+	if (p->confwatch != NULL)
+		confwatch_sync_locked(p->confwatch);
+	return append_op(p, op);
+}
+
+/* The config watcher's ops: journaled as they come, with no hook. */
+static int
+config_emit(void *arg, const struct op *op)
+{
+	return append_op(arg, op);
+}
+
+static int
+append_op(struct plane *p, const struct op *op)
+{
 	size_t n = op_encode(p->enc, ENC_MAX, op);
 	char err[256];
 	uint64_t seq;
@@ -590,9 +630,143 @@ sink_after_write(void *arg, const struct op *op)
 
 /* ---- captures ---- */
 
+/* ---- the config watcher (active) ---- */
+
+/*
+ * A manifest of each config entry, journaled after every config change
+ * the watcher has: the passives compare their copies when they reach it.
+ * Run when the node becomes active and with every check.
+ */
+static void
+config_manifests(struct plane *p)
+{
+	const struct confroots *cr = &p->confroots;
+	struct op op;
+	char why[512];
+
+	if (cr->n == 0)
+		return;
+	sink_lock(p);
+	if (p->confwatch != NULL)
+		confwatch_sync_locked(p->confwatch);
+	for (size_t i = 0; i < cr->n; i++) {
+		uint16_t root = (uint16_t)(cr->first + i);
+
+		if (confcheck_manifest(cr, p->rootfds[root], root, p->manifest_buf, OP_MAX_DATA, &op,
+		    why, sizeof(why)) < 0)
+			log_warnx("config check: no manifest of %s: %s", cr->v[i].entry, why);
+		else if (append_op(p, &op) < 0)
+			log_warnx("config check: the manifest of %s cannot be journaled",
+			    cr->v[i].entry);
+	}
+	sink_unlock(p);
+}
+
+/*
+ * The "config" object of the status: the entries, the watcher's figures
+ * on the active, the drift found on a passive.
+ */
+static json_t *
+config_json(struct plane *p)
+{
+	struct confwatch_stats st = { 0 };
+	bool watching;
+	json_t *o;
+
+	journal_lock(p->journal);
+	if ((watching = p->confwatch != NULL))
+		confwatch_stats(p->confwatch, &st);
+	journal_unlock(p->journal);
+	o = json_pack("{s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s?}",
+	    "entries", (json_int_t)p->confroots.n, "watching", watching,
+	    "watches", (json_int_t)st.watches, "events", (json_int_t)st.events,
+	    "sent", (json_int_t)st.emitted, "skipped", (json_int_t)st.skipped,
+	    "errors", (json_int_t)st.errors, "overflows", (json_int_t)st.overflows,
+	    "watch_limit", st.watch_limit,
+	    "problem", st.last_problem[0] != '\0' ? st.last_problem : NULL);
+	pthread_mutex_lock(&p->q_mu);
+	json_object_set_new(o, "drift", json_integer((json_int_t)p->drift_count));
+	if (p->drift_last[0] != '\0')
+		json_object_set_new(o, "last_drift", json_string(p->drift_last));
+	pthread_mutex_unlock(&p->q_mu);
+	return o;
+}
+
+/* The events waited a little, so a file written in pieces goes once: send now. */
+static void
+on_config_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane *p = arg;
+
+	(void)fd;
+	(void)what;
+	sink_lock(p);
+	if (p->confwatch != NULL)
+		confwatch_sync_locked(p->confwatch);
+	sink_unlock(p);
+}
+
+static void
+on_config_events(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane *p = arg;
+	struct timeval wait = { 0, CONFIG_COALESCE_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	journal_lock(p->journal);
+	if (p->confwatch != NULL)
+		confwatch_take_locked(p->confwatch);
+	journal_unlock(p->journal);
+	if (!evtimer_pending(p->confwatch_timer, NULL))
+		evtimer_add(p->confwatch_timer, &wait);
+}
+
+static void
+start_config(struct plane *p)
+{
+	struct confwatch *w;
+	char err[256];
+
+	if (p->confroots.n == 0 || p->confwatch != NULL)
+		return;
+	if ((w = confwatch_new(&p->confroots, p->rootfds + p->confroots.first, config_emit, p,
+	    err, sizeof(err))) == NULL) {
+		log_warnx("config entries are not replicated: %s", err);
+		return;
+	}
+	p->confwatch_ev = event_new(p->base, confwatch_fd(w), EV_READ | EV_PERSIST,
+	    on_config_events, p);
+	p->confwatch_timer = evtimer_new(p->base, on_config_timer, p);
+	event_add(p->confwatch_ev, NULL);
+	journal_lock(p->journal);
+	p->confwatch = w;
+	journal_unlock(p->journal);
+	config_manifests(p);
+}
+
+/* Every change made so far goes out, then no more watching. */
+static void
+stop_config(struct plane *p)
+{
+	struct confwatch *w = p->confwatch;
+
+	if (w == NULL)
+		return;
+	sink_lock(p);
+	confwatch_sync_locked(w);
+	p->confwatch = NULL;
+	sink_unlock(p);
+	event_free(p->confwatch_ev);
+	event_free(p->confwatch_timer);
+	p->confwatch_ev = p->confwatch_timer = NULL;
+	confwatch_free(w);
+}
+
 static void
 stop_captures(struct plane *p)
 {
+	stop_config(p);
 	p->capture_ending = true;
 	for (size_t i = 0; i < p->ncaptures; i++)
 		capture_stop(p->captures[i]);
@@ -621,6 +795,7 @@ start_captures(struct plane *p, char *err, size_t errlen)
 		}
 		p->ncaptures = i + 1;
 	}
+	start_config(p);
 	return 0;
 }
 
@@ -1273,6 +1448,7 @@ plane_check(struct plane *p, bool full, bool rehash, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_mutex_unlock(&p->check_mu);
+	config_manifests(p);            /* the config entries are checked with every check */
 	p->check_overflows = p->overflows;
 	tokens_begin(p);
 	touched_take(p);
@@ -1980,6 +2156,69 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 	return true;
 }
 
+/* Ask the active for config entry root whole (it sends it again as it is). */
+static void
+want_config_entry(struct plane *p, uint16_t root)
+{
+	const struct confroot *r = confroots_at(&p->confroots, root);
+	struct check_want w = { .root = root, .kind = CHECK_WANT_ENTRY };
+	struct check_result res = { .wants = &w, .nwants = 1 };
+
+	if (r == NULL)
+		return;
+	w.path = r->name;
+	w.path_len = (uint16_t)r->name_len;
+	send_wants(p, &res);
+}
+
+#define DRIFT_LOGGED  20          /* drifts of one manifest logged one by one; then a count */
+
+/*
+ * A config entry's manifest, the applier having applied everything before
+ * it: what differs here is drift. This node's version is kept in the
+ * quarantine, the drift is logged and counted (lifelined makes it an
+ * event), and the entry is asked for whole.
+ */
+static void
+manifest_record(struct plane *p, const struct record_hdr *h, const struct op *op)
+{
+	const struct confroot *r = confroots_at(&p->confroots, op->root);
+	char why[512], *q;
+
+	if (r == NULL)
+		return;                 /* refused by the applier next */
+	if (p->changed_unsynced && !apply_sync(p))
+		return;
+	q = dated_path(p->quarantine, "config");
+	if (confcheck_compare(&p->confroots, p->rootfds[op->root], op, q, &p->cres, why,
+	    sizeof(why)) < 0)
+		log_warnx("config check of %s (record %" PRIu64 "): %s", r->entry, h->seq, why);
+	for (size_t i = 0; i < p->cres.ndrift; i++) {
+		const struct confdrift *d = &p->cres.drift[i];
+		char msg[sizeof(p->drift_last)];
+
+		snprintf(msg, sizeof(msg), "config drift: %s on this node %s the active's (%s); "
+		    "the active's copy wins%s%s; to keep this node's instead, make the same change "
+		    "on the active node", d->path, strcmp(d->what, "only here") == 0 ? "is not in" :
+		    strcmp(d->what, "missing here") == 0 ? "is missing from" : "differs from",
+		    d->what, d->kept != NULL ? ", this node's version is kept in " : "",
+		    d->kept != NULL ? d->kept : "");
+		if (i < DRIFT_LOGGED)
+			log_warnx("%s", msg);
+		pthread_mutex_lock(&p->q_mu);
+		p->drift_count++;
+		snprintf(p->drift_last, sizeof(p->drift_last), "%s", msg);
+		pthread_mutex_unlock(&p->q_mu);
+	}
+	if (p->cres.ndrift > DRIFT_LOGGED)
+		log_warnx("config drift: %zu more entries of %s differ", p->cres.ndrift - DRIFT_LOGGED,
+		    r->entry);
+	if (p->cres.want)
+		want_config_entry(p, op->root);
+	confcheck_result_clear(&p->cres);
+	free(q);
+}
+
 /* Apply one record; false when the reader must start again from the position. */
 static bool
 apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
@@ -1995,6 +2234,8 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 	}
 	if (h->type == RECORD_VERIFY && !verify_record(p, h, &op))
 		return false;
+	if (h->type == RECORD_CONFIG_MANIFEST)
+		manifest_record(p, h, &op);
 	if (h->type != RECORD_VERIFY)
 		p->changed_unsynced = true;
 	switch (applier_apply(p->applier, h, &op, why, sizeof(why))) {
@@ -2007,6 +2248,13 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 		 * skip the records that made it differ were skipped, and named
 		 * the file in the touched list: the targeted check covers it.
 		 */
+		if (confroots_at(&p->confroots, op.root) != NULL) {
+			/* A config entry: asked for whole again, no check of the data needed. */
+			log_warnx("apply: %s (config entry asked for again)", why);
+			p->diverged++;
+			want_config_entry(p, op.root);
+			return true;
+		}
 		if (p->diverged++ % 1000 == 0)
 			log_warnx("apply: %s (the copy needs a check)", why);
 		if (!p->env.needs_touched)
@@ -2543,6 +2791,37 @@ on_cut(void *arg, uint64_t keep_seq, const char *saved)
 }
 
 /*
+ * Wants for config entries go to the watcher, which sends each entry again
+ * whole; the rest are left at the front of wants for the responder.
+ * Returns how many are left.
+ */
+static size_t
+config_wants(struct plane *p, struct check_want *wants, size_t n)
+{
+	size_t kept = 0;
+	bool any = false;
+
+	journal_lock(p->journal);
+	for (size_t i = 0; i < n; i++) {
+		if (confroots_at(&p->confroots, wants[i].root) == NULL) {
+			wants[kept++] = wants[i];
+			continue;
+		}
+		if (p->confwatch != NULL)
+			confwatch_want_locked(p->confwatch, wants[i].root, wants[i].path);
+		any = true;
+	}
+	journal_unlock(p->journal);
+	if (any && p->confwatch != NULL) {
+		sink_lock(p);
+		if (p->confwatch != NULL)
+			confwatch_sync_locked(p->confwatch);
+		sink_unlock(p);
+	}
+	return kept;
+}
+
+/*
  * What a node downstream sends up. The active answers wants and starts a
  * check a copy asks for; a passive relays it to its own upstream.
  */
@@ -2578,6 +2857,7 @@ on_up(void *arg, enum node_id from, unsigned kind, const uint8_t *body, size_t l
 		log_warnx("check: wants from %s refused: %s", node_name(from), why);
 		return;
 	}
+	n = config_wants(p, wants, n);
 	check_lock(p);
 	for (size_t i = 0; i < n; i++)
 		check_responder_add(p->responder, &wants[i]);
@@ -2859,6 +3139,7 @@ plane_status(struct plane *p)
 	json_object_set_new(o, "quarantine", json_pack("{s:I, s:s?}", "count", (json_int_t)p->q_count,
 	    "last", p->q_last[0] != '\0' ? p->q_last : NULL));
 	pthread_mutex_unlock(&p->q_mu);
+	json_object_set_new(o, "config", config_json(p));
 	if (p->receiver != NULL && p->upstream >= 0) {
 		receiver_status(p->receiver, &up);
 		json_object_set_new(o, "upstream", stream_json(&up, p->upstream));
@@ -2869,28 +3150,65 @@ plane_status(struct plane *p)
 
 /* ---- open and close ---- */
 
+/*
+ * The folders holding the config entries, made where missing, opened as
+ * the roots after the data ones.
+ */
+static int
+open_config_roots(struct plane *p, char *err, size_t errlen)
+{
+	const struct confroots *cr = &p->confroots;
+
+	if (confroots_make_parents(cr, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < cr->n; i++)
+		if ((p->rootfds[cr->first + i] = open(cr->v[i].parent,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			snprintf(err, errlen, "the folder %s of config entry %s: %s", cr->v[i].parent,
+			    cr->v[i].entry, strerror(errno));
+			return -1;
+		}
+	return 0;
+}
+
 static int
 open_roots(struct plane *p, char *err, size_t errlen)
 {
 	const struct strlist *data = &p->conf->protect_data;
+	const char **roots;
 	struct apply_pos pos;
 	char *marker;
-	size_t len;
+	size_t len, nroots;
 
-	p->rootfds = xcalloc(data->n + 1, sizeof(int));
-	for (size_t i = 0; i < data->n; i++)
+	confroots_init(&p->confroots, p->conf);
+	nroots = data->n + p->confroots.n;
+	p->rootfds = xcalloc(nroots + 1, sizeof(int));
+	roots = xcalloc(nroots + 1, sizeof(*roots));
+	for (size_t i = 0; i < nroots; i++)
 		p->rootfds[i] = -1;
+	for (size_t i = 0; i < data->n; i++)
+		roots[i] = data->v[i];
+	for (size_t i = 0; i < p->confroots.n; i++)
+		roots[data->n + i] = p->confroots.v[i].parent;
 	for (size_t i = 0; i < data->n; i++) {
 		/* Opened before any capture is mounted over it: the check reads underneath. */
 		if (capture_clear_stale(data->v[i]) < 0 || mkdir_p(data->v[i], 0755) < 0 ||
 		    (p->rootfds[i] = open(data->v[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			snprintf(err, errlen, "protected folder %s: %s", data->v[i], strerror(errno));
+			free(roots);
 			return -1;
 		}
 	}
-	p->applier = applier_open((const char *const *)data->v, data->n, p->pos_path, err, errlen);
+	if (open_config_roots(p, err, errlen) < 0) {
+		free(roots);
+		return -1;
+	}
+	p->applier = applier_open((const char *const *)roots, data->n + p->confroots.n, p->pos_path,
+	    err, errlen);
+	free(roots);
 	if (p->applier == NULL)
 		return -1;
+	applier_config_roots(p->applier, &p->confroots);
 	pos = applier_pos(p->applier);
 	if ((marker = read_file(p->capturing_path, 64, &len)) != NULL &&
 	    strncmp(marker, "stopped", 7) != 0) {
@@ -2978,6 +3296,7 @@ plane_open(struct event_base *base, const struct config *conf, enum node_id self
 	p->wants_buf = xmalloc(STREAM_MAX_PAYLOAD);
 	p->quarantine = xasprintf("%s/quarantine", conf->state_dir);
 	p->enc = xmalloc(ENC_MAX);
+	p->manifest_buf = xmalloc(OP_MAX_DATA);
 	p->ring = xcalloc(LAG_MARKS, sizeof(*p->ring));
 	p->captures = xcalloc(conf->protect_data.n + 1, sizeof(*p->captures));
 	pthread_mutex_init(&p->down_mu, NULL);
@@ -3090,10 +3409,13 @@ plane_close(struct plane *p)
 	free(p->verify_folder);
 	check_result_clear(&p->vres);
 	applier_close(p->applier);
-	for (size_t i = 0; p->rootfds != NULL && i < p->conf->protect_data.n; i++)
+	for (size_t i = 0; p->rootfds != NULL && i < p->conf->protect_data.n + p->confroots.n; i++)
 		if (p->rootfds[i] >= 0)
 			close(p->rootfds[i]);
 	free(p->rootfds);
+	confroots_free(&p->confroots);
+	confcheck_result_clear(&p->cres);
+	free(p->manifest_buf);
 	if (p->journal != NULL)
 		journal_close(p->journal);
 	if (p->touched != NULL)

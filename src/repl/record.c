@@ -60,6 +60,12 @@ static const struct {
 	[RECORD_FSYNC_BARRIER] = { "fsync-barrier", true },
 	[RECORD_VERIFY]        = { "verify",        true },
 	[RECORD_DATA]          = { "data",          true },
+	/* Whole entries, redone the same way on a replay: no intent needed. */
+	[RECORD_CONFIG_FILE]   = { "config-file",   true },
+	[RECORD_CONFIG_DIR]    = { "config-dir",    true },
+	[RECORD_CONFIG_SYMLINK] = { "config-symlink", true },
+	[RECORD_CONFIG_REMOVE] = { "config-remove", true },
+	[RECORD_CONFIG_MANIFEST] = { "config-manifest", true },
 };
 
 

@@ -39,9 +39,15 @@ enum record_type {
 	RECORD_FSYNC_BARRIER = 16,
 	RECORD_VERIFY        = 17,   /* full system check: hashes of blocks */
 	RECORD_DATA          = 18,   /* full system check: blocks that differed */
+	/* Protected configuration ([protect] config), whole entries (op.h). */
+	RECORD_CONFIG_FILE   = 19,   /* a file as it is now: content, owner, mode, xattrs */
+	RECORD_CONFIG_DIR    = 20,   /* a directory's own attributes (made if missing) */
+	RECORD_CONFIG_SYMLINK = 21,  /* a symlink as it is now */
+	RECORD_CONFIG_REMOVE = 22,   /* the entry is gone (with all below it) */
+	RECORD_CONFIG_MANIFEST = 23, /* check: every entry below a config entry, hashed */
 };
 #define RECORD_TYPE_MIN RECORD_WRITE
-#define RECORD_TYPE_MAX RECORD_DATA
+#define RECORD_TYPE_MAX RECORD_CONFIG_MANIFEST
 
 /*
  * The header as decoded. On disk, at these offsets:

@@ -236,7 +236,7 @@ static const struct {
 	    "mode = ha ; the pair\r\n# a comment\n; another\n   \n", NULL, NULL },
 	{ "an empty section", "[protect]\n", "[failover]\n\n[protect]\n", NULL, NULL },
 	{ "a repeatable key and lists", "data = /var/lib/app\n",
-	    "data = /var/lib/app\ndata = /srv/a, /srv/b\nconfig = /etc/app\nconfig = /\n"
+	    "data = /var/lib/app\ndata = /srv/a, /srv/b\nconfig = /etc/app\nconfig = /etc/app2.conf\n"
 	    "exclude = *.tmp, /etc/app/*.dpkg-*\n", NULL, NULL },
 	{ "a protected systemd unit", "service = app\n", "service = app, nginx.service, getty@tty1\n",
 	    NULL, NULL },
@@ -321,7 +321,7 @@ static const struct {
 	{ "service = app\n", "service = app\nservice = web/1\n", NULL, NULL,
 	    "t.conf:18: [protect] service \"web/1\" is not a valid service name, expected 1 to 64 letters, digits, '_', '.', '@' or '-'" },
 	{ "service = app\n", "service = app\nexclude = *.tmp *.swp\n", NULL, NULL,
-	    "t.conf:18: [protect] exclude \"*.tmp *.swp\" contains a blank, expected a glob pattern like /etc/app/*.dpkg-*" },
+	    "t.conf:18: [protect] exclude \"*.tmp *.swp\" contains a blank, expected a glob pattern of absolute paths like /etc/app/*.dpkg-*, or of names like *.swp" },
 	{ "channel = 203.0.113.1, 203.0.113.25", "channel = 203.0.113.1, 203.0.113.3, 203.0.113.4, 203.0.113.5, 203.0.113.6", NULL, NULL,
 	    "t.conf:6: [node primary] channel \"203.0.113.1, 203.0.113.3, 203.0.113.4, 203.0.113.5, 203.0.113.6\" has more than 4 addresses, expected 1 to 4 channel addresses" },
 	{ "channel = 203.0.113.1, 203.0.113.25", "channel = 203.0.113.1, 203.0.113.250/40", NULL, NULL,

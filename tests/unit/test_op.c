@@ -124,6 +124,34 @@ sample(unsigned type)
 		op.data = (const uint8_t *)"block";
 		op.data_len = 5;
 		break;
+	case RECORD_CONFIG_FILE:
+		/* One xattr (user.a = "v"), then the content "conf". */
+		op.mode = S_IFREG | 0644;
+		op.uid = 1;
+		op.gid = 2;
+		op.mtime_sec = 1700000005;
+		op.dir_mtime_sec = 1700000006;
+		op.size = 4;
+		op.data = (const uint8_t *)"\0\6\0\0\0\1user.avconf";
+		op.data_len = 6 + 6 + 1 + 4;
+		break;
+	case RECORD_CONFIG_DIR:
+		op.mode = S_IFDIR | 0755;
+		op.mtime_sec = 1700000007;
+		break;
+	case RECORD_CONFIG_SYMLINK:
+		op.path2 = "../target";
+		op.path2_len = 9;
+		op.uid = 3;
+		break;
+	case RECORD_CONFIG_REMOVE:
+		op.dir_mtime_sec = 1700000008;
+		break;
+	case RECORD_CONFIG_MANIFEST:
+		op.path = "app";
+		op.path_len = 3;
+		op.size = 0;
+		break;
 	}
 	return op;
 }
@@ -360,8 +388,8 @@ test_decode_framing(void **state)
 	char why[256];
 
 	n = encode(good, sizeof(good), &op);
-	refused(0, good, n, "unknown type 0", "1 to 18");
-	refused(19, good, n, "unknown type 19", "1 to 18");
+	refused(0, good, n, "unknown type 0", "1 to 23");
+	refused(24, good, n, "unknown type 24", "1 to 23");
 
 	/* Every cut: a short head, then strings running past the end. */
 	for (cut = 0; cut < n; cut++) {

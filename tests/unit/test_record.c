@@ -172,10 +172,10 @@ test_decode_refusals(void **state)
 	memcpy(buf, good, sizeof(buf));
 	buf[7] = 0;
 	reseal(buf);
-	refused(buf, sizeof(buf), "type 0", "expected 1 to 18");
+	refused(buf, sizeof(buf), "type 0", "expected 1 to 23");
 	buf[7] = RECORD_TYPE_MAX + 1;
 	reseal(buf);
-	refused(buf, sizeof(buf), "type 19", "expected 1 to 18");
+	refused(buf, sizeof(buf), "type 24", "expected 1 to 23");
 	buf[6] = 1;
 	buf[7] = RECORD_WRITE;
 	reseal(buf);
@@ -393,6 +393,11 @@ test_types(void **state)
 		{ RECORD_FSYNC_BARRIER, "fsync-barrier", true },
 		{ RECORD_VERIFY,        "verify",        true },
 		{ RECORD_DATA,          "data",          true },
+		{ RECORD_CONFIG_FILE,   "config-file",   true },
+		{ RECORD_CONFIG_DIR,    "config-dir",    true },
+		{ RECORD_CONFIG_SYMLINK, "config-symlink", true },
+		{ RECORD_CONFIG_REMOVE, "config-remove", true },
+		{ RECORD_CONFIG_MANIFEST, "config-manifest", true },
 	};
 	size_t i;
 
@@ -401,6 +406,8 @@ test_types(void **state)
 	assert_int_equal(RECORD_RENAME, 7);
 	assert_int_equal(RECORD_FALLOCATE, 15);
 	assert_int_equal(RECORD_DATA, 18);
+	assert_int_equal(RECORD_CONFIG_FILE, 19);
+	assert_int_equal(RECORD_CONFIG_MANIFEST, 23);
 	assert_int_equal(sizeof(want) / sizeof(want[0]), RECORD_TYPE_MAX - RECORD_TYPE_MIN + 1);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		assert_int_equal(want[i].type, RECORD_TYPE_MIN + i);

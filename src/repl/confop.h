@@ -1,0 +1,55 @@
+/*
+ * Whole-entry ops of [protect] config entries (the CONFIG types of op.h):
+ * on the active, an entry read as it is now; on a passive, the copy made
+ * the same, each file atomically (a temporary file beside it, fsync,
+ * rename, fsync of its folder), so a crash or a reader never sees half a
+ * configuration file.
+ */
+#ifndef LIFELINE_CONFOP_H
+#define LIFELINE_CONFOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repl/apply.h"
+#include "repl/op.h"
+
+/* The bytes a CONFIG_FILE's xattrs and content may take together. */
+#define CONFOP_MAX_DATA  OP_MAX_DATA
+
+enum confop_read {
+	CONFOP_OK,       /* op describes the entry (CONFIG_REMOVE when it is gone) */
+	CONFOP_SKIP,     /* nothing replicates it (a device, a fifo, a socket) or it is
+			    over CONFOP_MAX_DATA: why says which */
+	CONFOP_FAIL,     /* it could not be read: why */
+};
+
+/*
+ * Read path (op.h rules, relative to rootfd, not "") into op for root:
+ * CONFIG_FILE with its xattrs and content in buf (CONFOP_MAX_DATA bytes),
+ * CONFIG_DIR with its xattrs in buf, CONFIG_SYMLINK with its target in
+ * target (OP_PATH_MAX + 1 bytes), or CONFIG_REMOVE when it does not exist.
+ * op points into path, buf and target.
+ */
+enum confop_read confop_read(int rootfd, uint16_t root, const char *path, uint8_t *buf,
+		    char *target, struct op *op, char *why, size_t whylen);
+
+/*
+ * Whether an entry of the copy must be left alone (an exclude pattern
+ * matches it); path is relative to rootfd.
+ */
+typedef bool	 confop_keep_fn(void *arg, const char *path);
+
+/*
+ * Make the copy below rootfd what op (any CONFIG type but MANIFEST) says.
+ * A REMOVE of a folder removes all below it but what keep says to leave
+ * (and so the folders holding that). APPLY_OK; APPLY_DIVERGED when the
+ * copy cannot take it as it is (its folder is missing, a folder stands
+ * where a file goes); APPLY_FAILED on this disk's errors. why names the
+ * path and what failed.
+ */
+enum apply_result confop_apply(int rootfd, const struct op *op, confop_keep_fn *keep,
+		    void *arg, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * The config watcher (confwatch.h): inotify watches over each config
+ * entry and the folder holding it, a set of dirty entries, and flushes
+ * that read each dirty entry whole and journal it.
+ */
+#include "repl/confwatch.h"
+#include "repl/beneath.h"
+#include "repl/confop.h"
+#include "repl/record.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WATCH_MASK  (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | \
+    IN_MODIFY | IN_ATTRIB | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
+#define EVENTS_BUF  65536
+#define LIMIT_PATH  "/proc/sys/fs/inotify/max_user_watches"
+#define LIMIT_MAX   (1u << 22)       /* never raise the watch limit past this */
+
+/* A watched folder: config entry ci, path in its root ("" the folder holding the entry). */
+struct watch {
+	int		 wd;
+	uint16_t	 ci;
+	char		*path;
+};
+
+/*
+ * An entry to send. deep: with all below it (a folder made or moved in).
+ * born: its first event since the last flush made it, so if it is gone
+ * by the flush, no node ever had it and nothing is sent.
+ */
+struct dirty {
+	uint16_t	 ci;
+	bool		 deep, born;
+	char		*path;
+};
+
+struct confwatch {
+	const struct confroots	*cr;
+	const int		*rootfds;
+	confwatch_emit_fn	*emit;
+	void			*arg;
+	int			 fd;
+	struct watch		*watches;
+	size_t			 nwatches, watches_cap;
+	struct dirty		*dirty;
+	size_t			 ndirty, dirty_cap;
+	bool			 flushing;
+	bool			 limit_tried;
+	uint8_t			*buf;            /* CONFOP_MAX_DATA: an entry being read */
+	char			 target[OP_PATH_MAX + 1];
+	struct confwatch_stats	 st;
+};
+
+static void
+problem(struct confwatch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+problem(struct confwatch *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->st.last_problem, sizeof(w->st.last_problem), fmt, ap);
+	va_end(ap);
+	log_warnx("config watcher: %s", w->st.last_problem);
+}
+
+/* ---- watches ---- */
+
+/* One more allowed watch than now, doubled, once: what an administrator would do. */
+static bool
+raise_limit(struct confwatch *w)
+{
+	char *text;
+	unsigned long now;
+	char next[32];
+
+	if (w->limit_tried)
+		return false;
+	w->limit_tried = true;
+	if ((text = read_file(LIMIT_PATH, 64, NULL)) == NULL)
+		return false;
+	now = strtoul(text, NULL, 10);
+	free(text);
+	if (now == 0 || now >= LIMIT_MAX)
+		return false;
+	snprintf(next, sizeof(next), "%lu\n", now * 2 > LIMIT_MAX ? LIMIT_MAX : now * 2);
+	if (write_file_atomic(LIMIT_PATH, next, strlen(next), 0644) < 0) {
+		/* /proc files cannot be renamed over: write in place. */
+		FILE *f = fopen(LIMIT_PATH, "we");
+
+		if (f == NULL || fputs(next, f) == EOF || fclose(f) != 0)
+			return false;
+	}
+	log_info("config watcher: raised fs.inotify.max_user_watches from %lu to %s", now,
+	    strtok(next, "\n"));
+	return true;
+}
+
+static void
+watch_add(struct confwatch *w, uint16_t ci, const char *path)
+{
+	const struct confroot *r = &w->cr->v[ci];
+	char abs[PATH_MAX];
+	int wd;
+
+	if (path[0] == '\0')
+		snprintf(abs, sizeof(abs), "%s", r->parent);
+	else if (!confroot_abspath(r, path, abs, sizeof(abs)))
+		return;
+	while ((wd = inotify_add_watch(w->fd, abs, WATCH_MASK)) == -1 && errno == ENOSPC &&
+	    raise_limit(w))
+		;
+	if (wd == -1) {
+		if (errno == ENOSPC) {
+			w->st.watch_limit = true;
+			problem(w, "cannot watch %s: fs.inotify.max_user_watches is reached; changes "
+			    "below it are not replicated until it is raised (sysctl "
+			    "fs.inotify.max_user_watches) and the engine restarted", abs);
+		} else if (errno != ENOENT && errno != ENOTDIR) {
+			problem(w, "cannot watch %s: %s", abs, strerror(errno));
+		}
+		return;
+	}
+	for (size_t i = 0; i < w->nwatches; i++)
+		if (w->watches[i].wd == wd && w->watches[i].ci == ci) {
+			free(w->watches[i].path);
+			w->watches[i].path = xstrdup(path);
+			return;
+		}
+	if (w->nwatches == w->watches_cap) {
+		w->watches_cap = w->watches_cap ? 2 * w->watches_cap : 16;
+		w->watches = xrealloc(w->watches, w->watches_cap * sizeof(*w->watches));
+	}
+	w->watches[w->nwatches++] = (struct watch){ .wd = wd, .ci = ci, .path = xstrdup(path) };
+	w->st.watches = w->nwatches;
+}
+
+static bool
+is_at_or_below(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+
+	return strncmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static void
+watch_remove_at(struct confwatch *w, size_t i)
+{
+	free(w->watches[i].path);
+	w->watches[i] = w->watches[--w->nwatches];
+	w->st.watches = w->nwatches;
+}
+
+/* A folder went away or moved: its watches and those below it go (a flush adds them again). */
+static void
+watches_drop_below(struct confwatch *w, uint16_t ci, const char *path)
+{
+	for (size_t i = 0; i < w->nwatches;) {
+		if (w->watches[i].ci == ci && w->watches[i].path[0] != '\0' &&
+		    is_at_or_below(w->watches[i].path, path)) {
+			inotify_rm_watch(w->fd, w->watches[i].wd);
+			watch_remove_at(w, i);
+		} else {
+			i++;
+		}
+	}
+}
+
+/* ---- the dirty set ---- */
+
+static void
+dirty_add(struct confwatch *w, uint16_t ci, const char *path, bool deep, bool born)
+{
+	for (size_t i = 0; i < w->ndirty; i++)
+		if (w->dirty[i].ci == ci && strcmp(w->dirty[i].path, path) == 0) {
+			w->dirty[i].deep |= deep;
+			return;
+		}
+	if (w->ndirty == w->dirty_cap) {
+		w->dirty_cap = w->dirty_cap ? 2 * w->dirty_cap : 16;
+		w->dirty = xrealloc(w->dirty, w->dirty_cap * sizeof(*w->dirty));
+	}
+	w->dirty[w->ndirty++] = (struct dirty){ .ci = ci, .deep = deep, .born = born,
+	    .path = xstrdup(path) };
+}
+
+static void
+dirty_clear(struct confwatch *w, size_t from)
+{
+	for (size_t i = from; i < w->ndirty; i++)
+		free(w->dirty[i].path);
+	w->ndirty = from;
+}
+
+void
+confwatch_all_dirty_locked(struct confwatch *w)
+{
+	for (size_t ci = 0; ci < w->cr->n; ci++)
+		dirty_add(w, (uint16_t)ci, w->cr->v[ci].name, true, false);
+}
+
+void
+confwatch_want_locked(struct confwatch *w, uint16_t root, const char *path)
+{
+	if (!confroots_covers(w->cr, root, path, strlen(path)))
+		return;
+	dirty_add(w, (uint16_t)(root - w->cr->first), path, true, false);
+}
+
+/* ---- events ---- */
+
+/* What one event means for the watch it came on. */
+static void
+on_event(struct confwatch *w, const struct watch *wa, const struct inotify_event *ev)
+{
+	const struct confroot *r = &w->cr->v[wa->ci];
+	uint16_t root = (uint16_t)(w->cr->first + wa->ci);
+	char rel[OP_PATH_MAX + 1];
+	bool made = ev->mask & (IN_CREATE | IN_MOVED_TO);
+	int n;
+
+	if (wa->path[0] == '\0') {
+		/* The folder holding the entry: only the entry's own name matters. */
+		if (ev->len == 0 || strcmp(ev->name, r->name) != 0)
+			return;
+		n = snprintf(rel, sizeof(rel), "%s", ev->name);
+	} else if (ev->len == 0) {
+		n = snprintf(rel, sizeof(rel), "%s", wa->path);      /* the folder itself */
+		made = false;
+	} else {
+		n = snprintf(rel, sizeof(rel), "%s/%s", wa->path, ev->name);
+	}
+	if (n < 0 || (size_t)n >= sizeof(rel) || !op_path_valid(rel, (size_t)n) ||
+	    !confroots_covers(w->cr, root, rel, (size_t)n))
+		return;
+	if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_DELETE | IN_MOVED_FROM)))
+		watches_drop_below(w, wa->ci, rel);
+	dirty_add(w, wa->ci, rel, made && (ev->mask & IN_ISDIR), made);
+}
+
+void
+confwatch_take_locked(struct confwatch *w)
+{
+	_Alignas(struct inotify_event) char buf[EVENTS_BUF];
+	const struct inotify_event *ev;
+	ssize_t n;
+
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			w->st.events++;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				w->st.overflows++;
+				problem(w, "the kernel's event queue overflowed: every config entry "
+				    "is sent again");
+				confwatch_all_dirty_locked(w);
+				continue;
+			}
+			for (size_t i = 0; i < w->nwatches;) {
+				if (w->watches[i].wd != ev->wd) {
+					i++;
+				} else if (ev->mask & IN_IGNORED) {
+					watch_remove_at(w, i);
+				} else {
+					on_event(w, &w->watches[i], ev);
+					i++;
+				}
+			}
+		}
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		problem(w, "reading inotify events: %s", strerror(errno));
+}
+
+/* ---- flushing ---- */
+
+static int
+cmp_dirty(const void *x, const void *y)
+{
+	const struct dirty *a = x, *b = y;
+
+	return a->ci != b->ci ? (int)a->ci - (int)b->ci : strcmp(a->path, b->path);
+}
+
+static int
+cmp_name(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int send_tree(struct confwatch *, uint16_t, const char *, bool);
+
+/*
+ * The names in folder path of entry ci, sorted, for a walk. NULL when it
+ * cannot be listed (gone: its own record said so).
+ */
+static char **
+list_folder(struct confwatch *w, uint16_t ci, const char *path, size_t *n)
+{
+	char **names = NULL;
+	size_t cap = 0;
+	struct dirent *d;
+	DIR *dir;
+	int fd;
+
+	*n = 0;
+	if ((fd = open_beneath(w->rootfds[ci], path, O_RDONLY | O_DIRECTORY, 0)) == -1)
+		return NULL;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[(*n)++] = xstrdup(d->d_name);
+	}
+	closedir(dir);
+	if (*n > 0)
+		qsort(names, *n, sizeof(*names), cmp_name);
+	return names;
+}
+
+/* Everything below folder path, in name order, each folder watched before it is listed. */
+static int
+send_below(struct confwatch *w, uint16_t ci, const char *path, bool emit)
+{
+	char rel[OP_PATH_MAX + 1], **names;
+	size_t n;
+	int rc = 0;
+
+	if ((names = list_folder(w, ci, path, &n)) == NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int len = snprintf(rel, sizeof(rel), "%s/%s", path, names[i]);
+
+		if (rc == 0 && len > 0 && (size_t)len < sizeof(rel) &&
+		    confroots_covers(w->cr, w->cr->first + ci, rel, (size_t)len))
+			rc = send_tree(w, ci, rel, emit);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+/*
+ * Send entry path of ci as it is now (emit false: only watch), and with
+ * deep all below it. A folder is watched before it is read, so nothing
+ * made in it afterwards is missed. 0, or -1 when journaling failed.
+ */
+static int
+send_tree(struct confwatch *w, uint16_t ci, const char *path, bool emit)
+{
+	struct op op;
+	char why[512];
+	enum confop_read r;
+
+	r = confop_read(w->rootfds[ci], (uint16_t)(w->cr->first + ci), path, w->buf, w->target,
+	    &op, why, sizeof(why));
+	if (r == CONFOP_SKIP) {
+		w->st.skipped++;
+		problem(w, "not replicated: %s", why);
+		return 0;
+	}
+	if (r == CONFOP_FAIL) {
+		w->st.errors++;
+		problem(w, "cannot read: %s", why);
+		return 0;
+	}
+	if (op.type == RECORD_CONFIG_DIR)
+		watch_add(w, ci, path);
+	if (emit) {
+		if (w->emit(w->arg, &op) < 0) {
+			w->st.errors++;
+			return -1;
+		}
+		w->st.emitted++;
+	}
+	return op.type == RECORD_CONFIG_DIR ? send_below(w, ci, path, emit) : 0;
+}
+
+/* One dirty entry: as it is now, unless it came and went unseen. */
+static int
+send_dirty(struct confwatch *w, const struct dirty *d)
+{
+	struct op op;
+	char why[512];
+	enum confop_read r;
+
+	if (d->deep)
+		return send_tree(w, d->ci, d->path, true);
+	r = confop_read(w->rootfds[d->ci], (uint16_t)(w->cr->first + d->ci), d->path, w->buf,
+	    w->target, &op, why, sizeof(why));
+	if (r == CONFOP_SKIP || r == CONFOP_FAIL) {
+		*(r == CONFOP_SKIP ? &w->st.skipped : &w->st.errors) += 1;
+		problem(w, "%s: %s", r == CONFOP_SKIP ? "not replicated" : "cannot read", why);
+		return 0;
+	}
+	if (op.type == RECORD_CONFIG_REMOVE && d->born)
+		return 0;
+	if (op.type == RECORD_CONFIG_DIR)
+		watch_add(w, d->ci, d->path);
+	if (w->emit(w->arg, &op) < 0) {
+		w->st.errors++;
+		return -1;
+	}
+	w->st.emitted++;
+	return 0;
+}
+
+int
+confwatch_sync_locked(struct confwatch *w)
+{
+	uint64_t before = w->st.emitted;
+	size_t i;
+
+	if (w->flushing)
+		return 0;                 /* our own emit reached the capture's hook */
+	w->flushing = true;
+	confwatch_take_locked(w);
+	if (w->ndirty > 1)
+		qsort(w->dirty, w->ndirty, sizeof(*w->dirty), cmp_dirty);
+	for (i = 0; i < w->ndirty; i++)
+		if (send_dirty(w, &w->dirty[i]) < 0)
+			break;
+	if (i < w->ndirty) {
+		/* Journaling failed: what is left stays dirty for the next flush. */
+		for (size_t k = 0; k < i; k++)
+			free(w->dirty[k].path);
+		memmove(w->dirty, w->dirty + i, (w->ndirty - i) * sizeof(*w->dirty));
+		w->ndirty -= i;
+		w->flushing = false;
+		return -1;
+	}
+	dirty_clear(w, 0);
+	w->flushing = false;
+	return (int)(w->st.emitted - before);
+}
+
+/* ---- life ---- */
+
+struct confwatch *
+confwatch_new(const struct confroots *cr, const int *rootfds, confwatch_emit_fn *emit,
+    void *arg, char *err, size_t errlen)
+{
+	struct confwatch *w = xcalloc(1, sizeof(*w));
+
+	w->cr = cr;
+	w->rootfds = rootfds;
+	w->emit = emit;
+	w->arg = arg;
+	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		why_printf(err, errlen, "inotify: %s", strerror(errno));
+		free(w);
+		return NULL;
+	}
+	w->buf = xmalloc(CONFOP_MAX_DATA);
+	for (size_t ci = 0; ci < cr->n; ci++) {
+		watch_add(w, (uint16_t)ci, "");
+		send_tree(w, (uint16_t)ci, cr->v[ci].name, false);
+	}
+	return w;
+}
+
+void
+confwatch_free(struct confwatch *w)
+{
+	if (w == NULL)
+		return;
+	close(w->fd);
+	for (size_t i = 0; i < w->nwatches; i++)
+		free(w->watches[i].path);
+	dirty_clear(w, 0);
+	free(w->watches);
+	free(w->dirty);
+	free(w->buf);
+	free(w);
+}
+
+int
+confwatch_fd(const struct confwatch *w)
+{
+	return w->fd;
+}
+
+void
+confwatch_stats(const struct confwatch *w, struct confwatch_stats *st)
+{
+	*st = w->st;
+}

@@ -1,0 +1,303 @@
+/*
+ * Unit tests of repl/confop: an entry read whole on one side and applied
+ * on the other gives the same content, mode, owner, xattrs and mtime; a
+ * file is put in place by rename (a reader never sees half of it) and no
+ * temporary file is left; a folder, a symlink and a removal with all below
+ * it, what the keep callback names left alone; a symlink on the way is
+ * never followed; a file over a record's size is refused, not cut.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "helpers/tmpdir.h"
+#include "repl/confop.h"
+#include "repl/confroot.h"
+#include "repl/record.h"
+
+struct sides {
+	char	*top;
+	char	 a[512], b[512];       /* the active's and the passive's folder holding "app" */
+	int	 afd, bfd;
+	uint8_t	*buf;
+	char	 target[OP_PATH_MAX + 1];
+};
+
+static int
+setup(void **state)
+{
+	struct sides *s = calloc(1, sizeof(*s));
+
+	s->top = tmpdir();
+	snprintf(s->a, sizeof(s->a), "%s/a", s->top);
+	snprintf(s->b, sizeof(s->b), "%s/b", s->top);
+	assert_int_equal(mkdir(s->a, 0755), 0);
+	assert_int_equal(mkdir(s->b, 0755), 0);
+	s->afd = open(s->a, O_RDONLY | O_DIRECTORY);
+	s->bfd = open(s->b, O_RDONLY | O_DIRECTORY);
+	s->buf = malloc(CONFOP_MAX_DATA);
+	*state = s;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct sides *s = *state;
+
+	close(s->afd);
+	close(s->bfd);
+	rm_rf(s->top);
+	free(s->top);
+	free(s->buf);
+	free(s);
+	return 0;
+}
+
+static void
+put(const char *dir, const char *rel, const char *text, mode_t mode)
+{
+	char path[1024];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static char *
+get(const char *dir, const char *rel)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	return read_file(path, 1 << 20, NULL);
+}
+
+/* Read rel on the active side and apply it on the passive side. */
+static enum apply_result
+carry(struct sides *s, const char *rel, confop_keep_fn *keep)
+{
+	struct op op;
+	char why[512];
+	enum apply_result r;
+
+	if (confop_read(s->afd, 0, rel, s->buf, s->target, &op, why, sizeof(why)) != CONFOP_OK)
+		fail_msg("reading %s: %s", rel, why);
+	r = confop_apply(s->bfd, &op, keep, NULL, why, sizeof(why));
+	if (r != APPLY_OK)
+		print_message("apply of %s: %s\n", rel, why);
+	return r;
+}
+
+static void
+test_file_whole(void **state)
+{
+	struct sides *s = *state;
+	struct stat sa, sb, before;
+	char path[1024], value[16];
+	char *text;
+
+	assert_int_equal(mkdir(strcat(strcpy(path, s->a), "/app"), 0750), 0);
+	assert_int_equal(mkdir(strcat(strcpy(path, s->b), "/app"), 0755), 0);
+	put(s->a, "app/main.conf", "listen = 5432\n", 0640);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->a);
+	assert_int_equal(setxattr(path, "user.lifeline", "yes", 3, 0), 0);
+	assert_int_equal(chown(path, 12, 34), 0);
+	put(s->b, "app/main.conf", "old, longer content than the new one\n", 0600);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->b);
+	assert_int_equal(setxattr(path, "user.stale", "x", 1, 0), 0);
+	assert_int_equal(stat(path, &before), 0);
+
+	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
+	assert_int_equal(carry(s, "app/main.conf", NULL), APPLY_OK);
+	text = get(s->b, "app/main.conf");
+	assert_string_equal(text, "listen = 5432\n");
+	free(text);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->a);
+	assert_int_equal(stat(path, &sa), 0);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->b);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode, sa.st_mode);
+	assert_int_equal(sb.st_uid, 12);
+	assert_int_equal(sb.st_gid, 34);
+	assert_int_equal(sb.st_mtim.tv_sec, sa.st_mtim.tv_sec);
+	assert_int_equal(sb.st_mtim.tv_nsec, sa.st_mtim.tv_nsec);
+	assert_true(sb.st_ino != before.st_ino);          /* renamed into place, not rewritten */
+	assert_int_equal(getxattr(path, "user.lifeline", value, sizeof(value)), 3);
+	assert_int_equal(getxattr(path, "user.stale", value, sizeof(value)), -1);
+	/* The folder's own attributes came too; no temporary file is left. */
+	snprintf(path, sizeof(path), "%s/app", s->b);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0750);
+	snprintf(path, sizeof(path), "%s/app/.lifeline-tmp.main.conf", s->b);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void
+test_symlink_and_remove(void **state)
+{
+	struct sides *s = *state;
+	char path[1024], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/app", s->a);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/app/my.cnf", s->a);
+	assert_int_equal(symlink("/etc/alternatives/my.cnf", path), 0);
+	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
+	assert_int_equal(carry(s, "app/my.cnf", NULL), APPLY_OK);
+	snprintf(path, sizeof(path), "%s/app/my.cnf", s->b);
+	n = readlink(path, link, sizeof(link) - 1);
+	assert_int_equal(n, 24);
+	link[n] = '\0';
+	assert_string_equal(link, "/etc/alternatives/my.cnf");
+
+	/* The active removes the folder: all of it goes here too. */
+	snprintf(path, sizeof(path), "%s/app/my.cnf", s->a);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/app", s->a);
+	assert_int_equal(rmdir(path), 0);
+	put(s->b, "app/extra", "x", 0644);
+	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
+	snprintf(path, sizeof(path), "%s/app", s->b);
+	assert_int_equal(access(path, F_OK), -1);
+	/* Removing what is already gone is fine (a replay). */
+	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
+}
+
+static bool
+keep_dpkg(void *arg, const char *path)
+{
+	(void)arg;
+	return strstr(path, ".dpkg-") != NULL;
+}
+
+static void
+test_remove_keeps_excluded(void **state)
+{
+	struct sides *s = *state;
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/app", s->b);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put(s->b, "app/a.conf", "a", 0644);
+	put(s->b, "app/a.conf.dpkg-dist", "the package's", 0644);
+	assert_int_equal(carry(s, "app", keep_dpkg), APPLY_OK);   /* gone on the active */
+	snprintf(path, sizeof(path), "%s/app/a.conf", s->b);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/app/a.conf.dpkg-dist", s->b);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
+static void
+test_never_through_a_symlink(void **state)
+{
+	struct sides *s = *state;
+	char path[1100], outside[1024];
+	struct op op = { .type = RECORD_CONFIG_FILE, .path = "app/x.conf", .path_len = 10,
+	    .mode = 0644, .data = (const uint8_t *)"evil", .data_len = 4, .size = 4 };
+	char why[256];
+
+	/* The passive's "app" is a symlink to a folder outside its root. */
+	snprintf(outside, sizeof(outside), "%s/outside", s->top);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	snprintf(path, sizeof(path), "%s/app", s->b);
+	assert_int_equal(symlink(outside, path), 0);
+	assert_int_equal(confop_apply(s->bfd, &op, NULL, NULL, why, sizeof(why)), APPLY_DIVERGED);
+	assert_non_null(strstr(why, "symlink"));
+	snprintf(path, sizeof(path), "%s/x.conf", outside);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void
+test_too_big_is_refused(void **state)
+{
+	struct sides *s = *state;
+	struct op op;
+	char path[1024], why[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/big.conf", s->a);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_int_equal(ftruncate(fd, CONFOP_MAX_DATA + 1), 0);
+	close(fd);
+	assert_int_equal(confop_read(s->afd, 0, "big.conf", s->buf, s->target, &op, why,
+	    sizeof(why)), CONFOP_SKIP);
+	assert_non_null(strstr(why, "over the"));
+	/* A missing entry reads as its removal. */
+	assert_int_equal(confop_read(s->afd, 0, "gone.conf", s->buf, s->target, &op, why,
+	    sizeof(why)), CONFOP_OK);
+	assert_int_equal(op.type, RECORD_CONFIG_REMOVE);
+}
+
+/*
+ * Through the applier: a CONFIG op lands only in a config root and within
+ * its entry; a data op is refused there, a CONFIG op in a data root.
+ */
+static void
+test_applier_confines(void **state)
+{
+	struct sides *s = *state;
+	struct confroot entry = { .entry = "/etc/app", .parent = s->b, .name = "app",
+	    .name_len = 3 };
+	struct confroots cr = { .v = &entry, .n = 1, .first = 1 };
+	const char *roots[2] = { s->a, s->b };
+	char pos[1100], why[256];
+	struct applier *ap;
+	uint64_t seq = 0;
+
+	snprintf(pos, sizeof(pos), "%s/pos", s->top);
+	ap = applier_open(roots, 2, pos, why, sizeof(why));
+	assert_non_null(ap);
+	applier_config_roots(ap, &cr);
+#define APPLY(t, r, p) applier_apply(ap, &(struct record_hdr){ .type = (t), .epoch = 1, \
+	    .seq = ++seq }, &(struct op){ .type = (t), .root = (r), .path = (p), \
+	    .path_len = (uint16_t)strlen(p), .mode = 0755 }, why, sizeof(why))
+	assert_int_equal(APPLY(RECORD_CONFIG_DIR, 1, "passwd.d"), APPLY_REFUSED);
+	assert_non_null(strstr(why, "outside config entry /etc/app"));
+	seq--;
+	assert_int_equal(APPLY(RECORD_CONFIG_DIR, 0, "app"), APPLY_REFUSED);
+	assert_non_null(strstr(why, "not a [protect] config entry"));
+	seq--;
+	assert_int_equal(APPLY(RECORD_MKDIR, 1, "app"), APPLY_REFUSED);
+	assert_non_null(strstr(why, "a data op"));
+	seq--;
+	assert_int_equal(APPLY(RECORD_CONFIG_DIR, 1, "app"), APPLY_OK);
+#undef APPLY
+	snprintf(pos, sizeof(pos), "%s/app", s->b);
+	assert_int_equal(access(pos, F_OK), 0);
+	snprintf(pos, sizeof(pos), "%s/passwd.d", s->b);
+	assert_int_equal(access(pos, F_OK), -1);
+	applier_close(ap);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_file_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_and_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_keeps_excluded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_never_through_a_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_big_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_applier_confines, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,274 @@
+/*
+ * Unit tests of repl/confwatch: changes to a watched config entry become
+ * whole-entry ops, coalesced (a file written a hundred times between two
+ * flushes goes once; an editor's temporary file renamed over the entry is
+ * never sent, only the result); a folder made with files in it goes with
+ * them, folder first; a delete and a rename; excluded names never go; a
+ * config change is journaled before a data change that follows it; the
+ * file beside the entry in its folder is ignored.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/util.h"
+#include "helpers/tmpdir.h"
+#include "repl/confwatch.h"
+#include "repl/record.h"
+
+#define MAX_SEEN 256
+
+/* What was emitted, in order: "TYPE PATH" lines. */
+struct seen {
+	char	*line[MAX_SEEN];
+	size_t	 n;
+};
+
+struct fixture {
+	char			*top;
+	char			 etc[512];
+	struct config		*conf;
+	struct confroots	 cr;
+	int			 rootfd;
+	struct confwatch	*w;
+	struct seen		 seen;
+};
+
+static int
+record(void *arg, const struct op *op)
+{
+	struct seen *s = arg;
+
+	assert_true(s->n < MAX_SEEN);
+	s->line[s->n++] = xasprintf("%s %.*s", record_type_name(op->type), (int)op->path_len,
+	    op->path);
+	return 0;
+}
+
+static void
+seen_clear(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->line[i]);
+	s->n = 0;
+}
+
+/* The lines seen, joined by "; ", for one comparison. */
+static char *
+seen_text(const struct seen *s)
+{
+	char *out = xstrdup("");
+
+	for (size_t i = 0; i < s->n; i++) {
+		char *next = xasprintf("%s%s%s", out, i ? "; " : "", s->line[i]);
+
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char text[2048], err[512], path[700];
+
+	f->top = tmpdir();
+	snprintf(f->etc, sizeof(f->etc), "%s/etc", f->top);
+	assert_int_equal(mkdir(f->etc, 0755), 0);
+	snprintf(path, sizeof(path), "%s/app", f->etc);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(text, sizeof(text),
+	    "[cluster]\nname = t\nmode = ha\n"
+	    "[node primary]\nchannel = 203.0.113.1\npublic = eth0 192.0.2.10/24\n"
+	    "management = 198.51.100.11/24\n"
+	    "[node secondary]\nchannel = 203.0.113.2\npublic = eth0 192.0.2.10/24\n"
+	    "management = 198.51.100.12/24\n"
+	    "[protect]\ndata = /var/lib/a\nconfig = %s/app\nexclude = *.dpkg-*\n", f->etc);
+	f->conf = config_parse_string(text, "t.conf", err, sizeof(err));
+	if (f->conf == NULL)
+		fail_msg("%s", err);
+	confroots_init(&f->cr, f->conf);
+	f->rootfd = open(f->etc, O_RDONLY | O_DIRECTORY);
+	f->w = confwatch_new(&f->cr, &f->rootfd, record, &f->seen, err, sizeof(err));
+	if (f->w == NULL)
+		fail_msg("%s", err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	confwatch_free(f->w);
+	close(f->rootfd);
+	confroots_free(&f->cr);
+	config_free(f->conf);
+	seen_clear(&f->seen);
+	rm_rf(f->top);
+	free(f->top);
+	free(f);
+	return 0;
+}
+
+static void
+write_text(const struct fixture *f, const char *rel, const char *text)
+{
+	char path[1024];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", f->etc, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void
+expect(struct fixture *f, const char *want)
+{
+	char *got;
+
+	assert_true(confwatch_sync_locked(f->w) >= 0);
+	got = seen_text(&f->seen);
+	if (strcmp(got, want) != 0)
+		fail_msg("emitted \"%s\", expected \"%s\"", got, want);
+	free(got);
+	seen_clear(&f->seen);
+}
+
+static void
+test_nothing_at_start(void **state)
+{
+	struct fixture *f = *state;
+
+	expect(f, "");
+}
+
+static void
+test_many_writes_go_once(void **state)
+{
+	struct fixture *f = *state;
+	char path[1024];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/app/main.conf", f->etc);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(write(fd, "line\n", 5), 5);
+	close(fd);
+	expect(f, "config-file app/main.conf");
+	expect(f, "");                              /* and nothing more */
+}
+
+static void
+test_editor_replace(void **state)
+{
+	struct fixture *f = *state;
+	char from[1024], to[1024];
+
+	write_text(f, "app/main.conf", "v1\n");
+	expect(f, "config-file app/main.conf");
+	/* An editor's way: a new file beside it, renamed over it. */
+	write_text(f, "app/.main.conf.swx", "v2\n");
+	snprintf(from, sizeof(from), "%s/app/.main.conf.swx", f->etc);
+	snprintf(to, sizeof(to), "%s/app/main.conf", f->etc);
+	assert_int_equal(rename(from, to), 0);
+	expect(f, "config-file app/main.conf");
+}
+
+static void
+test_folder_delete_rename(void **state)
+{
+	struct fixture *f = *state;
+	char path[1024], to[1024];
+
+	snprintf(path, sizeof(path), "%s/app/conf.d", f->etc);
+	assert_int_equal(mkdir(path, 0755), 0);
+	write_text(f, "app/conf.d/b.conf", "b\n");
+	write_text(f, "app/conf.d/a.conf", "a\n");
+	expect(f, "config-dir app/conf.d; config-file app/conf.d/a.conf; "
+	    "config-file app/conf.d/b.conf");
+	/* A file made later in the new folder is seen: it was watched before it was read. */
+	write_text(f, "app/conf.d/c.conf", "c\n");
+	expect(f, "config-file app/conf.d/c.conf");
+	snprintf(path, sizeof(path), "%s/app/conf.d/a.conf", f->etc);
+	assert_int_equal(unlink(path), 0);
+	expect(f, "config-remove app/conf.d/a.conf");
+	/* A rename: the old name goes, the new one comes with all it holds. */
+	snprintf(path, sizeof(path), "%s/app/conf.d", f->etc);
+	snprintf(to, sizeof(to), "%s/app/sites", f->etc);
+	assert_int_equal(rename(path, to), 0);
+	expect(f, "config-remove app/conf.d; config-dir app/sites; "
+	    "config-file app/sites/b.conf; config-file app/sites/c.conf");
+	/* The moved folder is watched under its new name. */
+	write_text(f, "app/sites/b.conf", "b2\n");
+	expect(f, "config-file app/sites/b.conf");
+}
+
+static void
+test_excluded_and_beside(void **state)
+{
+	struct fixture *f = *state;
+
+	write_text(f, "app/main.conf.dpkg-dist", "the package's\n");
+	write_text(f, "passwd", "beside the entry, not in it\n");
+	write_text(f, "app2", "a sibling with the same start\n");
+	expect(f, "");
+}
+
+static void
+test_config_before_data(void **state)
+{
+	struct fixture *f = *state;
+	struct op data = { .type = RECORD_WRITE, .path = "db", .path_len = 2 };
+
+	write_text(f, "app/main.conf", "mode = new\n");
+	/* The capture's emit: the watcher's sync first, then the data op. */
+	confwatch_sync_locked(f->w);
+	record(&f->seen, &data);
+	expect(f, "config-file app/main.conf; write db");
+}
+
+static void
+test_want_sends_again(void **state)
+{
+	struct fixture *f = *state;
+
+	write_text(f, "app/main.conf", "x\n");
+	expect(f, "config-file app/main.conf");
+	confwatch_want_locked(f->w, f->cr.first, "app");
+	expect(f, "config-dir app; config-file app/main.conf");
+	confwatch_want_locked(f->w, f->cr.first, "passwd");     /* outside the entry: ignored */
+	confwatch_want_locked(f->w, 0, "app");                  /* a data root: ignored */
+	expect(f, "");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_nothing_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_writes_go_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_editor_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_delete_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_excluded_and_beside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_before_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_sends_again, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
