@@ -262,7 +262,8 @@ lab_config_text(enum lab_mode mode, const char *replication, const char *bindir,
 		    addr_only(lab_networks[LAB_NET_PUBLIC_A].gateway, ip, sizeof(ip)));
 	fprintf(f, "[replication]\nmode = %s\n\n", replication);
 	fprintf(f, "[protect]\ndata = /var/lib/lifeline-sample\n");
-	fprintf(f, "config = /etc/lifeline-sample\nservice = %s\n\n", lab_app_service_name(app));
+	fprintf(f, "config = /etc/lifeline-sample\nexclude = /etc/lifeline-sample/*.dpkg-*\n"
+	    "service = %s\n\n", lab_app_service_name(app));
 	if (mode == LAB_HA)
 		snprintf(check, sizeof(check), "tcp %s:%d",
 		    addr_only(lab_networks[LAB_NET_PUBLIC_A].public_ip, ip, sizeof(ip)),

@@ -63,6 +63,34 @@ test_fragment(void **state)
 	json_decref(found);
 }
 
+/*
+ * Config paths a discovery names inside its data directory or inside
+ * another config folder of it are left out (configuration must not nest),
+ * said in a comment; the folder and the rest are kept.
+ */
+static void
+test_fragment_config_nesting(void **state)
+{
+	json_t *found = json_loads("{\"data\": [\"/var/lib/pg\"], \"config\": ["
+	    "\"/var/lib/pg/postgresql.conf\", \"/etc/pg/main/pg_hba.conf\", \"/etc/pg/main\", "
+	    "\"/etc/pg/main2.conf\"]}", 0, NULL);
+	char err[256], *text;
+
+	(void)state;
+	assert_non_null(found);
+	text = plugin_fragment("pg", "1", found, NULL, err, sizeof(err));
+	assert_non_null(text);
+	assert_non_null(strstr(text, "; config /var/lib/pg/postgresql.conf: inside /var/lib/pg, "
+	    "replicated with it\n"));
+	assert_non_null(strstr(text, "; config /etc/pg/main/pg_hba.conf: inside /etc/pg/main, "
+	    "replicated with it\n"));
+	assert_non_null(strstr(text, "\nconfig = /etc/pg/main\n"));
+	assert_non_null(strstr(text, "\nconfig = /etc/pg/main2.conf\n"));   /* a sibling, not inside */
+	assert_null(strstr(text, "config = /var/lib/pg/postgresql.conf"));
+	free(text);
+	json_decref(found);
+}
+
 /* A start command longer than a line: a script beside, or refused without a folder. */
 static void
 test_long_start(void **state)
@@ -223,6 +251,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fragment),
+		cmocka_unit_test(test_fragment_config_nesting),
 		cmocka_unit_test(test_long_start),
 		cmocka_unit_test(test_install_uninstall),
 	};
