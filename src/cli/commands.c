@@ -190,6 +190,10 @@ print_status_text(json_t *st)
 	printf("this node: %s, %s\n", str(st, "self"), str(st, "role"));
 	if (json_is_string(json_object_get(st, "waiting")))
 		printf("  waiting: %s\n", str(st, "waiting"));
+	json_array_foreach(json_object_get(st, "config_mismatch"), i, n)
+		printf("configuration mismatch: %s runs %s, this node %.16s; run `lifeline config "
+		    "push` on the active\n", str(n, "identity"), str(n, "config_hash"),
+		    str(st, "config_hash"));
 	printf("nodes:\n");
 	json_array_foreach(nodes, i, n) {
 		json_t *chans = json_object_get(n, "channels"), *c;
