@@ -212,7 +212,7 @@ static void
 abort_all(struct push *p)
 {
 	for (int id = 0; id < NODE_COUNT; id++) {
-		if (p->result[id] != NR_PREPARED)
+		if (id == (int)p->self || p->result[id] != NR_PREPARED)
 			continue;
 		if (ask_peer(p, id, WIRE_CONFIG_ABORT))
 			say(p, id, "aborted");
@@ -260,7 +260,7 @@ commit_all(struct push *p)
 	int failed = 0;
 
 	for (int id = 0; id < NODE_COUNT; id++) {
-		if (p->result[id] != NR_PREPARED)
+		if (id == (int)p->self || p->result[id] != NR_PREPARED)
 			continue;
 		if (ask_peer(p, id, WIRE_CONFIG_COMMIT)) {
 			p->result[id] = NR_COMMITTED;
@@ -355,7 +355,8 @@ finish(const struct push *p, bool ok, const char *summary)
 		print_json(p, ok, summary);
 	if (ok && !p->json)
 		printf("%s\n", summary);
-	else if (!ok)
+	fflush(stdout);               /* the nodes' lines before the verdict */
+	if (!ok)
 		fprintf(stderr, "lifeline config push: %s\n", summary);
 	return ok ? 0 : 1;
 }
@@ -371,7 +372,7 @@ push_run(struct push *p)
 	xstrlcpy(p->hash[p->self], p->conf->hash, sizeof(p->hash[p->self]));
 	if (prepare_all(p) > 0) {
 		abort_all(p);
-		p->result[p->self] = NR_ABORTED;
+		p->result[p->self] = NR_ABORTED;     /* its engine was never asked to reload */
 		nodes_with(p, NR_FAILED, names, sizeof(names));
 		snprintf(summary, sizeof(summary), "not pushed: %s did not take it; every node keeps "
 		    "the configuration it runs", names);
