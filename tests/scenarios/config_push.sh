@@ -7,7 +7,7 @@
 # and a push repairs it; a passive node refuses to push.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 30
+plan 31
 
 # conf_of NODE: the host path of NODE's /etc/lifeline/lifeline.conf (readable while it is off).
 conf_of() { echo "$LAB_DIR/$1/etc/lifeline.conf"; }
@@ -102,8 +102,11 @@ wait_for "[ \"\$(mismatch_of primary)\" = tertiary ]" 15 &&
 wait_for "lab exec primary -- lifeline events | grep -q 'configuration mismatch: tertiary runs [0-9a-f]\{16\}, this node (primary) runs ${h1:0:16}'" 10 &&
 	pass "the mismatch is an event naming the node and both hashes" ||
 	fail "the mismatch is an event naming the node and both hashes"
-out=$(push 2>&1)
+out=$(push --json 2>&1)
 is "$?" "0" "a push from the active repairs it"
+is "$(printf '%s' "$out" | jq -r '[.ok, (.nodes[] | .identity + "=" + .result)] | join(" ")')" \
+	"true primary=committed secondary=committed tertiary=committed" \
+	"its --json names every node committed"
 wait_for "[ \"\$(all_hashes)\" = \"$h1 $h1 $h1\" ] && [ -z \"\$(mismatch_of primary)\" ]" 10 &&
 	same_files "$(conf_of tertiary)" "$WORK/conf.1" &&
 	pass "every node runs the pushed configuration again, no mismatch" ||
