@@ -108,7 +108,8 @@ read_msg(SSL *ssl, struct wire_hdr *h, uint8_t *payload, size_t max, char *why, 
 struct agent_req {
 	const uint8_t *msg;           /* the whole request message, header included */
 	size_t         len;
-	uint16_t       done;          /* ENGINE_STARTED, PLUGIN_DONE */
+	uint16_t       done;          /* ENGINE_STARTED, PLUGIN_DONE, CONFIG_DONE */
+	struct wire_config_done *config_done;   /* CONFIG_DONE decoded into */
 };
 
 /* Write all of buf, however SSL_write splits it. */
@@ -136,7 +137,7 @@ exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id pe
 		.min_version = WIRE_VERSION, .max_version = WIRE_VERSION,
 	};
 	uint8_t out[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
-	uint8_t payload[256];
+	uint8_t payload[WIRE_CONFIG_DONE_MIN + 256];   /* the longest answer */
 	struct wire_hdr h;
 	size_t n;
 	int id;
@@ -182,6 +183,10 @@ exchange(SSL *ssl, const struct config *conf, enum node_id self, enum node_id pe
 		} else if (h.type != req->done) {
 			snprintf(msg, msglen, "message type %u, expected the answer to the request", h.type);
 			return -1;
+		} else if (req->config_done != NULL) {
+			if (wire_decode_config_done(payload, h.length, req->config_done, msg, msglen) < 0)
+				return -1;
+			snprintf(msg, msglen, "%s", req->config_done->text);
 		} else
 			wire_decode_refuse(payload, h.length, msg, msglen);
 	}
@@ -241,7 +246,7 @@ agent_engine_start(const struct config *conf, enum node_id self, enum node_id pe
     size_t msglen)
 {
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_ENGINE_START_SIZE];
-	struct agent_req req = { buf, wire_encode_engine_start(buf, 0), WIRE_ENGINE_STARTED };
+	struct agent_req req = { buf, wire_encode_engine_start(buf, 0), WIRE_ENGINE_STARTED, NULL };
 
 	return agent_call(conf, self, peer, &req, msg, msglen);
 }
@@ -257,6 +262,24 @@ agent_plugin_files(const struct config *conf, enum node_id self, enum node_id pe
 	req.len = wire_encode_plugin_files(&buf, 0, files);
 	req.msg = buf;
 	req.done = WIRE_PLUGIN_DONE;
+	req.config_done = NULL;
+	rc = agent_call(conf, self, peer, &req, msg, msglen);
+	free(buf);
+	return rc;
+}
+
+int
+agent_config_push(const struct config *conf, enum node_id self, enum node_id peer,
+    const struct wire_config_push *push, struct wire_config_done *done, char *msg, size_t msglen)
+{
+	uint8_t *buf;
+	struct agent_req req;
+	int rc;
+
+	req.len = wire_encode_config_push(&buf, 0, push);
+	req.msg = buf;
+	req.done = WIRE_CONFIG_DONE;
+	req.config_done = done;
 	rc = agent_call(conf, self, peer, &req, msg, msglen);
 	free(buf);
 	return rc;

@@ -25,4 +25,15 @@ struct wire_plugin_files;
 int agent_plugin_files(const struct config *conf, enum node_id self, enum node_id peer,
     const struct wire_plugin_files *files, char *msg, size_t msglen);
 
+/*
+ * One phase of a config push to peer's agent (req->phase). 0 with the
+ * node's answer in done (the config_hash, what was done), or -1 with why
+ * in msg: refused and why, or no answer on any channel (each address
+ * tried, and what came of it).
+ */
+struct wire_config_push;
+struct wire_config_done;
+int agent_config_push(const struct config *conf, enum node_id self, enum node_id peer,
+    const struct wire_config_push *req, struct wire_config_done *done, char *msg, size_t msglen);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include "cli/agentcall.h"
 #include "cli/commands.h"
+#include "cli/configpush.h"
 #include "cli/init.h"
 #include "cli/lab.h"
 #include "cli/plugins.h"
@@ -41,6 +42,7 @@ static int cmd_check(struct cli_ctx *, int, char **);
 static int cmd_engine(struct cli_ctx *, int, char **);
 static int cmd_lab(struct cli_ctx *, int, char **);
 static int cmd_plugin(struct cli_ctx *, int, char **);
+static int cmd_config(struct cli_ctx *, int, char **);
 static int cmd_help(struct cli_ctx *, int, char **);
 static int cmd_version(struct cli_ctx *, int, char **);
 
@@ -64,6 +66,10 @@ const struct cli_command cli_commands[] = {
 	{ "events",  "[--follow] [--json]", "print the event log: role changes, vetoes, refusals, "
 	    "channels, with their reasons; --follow waits for more", cmd_events },
 	{ "reload",  "",         "make the engine re-read its configuration; a bad file keeps the running one", cmd_reload },
+	{ "config",  "push [--json]", "on the active node: send this node's configuration file to "
+	  "every node, all or nothing (see CONFIGURATION PUSH); each node checks it for itself; "
+	  "a node that refuses it or does not answer is named with why, and every node keeps the "
+	  "configuration it runs", cmd_config },
 	{ "init",    "[--force]", "create the cluster CA and a certificate for every node in tls_dir; "
 	    "copy tls_dir to every node (ca.key may stay here)", cmd_init },
 	{ "plugin",  "list [--json] | install PATH [KEY=VALUE ...] [--here] | uninstall NAME "
@@ -190,6 +196,10 @@ print_status_text(json_t *st)
 	printf("this node: %s, %s\n", str(st, "self"), str(st, "role"));
 	if (json_is_string(json_object_get(st, "waiting")))
 		printf("  waiting: %s\n", str(st, "waiting"));
+	json_array_foreach(json_object_get(st, "config_mismatch"), i, n)
+		printf("configuration mismatch: %s runs %s, this node %.16s; run `lifeline config "
+		    "push` on the active\n", str(n, "identity"), str(n, "config_hash"),
+		    str(st, "config_hash"));
 	printf("nodes:\n");
 	json_array_foreach(nodes, i, n) {
 		json_t *chans = json_object_get(n, "channels"), *c;
@@ -503,6 +513,12 @@ static int
 cmd_plugin(struct cli_ctx *ctx, int argc, char **argv)
 {
 	return plugin_command(ctx, argc, argv);
+}
+
+static int
+cmd_config(struct cli_ctx *ctx, int argc, char **argv)
+{
+	return config_command(ctx, argc, argv);
 }
 
 static int

@@ -6,8 +6,10 @@
 #include "common/wire.h"
 #include "common/bytes.h"
 #include "common/config.h"
+#include "common/log.h"
 #include "common/util.h"
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 
 #include <stdio.h>
@@ -15,10 +17,14 @@
 
 /* The payload layouts add up to the sizes the header announces. */
 _Static_assert(4 + 2 + 2 + 4 + 4 + 8 == WIRE_HDR_SIZE, "header layout");
-_Static_assert(WIRE_NAME_SIZE + 4 * 1 + 2 * 2 + sizeof(((struct wire_hello *)0)->reserved)
+_Static_assert(WIRE_NAME_SIZE + 4 * 1 + 2 * 2 + 1 + sizeof(((struct wire_hello *)0)->reserved)
     == WIRE_HELLO_SIZE, "hello layout");
 _Static_assert(4 * 8 + 4 + 3 * 1 + sizeof(((struct wire_heartbeat *)0)->reserved)
-    == WIRE_HEARTBEAT_SIZE, "heartbeat layout");
+    == WIRE_HEARTBEAT_V1_SIZE, "heartbeat layout");
+_Static_assert(WIRE_HEARTBEAT_V1_SIZE + WIRE_HB_HASH_SIZE == WIRE_HEARTBEAT_SIZE,
+    "long heartbeat layout");
+_Static_assert(1 + 7 + WIRE_CONFIG_DIGEST + 4 + 4 == WIRE_CONFIG_PUSH_MIN, "config push layout");
+_Static_assert(1 + 7 + 64 == WIRE_CONFIG_DONE_MIN, "config done layout");
 
 uint8_t *
 wire_put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch)
@@ -45,13 +51,15 @@ wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h)
 	*p++ = h->kind;
 	p = put16(p, h->min_version);
 	p = put16(p, h->max_version);
+	*p = h->features;
 	return WIRE_HDR_SIZE + WIRE_HELLO_SIZE;
 }
 
 size_t
 wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb)
 {
-	uint8_t *p = wire_put_hdr(buf, WIRE_HEARTBEAT, WIRE_HEARTBEAT_SIZE, epoch);
+	size_t size = hb->config_known ? WIRE_HEARTBEAT_SIZE : WIRE_HEARTBEAT_V1_SIZE;
+	uint8_t *p = wire_put_hdr(buf, WIRE_HEARTBEAT, (uint32_t)size, epoch);
 
 	p = put64(p, hb->seq);
 	p = put64(p, hb->sent_ns);
@@ -61,8 +69,10 @@ wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat 
 	*p++ = hb->role;
 	*p++ = hb->active;
 	*p++ = hb->flags;
-	*p = 0;
-	return WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE;
+	*p++ = 0;
+	if (hb->config_known)
+		memcpy(p, hb->config_hash, WIRE_HB_HASH_SIZE);
+	return WIRE_HDR_SIZE + size;
 }
 
 size_t
@@ -386,7 +396,8 @@ wire_decode_hello(const uint8_t *p, size_t len, struct wire_hello *h, char *why,
 	h->kind = *p++;
 	h->min_version = get16(p);
 	h->max_version = get16(p + 2);
-	memcpy(h->reserved, p + 4, sizeof(h->reserved));
+	h->features = p[4];
+	memcpy(h->reserved, p + 5, sizeof(h->reserved));
 	if (h->identity >= NODE_COUNT) {
 		snprintf(why, whylen, "hello from identity %u, expected primary, secondary or tertiary",
 		    h->identity);
@@ -408,10 +419,16 @@ int
 wire_decode_heartbeat(const uint8_t *p, size_t len, struct wire_heartbeat *hb,
     char *why, size_t whylen)
 {
-	if (len != WIRE_HEARTBEAT_SIZE) {
-		snprintf(why, whylen, "heartbeat of %zu bytes, expected %d", len, WIRE_HEARTBEAT_SIZE);
+	if (len != WIRE_HEARTBEAT_SIZE && len != WIRE_HEARTBEAT_V1_SIZE) {
+		snprintf(why, whylen, "heartbeat of %zu bytes, expected %d (or %d without a config "
+		    "hash)", len, WIRE_HEARTBEAT_SIZE, WIRE_HEARTBEAT_V1_SIZE);
 		return -1;
 	}
+	/* An older peer's beat says nothing of its configuration: unknown, not a mismatch. */
+	hb->config_known = len == WIRE_HEARTBEAT_SIZE;
+	memset(hb->config_hash, 0, sizeof(hb->config_hash));
+	if (hb->config_known)
+		memcpy(hb->config_hash, p + WIRE_HEARTBEAT_V1_SIZE, WIRE_HB_HASH_SIZE);
 	hb->seq = get64(p);
 	hb->sent_ns = get64(p + 8);
 	hb->echo_seq = get64(p + 16);
@@ -466,4 +483,168 @@ wire_decode_refuse(const uint8_t *p, size_t len, char *out, size_t outlen)
 	for (size_t i = 0; i < len && n + 1 < outlen; i++)
 		out[n++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
 	out[n] = '\0';
+}
+
+/* ---- config push ---- */
+
+void
+wire_config_digest(const char *text, size_t len, uint8_t digest[WIRE_CONFIG_DIGEST])
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(text, len, digest, &n, EVP_sha256(), NULL) != 1 || n != WIRE_CONFIG_DIGEST)
+		fatalx("SHA-256 failed");
+}
+
+bool
+wire_is_config_hash(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+int
+wire_hb_hash(const char *config_hash, uint8_t out[WIRE_HB_HASH_SIZE])
+{
+	if (config_hash == NULL || !wire_is_config_hash(config_hash))
+		return -1;
+	for (size_t i = 0; i < WIRE_HB_HASH_SIZE; i++) {
+		unsigned v;
+
+		sscanf(config_hash + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+size_t
+wire_encode_config_push(uint8_t **out, uint64_t epoch, const struct wire_config_push *r)
+{
+	uint32_t n = r->phase == WIRE_CONFIG_PREPARE ? r->len : 0;
+	uint8_t *p;
+
+	*out = xmalloc(WIRE_HDR_SIZE + WIRE_CONFIG_PUSH_MIN + n);
+	p = wire_put_hdr(*out, WIRE_CONFIG_PUSH, WIRE_CONFIG_PUSH_MIN + n, epoch);
+	memset(p, 0, WIRE_CONFIG_PUSH_MIN);
+	p[0] = r->phase;
+	memcpy(p + 8, r->digest, WIRE_CONFIG_DIGEST);
+	put32(p + 40, n);
+	if (n > 0)
+		memcpy(p + WIRE_CONFIG_PUSH_MIN, r->text, n);
+	return WIRE_HDR_SIZE + WIRE_CONFIG_PUSH_MIN + n;
+}
+
+/* Whether bytes from..to of p are all zero; else why names the first that is not. */
+static bool
+zeros(const uint8_t *p, size_t from, size_t to, const char *what, char *why, size_t whylen)
+{
+	for (size_t i = from; i < to; i++)
+		if (p[i] != 0) {
+			snprintf(why, whylen, "%s with reserved byte %zu set, expected a zero", what, i);
+			return false;
+		}
+	return true;
+}
+
+int
+wire_decode_config_push(const uint8_t *p, size_t len, struct wire_config_push *r, char *why,
+    size_t whylen)
+{
+	uint8_t digest[WIRE_CONFIG_DIGEST];
+
+	memset(r, 0, sizeof(*r));
+	if (len < WIRE_CONFIG_PUSH_MIN) {
+		snprintf(why, whylen, "config push of %zu bytes, expected at least %d", len,
+		    WIRE_CONFIG_PUSH_MIN);
+		return -1;
+	}
+	if (!zeros(p, 1, 8, "config push", why, whylen) || !zeros(p, 44, 48, "config push", why,
+	    whylen))
+		return -1;
+	r->phase = p[0];
+	memcpy(r->digest, p + 8, WIRE_CONFIG_DIGEST);
+	r->len = get32(p + 40);
+	r->text = (const char *)p + WIRE_CONFIG_PUSH_MIN;
+	if (r->phase < WIRE_CONFIG_PREPARE || r->phase > WIRE_CONFIG_ABORT) {
+		snprintf(why, whylen, "config push phase %u, expected prepare (1), commit (2) or "
+		    "abort (3)", r->phase);
+		return -1;
+	}
+	if (r->len != len - WIRE_CONFIG_PUSH_MIN) {
+		snprintf(why, whylen, "config push announcing %u bytes of text with %zu following",
+		    r->len, len - WIRE_CONFIG_PUSH_MIN);
+		return -1;
+	}
+	if (r->phase != WIRE_CONFIG_PREPARE && r->len != 0) {
+		snprintf(why, whylen, "config %s with %u bytes of text, expected none",
+		    r->phase == WIRE_CONFIG_COMMIT ? "commit" : "abort", r->len);
+		return -1;
+	}
+	if (r->phase == WIRE_CONFIG_PREPARE) {
+		if (r->len == 0 || r->len > WIRE_CONFIG_MAX_TEXT) {
+			snprintf(why, whylen, "configuration of %u bytes, expected 1 to %d", r->len,
+			    WIRE_CONFIG_MAX_TEXT);
+			return -1;
+		}
+		if (memchr(r->text, '\0', r->len) != NULL) {
+			snprintf(why, whylen, "configuration with a NUL byte, expected a text file");
+			return -1;
+		}
+		wire_config_digest(r->text, r->len, digest);
+		if (memcmp(digest, r->digest, sizeof(digest)) != 0) {
+			snprintf(why, whylen, "configuration text does not match its SHA-256: damaged "
+			    "on the way");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+size_t
+wire_encode_config_done(uint8_t *buf, size_t buflen, uint64_t epoch,
+    const struct wire_config_done *d)
+{
+	size_t n = strnlen(d->text, 255);
+	uint8_t *p;
+
+	if (buflen < WIRE_HDR_SIZE + WIRE_CONFIG_DONE_MIN)
+		return 0;
+	if (n > buflen - WIRE_HDR_SIZE - WIRE_CONFIG_DONE_MIN)
+		n = buflen - WIRE_HDR_SIZE - WIRE_CONFIG_DONE_MIN;
+	p = wire_put_hdr(buf, WIRE_CONFIG_DONE, (uint32_t)(WIRE_CONFIG_DONE_MIN + n), epoch);
+	memset(p, 0, 8);
+	p[0] = d->phase;
+	if (wire_is_config_hash(d->config_hash))
+		memcpy(p + 8, d->config_hash, 64);
+	else
+		memset(p + 8, '0', 64);
+	memcpy(p + WIRE_CONFIG_DONE_MIN, d->text, n);
+	return WIRE_HDR_SIZE + WIRE_CONFIG_DONE_MIN + n;
+}
+
+int
+wire_decode_config_done(const uint8_t *p, size_t len, struct wire_config_done *d, char *why,
+    size_t whylen)
+{
+	memset(d, 0, sizeof(*d));
+	if (len < WIRE_CONFIG_DONE_MIN || len > WIRE_CONFIG_DONE_MIN + 255) {
+		snprintf(why, whylen, "config answer of %zu bytes, expected %d to %d", len,
+		    WIRE_CONFIG_DONE_MIN, WIRE_CONFIG_DONE_MIN + 255);
+		return -1;
+	}
+	if (!zeros(p, 1, 8, "config answer", why, whylen))
+		return -1;
+	d->phase = p[0];
+	if (d->phase < WIRE_CONFIG_PREPARE || d->phase > WIRE_CONFIG_ABORT) {
+		snprintf(why, whylen, "config answer for phase %u, expected 1 to 3", d->phase);
+		return -1;
+	}
+	memcpy(d->config_hash, p + 8, 64);
+	d->config_hash[64] = '\0';
+	if (!wire_is_config_hash(d->config_hash)) {
+		snprintf(why, whylen, "config answer whose hash is not 64 lowercase hex digits");
+		return -1;
+	}
+	wire_decode_refuse(p + WIRE_CONFIG_DONE_MIN, len - WIRE_CONFIG_DONE_MIN, d->text,
+	    sizeof(d->text));
+	return 0;
 }

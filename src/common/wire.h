@@ -37,6 +37,8 @@ enum wire_type {
 	WIRE_ENGINE_STARTED = 16, /* its answer: what was done (text); a REFUSE says why not */
 	WIRE_PLUGIN_FILES   = 17, /* lifeline plugin install/uninstall: a plug-in's files, or drop them */
 	WIRE_PLUGIN_DONE    = 18, /* its answer: what was done (text); a REFUSE says why not */
+	WIRE_CONFIG_PUSH    = 19, /* lifeline config push: prepare, commit or abort a lifeline.conf */
+	WIRE_CONFIG_DONE    = 20, /* its answer: the config_hash and what was done; a REFUSE says why not */
 };
 
 /* HELLO kind: what the connection carries. */
@@ -72,6 +74,41 @@ struct wire_plugin_files {
 	struct wire_plugin_file files[WIRE_PLUGIN_MAX_FILES];
 };
 
+/*
+ * CONFIG_PUSH, one phase of the two-phase commit of `lifeline config push`:
+ * u8 phase, 7 reserved (zero), the SHA-256 of the text (32 bytes: the
+ * push's name in every phase), u32 text length, 4 reserved (zero), then
+ * the text of lifeline.conf: PREPARE only, without NUL bytes, at most
+ * WIRE_CONFIG_MAX_TEXT; COMMIT and ABORT carry none.
+ */
+#define WIRE_CONFIG_PREPARE    1      /* validate the text, stage it beside lifeline.conf */
+#define WIRE_CONFIG_COMMIT     2      /* put the staged text in place, reload the engine */
+#define WIRE_CONFIG_ABORT      3      /* remove the staged text */
+#define WIRE_CONFIG_PUSH_MIN   48
+#define WIRE_CONFIG_DIGEST     32
+#define WIRE_CONFIG_MAX_TEXT   (1024 * 1024)  /* config_load's own limit */
+
+struct wire_config_push {
+	uint8_t      phase;
+	uint8_t      digest[WIRE_CONFIG_DIGEST];   /* SHA-256 of text */
+	const char  *text;                         /* PREPARE: into the payload, not NUL ended */
+	uint32_t     len;
+};
+
+/*
+ * CONFIG_DONE: u8 phase (the request's), 7 reserved (zero), the
+ * config_hash in 64 lowercase hex digits (PREPARE: the staged file's as
+ * this node loads it, COMMIT: the one now in place; ABORT: 64 '0', none),
+ * then what was done, printable text of at most 255 bytes.
+ */
+#define WIRE_CONFIG_DONE_MIN   72
+
+struct wire_config_done {
+	uint8_t phase;
+	char    config_hash[65];
+	char    text[256];
+};
+
 /* ENGINE_START: 8 reserved bytes, zero. */
 #define WIRE_ENGINE_START_SIZE 8
 
@@ -102,6 +139,13 @@ struct wire_hdr {
 	uint64_t epoch;       /* the sender's persisted epoch */
 };
 
+/*
+ * HELLO features: what the sender takes beyond version 1's messages. Older
+ * builds send 0 there and ignore the byte, so a feature is used on a
+ * connection only when the peer's hello offered it.
+ */
+#define WIRE_FEAT_HB_CONFIG  0x01   /* heartbeats of WIRE_HEARTBEAT_SIZE, with a config hash */
+
 /* HELLO: who is talking, and what it speaks. 48 bytes. */
 struct wire_hello {
 	char     cluster[WIRE_NAME_SIZE];
@@ -111,7 +155,8 @@ struct wire_hello {
 	uint8_t  kind;        /* WIRE_KIND_BEATS or WIRE_KIND_STREAM */
 	uint16_t min_version;
 	uint16_t max_version;
-	uint8_t  reserved[8];
+	uint8_t  features;    /* WIRE_FEAT_*; was reserved (zero) */
+	uint8_t  reserved[7];
 };
 #define WIRE_HELLO_SIZE 48
 
@@ -123,11 +168,14 @@ struct wire_hello {
 				       stand-by exists: only then may one count as in sync */
 
 /*
- * HEARTBEAT: sent every heartbeat interval on every channel. 40 bytes.
+ * HEARTBEAT: sent every heartbeat interval on every channel. 48 bytes to a
+ * peer whose hello offered WIRE_FEAT_HB_CONFIG, else the 40 bytes of
+ * version 1 (without the config hash), which is also accepted.
  * The RTT is measured without synchronized clocks: each side echoes the
  * peer's last sent_ns and how long it held it, so the peer computes
  * rtt = now - echo_ns - echo_held_us.
  */
+#define WIRE_HB_HASH_SIZE 8          /* the first bytes of the config_hash (SHA-256) */
 struct wire_heartbeat {
 	uint64_t seq;         /* per connection, from 1 */
 	uint64_t sent_ns;     /* sender's monotonic clock */
@@ -138,8 +186,12 @@ struct wire_heartbeat {
 	uint8_t  active;      /* node the sender holds active, 0xff = none */
 	uint8_t  flags;
 	uint8_t  reserved;
+	/* The long form only: */
+	uint8_t  config_hash[WIRE_HB_HASH_SIZE]; /* the sender's running configuration */
+	bool     config_known;        /* decoded from the long form; send: write the long form */
 };
-#define WIRE_HEARTBEAT_SIZE 40
+#define WIRE_HEARTBEAT_SIZE    48
+#define WIRE_HEARTBEAT_V1_SIZE 40    /* without config_hash */
 
 /* Write a header of WIRE_HDR_SIZE bytes at p; returns p past it. */
 uint8_t *wire_put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch);
@@ -147,6 +199,7 @@ uint8_t *wire_put_hdr(uint8_t *p, uint16_t type, uint32_t length, uint64_t epoch
 /* Encoders write the whole message (header and payload) into buf and
  * return its size; buf must hold WIRE_HDR_SIZE + the payload size. */
 size_t wire_encode_hello(uint8_t *buf, uint64_t epoch, const struct wire_hello *h);
+/* The long form when hb->config_known, else the 40-byte one; its size either way. */
 size_t wire_encode_heartbeat(uint8_t *buf, uint64_t epoch, const struct wire_heartbeat *hb);
 size_t wire_encode_switchover(uint8_t *buf, uint64_t epoch, const struct wire_switchover *s);
 size_t wire_encode_engine_stop(uint8_t *buf, uint64_t epoch, int apps);
@@ -166,6 +219,26 @@ size_t wire_encode_engine_started(uint8_t *buf, size_t buflen, uint64_t epoch, c
 size_t wire_encode_plugin_done(uint8_t *buf, size_t buflen, uint64_t epoch, const char *what);
 /* The whole message, header included, malloc'd into *out; its length. */
 size_t wire_encode_plugin_files(uint8_t **out, uint64_t epoch, const struct wire_plugin_files *r);
+
+/*
+ * CONFIG_PUSH, malloc'd into *out with its header; its length. A PREPARE's
+ * digest must be wire_config_digest of its text (the decoder checks it).
+ */
+size_t wire_encode_config_push(uint8_t **out, uint64_t epoch, const struct wire_config_push *r);
+/* Every field checked; the text points into p. 0, or -1 with why. */
+int wire_decode_config_push(const uint8_t *p, size_t len, struct wire_config_push *r, char *why,
+    size_t whylen);
+/* buf holds WIRE_HDR_SIZE + WIRE_CONFIG_DONE_MIN + 255; the text is cut at 255 bytes. */
+size_t wire_encode_config_done(uint8_t *buf, size_t buflen, uint64_t epoch,
+    const struct wire_config_done *d);
+int wire_decode_config_done(const uint8_t *p, size_t len, struct wire_config_done *d, char *why,
+    size_t whylen);
+/* The SHA-256 of a configuration's text, which names a push. */
+void wire_config_digest(const char *text, size_t len, uint8_t digest[WIRE_CONFIG_DIGEST]);
+/* Whether s is a config_hash: 64 lowercase hex digits. */
+bool wire_is_config_hash(const char *s);
+/* The first WIRE_HB_HASH_SIZE bytes of a config_hash (hex) into out; -1 if s is none. */
+int wire_hb_hash(const char *config_hash, uint8_t out[WIRE_HB_HASH_SIZE]);
 
 /*
  * The checks every receiver of a HELLO makes: the connection's kind, this

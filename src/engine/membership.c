@@ -50,6 +50,7 @@ struct conn {
 	bool                outgoing;
 	int                 peer;          /* from the certificate, -1 before */
 	bool                hello_rx;
+	uint8_t             peer_features; /* WIRE_FEAT_* of its hello */
 	bool                dead;          /* closed; freed by on_reap, not in a callback */
 	bool                flushing;      /* dead, but a last message (REFUSE) is going out */
 	struct event       *deadline;      /* hello must come before it fires */
@@ -79,6 +80,10 @@ struct peer_state {
 	int      role;
 	int      active;
 	uint8_t  flags;
+	bool     config_known;
+	uint8_t  config_hash[WIRE_HB_HASH_SIZE];
+	uint64_t config_differs_ms;  /* since when its hash differs from ours, 0 = it does not */
+	bool     config_reported;    /* the mismatch event went out, its end has not */
 };
 
 struct membership {
@@ -160,6 +165,7 @@ send_hello(struct conn *c, int channel_index)
 		.identity = (uint8_t)e->self, .role = (uint8_t)e->role,
 		.channel = (uint8_t)channel_index, .kind = WIRE_KIND_BEATS,
 		.min_version = WIRE_VERSION, .max_version = WIRE_VERSION,
+		.features = WIRE_FEAT_HB_CONFIG,
 	};
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
 
@@ -189,6 +195,11 @@ send_heartbeat(struct channel *ch)
 		.flags = e->beat_flags,
 	};
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
+
+	/* The long form only to a peer that said it takes it: an older one would hang up. */
+	if ((ch->conn->peer_features & WIRE_FEAT_HB_CONFIG) &&
+	    wire_hb_hash(e->conf->hash, hb.config_hash) == 0)
+		hb.config_known = true;
 
 	send_msg(ch->conn, buf, wire_encode_heartbeat(buf, e->state.epoch, &hb));
 }
@@ -270,6 +281,7 @@ on_hello(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 		send_hello(c, local_index(m, &ch->local));
 	}
 	c->hello_rx = true;
+	c->peer_features = hello.features;
 	event_del(c->deadline);
 	m->last_refusal[0] = '\0';
 	m->peers[c->peer].met = true;
@@ -283,6 +295,58 @@ on_hello(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 		event(m->e, EV_INFO, "channel", "%s: up", chan_name(c->ch, name, sizeof(name)));
 	}
 	send_heartbeat(c->ch);
+}
+
+bool
+membership_config_mismatch(bool known, uint64_t differs_since_ms, uint64_t now_ms)
+{
+	return known && differs_since_ms != 0 && now_ms >= differs_since_ms &&
+	    now_ms - differs_since_ms >= CONFIG_MISMATCH_GRACE_MS;
+}
+
+static void
+hex8(const uint8_t b[WIRE_HB_HASH_SIZE], char out[2 * WIRE_HB_HASH_SIZE + 1])
+{
+	for (size_t i = 0; i < WIRE_HB_HASH_SIZE; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/*
+ * The config hash a peer's heartbeat carries, against this node's: a
+ * difference that outlasts the grace is an event once when it starts and
+ * once when it ends, so an administrator hears of a node left on another
+ * configuration (edited by hand, or down during a push).
+ */
+static void
+note_peer_config(struct membership *m, enum node_id peer, const struct wire_heartbeat *hb)
+{
+	struct peer_state *ps = &m->peers[peer];
+	struct engine *e = m->e;
+	uint8_t mine[WIRE_HB_HASH_SIZE];
+	char theirs[2 * WIRE_HB_HASH_SIZE + 1];
+	uint64_t now = now_mono_ms();
+	bool differs;
+
+	ps->config_known = hb->config_known;
+	memcpy(ps->config_hash, hb->config_hash, sizeof(ps->config_hash));
+	differs = hb->config_known && wire_hb_hash(e->conf->hash, mine) == 0 &&
+	    memcmp(mine, hb->config_hash, sizeof(mine)) != 0;
+	if (!differs)
+		ps->config_differs_ms = 0;
+	else if (ps->config_differs_ms == 0)
+		ps->config_differs_ms = now;
+	hex8(hb->config_hash, theirs);
+	if (membership_config_mismatch(ps->config_known, ps->config_differs_ms, now) &&
+	    !ps->config_reported) {
+		ps->config_reported = true;
+		event(e, EV_WARNING, "config", "configuration mismatch: %s runs %s, this node (%s) "
+		    "runs %.16s; run `lifeline config push` on the active node to give every node "
+		    "the same", node_name(peer), theirs, node_name(e->self), e->conf->hash);
+	} else if (!differs && ps->config_reported) {
+		ps->config_reported = false;
+		event(e, EV_INFO, "config", "configuration mismatch with %s ended: both run %.16s",
+		    node_name(peer), e->conf->hash);
+	}
 }
 
 static void
@@ -311,6 +375,7 @@ on_heartbeat(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 	ps->role = hb.role;
 	ps->active = hb.active == 0xff ? -1 : hb.active;
 	ps->flags = hb.flags;
+	note_peer_config(c->m, c->peer, &hb);
 }
 
 /*
@@ -834,6 +899,9 @@ membership_peer(const struct membership *m, enum node_id peer, struct peer_view 
 	v->active = ps->active;
 	v->flags = ps->flags;
 	v->silent_ms = ps->met ? now - ps->last_rx_ms : 0;
+	v->config_known = ps->met && ps->config_known;
+	if (v->config_known)
+		hex8(ps->config_hash, v->config_hash);
 	for (size_t i = 0; i < m->nch; i++) {
 		const struct channel *ch = &m->ch[i];
 
@@ -845,6 +913,8 @@ membership_peer(const struct membership *m, enum node_id peer, struct peer_view 
 			v->channels_up++;
 	}
 	v->alive = v->channels_up > 0;
+	v->config_mismatch = v->alive &&
+	    membership_config_mismatch(v->config_known, ps->config_differs_ms, now);
 }
 
 json_t *

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/config.h"
+#include "common/wire.h"
 
 #define CHANNEL_BEAT_PORT 9728       /* heartbeat connections on channel addresses */
 
@@ -29,7 +30,25 @@ struct peer_view {
 	uint8_t  flags;          /* WIRE_HB_* of its last heartbeat */
 	unsigned channels_up;
 	unsigned channels;
+	bool     config_known;   /* its heartbeats carry its config hash (not an older build) */
+	char     config_hash[2 * WIRE_HB_HASH_SIZE + 1]; /* hex, of its last heartbeat; "" unknown */
+	bool     config_mismatch;/* alive, and it has run another configuration for the grace */
 };
+
+/*
+ * How long two nodes may run different configurations before it counts
+ * as a mismatch: a push reloads the nodes one after the other, a second
+ * or so apart, and that is no event.
+ */
+#define CONFIG_MISMATCH_GRACE_MS 3000
+
+/*
+ * Whether a peer's configuration, known from its heartbeats or not, is to
+ * be reported as differing from this node's now: it differed since
+ * differs_since_ms (0 = it does not differ), for the grace at least.
+ * Pure, for the table test.
+ */
+bool membership_config_mismatch(bool known, uint64_t differs_since_ms, uint64_t now_ms);
 
 /*
  * Start listening on this node's channel addresses and dialing the peers'.

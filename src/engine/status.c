@@ -75,9 +75,10 @@ nodes_json(const struct engine *e)
 		if (!config_mode_has(e->conf->mode, id))
 			continue;
 		if (id == (int)e->self) {
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:[]}",
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:[], s:s#}",
 			    "identity", node_name(id), "role", role_name(e->role),
-			    "reachable", 1, "channels"));
+			    "reachable", 1, "channels", "config_hash", e->conf->hash,
+			    (int)(2 * WIRE_HB_HASH_SIZE)));
 			continue;
 		}
 		if (e->membership != NULL) {
@@ -87,11 +88,35 @@ nodes_json(const struct engine *e)
 			chans = channels_json(e->conf, e->self, id);
 		if (v.alive && v.role >= 0)
 			role = role_name(v.role);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o, s:b, s:o}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:o, s:b, s:o, s:s?}",
 		    "identity", node_name(id), "role", role, "reachable", v.alive,
 		    "epoch", v.met ? json_integer((json_int_t)v.epoch) : json_null(),
 		    "in_sync", v.alive && (v.flags & WIRE_HB_IN_SYNC),
-		    "channels", chans));
+		    "channels", chans,
+		    "config_hash", v.config_known ? v.config_hash : NULL));
+	}
+	return arr;
+}
+
+/*
+ * The reachable peers that have run another configuration than this node
+ * for longer than a push takes (membership.h): [{"identity", "config_hash"}],
+ * each hash the first 16 hex digits, as heartbeats carry it.
+ */
+static json_t *
+mismatch_json(const struct engine *e)
+{
+	json_t *arr = json_array();
+
+	for (int id = 0; id < NODE_COUNT && e->membership != NULL; id++) {
+		struct peer_view v;
+
+		if (id == (int)e->self || !config_mode_has(e->conf->mode, id))
+			continue;
+		membership_peer(e->membership, id, &v);
+		if (v.config_mismatch)
+			json_array_append_new(arr, json_pack("{s:s, s:s}", "identity", node_name(id),
+			    "config_hash", v.config_hash));
 	}
 	return arr;
 }
@@ -104,12 +129,13 @@ status_json(const struct engine *e)
 	char pub[64];
 
 	addr_only(&me->public_addr, pub, sizeof(pub));
-	return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s?, s:I, s:o, s:{s:s, s:s, s:b, s:b},"
-	    " s:o, s:o, s:o, s:o}",
+	return json_pack("{s:s, s:s, s:I, s:s, s:o, s:s, s:s, s:s?, s:s?, s:I, s:o, "
+	    "s:{s:s, s:s, s:b, s:b}, s:o, s:o, s:o, s:o}",
 	    "cluster", conf->name,
 	    "mode", mode_name(conf->mode),
 	    "epoch", (json_int_t)e->state.epoch,
 	    "config_hash", conf->hash,
+	    "config_mismatch", mismatch_json(e),
 	    "self", node_name(e->self),
 	    "role", role_name(e->role),
 	    "waiting", e->waiting[0] != '\0' ? e->waiting : NULL,

@@ -49,6 +49,7 @@ struct agent {
 	size_t			 nconns;
 	agent_start_fn		*start;
 	agent_plugin_fn		*plugin;
+	agent_config_fn		*config;
 	void			*arg;
 };
 
@@ -133,6 +134,45 @@ on_plugin_files(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
 	answer(c, WIRE_REFUSE, why);
 }
 
+static const char *
+phase_name(uint8_t phase)
+{
+	return phase == WIRE_CONFIG_PREPARE ? "prepare" : phase == WIRE_CONFIG_COMMIT ? "commit" :
+	    "abort";
+}
+
+/* A phase of lifeline config push: the owner does it; the answer carries the hash. */
+static void
+on_config_push(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct wire_config_push req;
+	struct wire_config_done done;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_CONFIG_DONE_MIN + 256];
+	char why[256];
+
+	if (c->a->config == NULL) {
+		snprintf(why, sizeof(why), "this node's agent takes no configuration pushes");
+		goto refuse;
+	}
+	if (wire_decode_config_push(p, h->length, &req, why, sizeof(why)) < 0)
+		goto refuse;
+	memset(&done, 0, sizeof(done));
+	done.phase = req.phase;
+	if (c->a->config(c->a->arg, c->peer, &req, &done) < 0) {
+		snprintf(why, sizeof(why), "%s", done.text);
+		goto refuse;
+	}
+	log_info("agent: config %s from %s: %s", phase_name(req.phase), node_name(c->peer),
+	    done.text);
+	c->answered = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_write(c->bev, buf, wire_encode_config_done(buf, sizeof(buf), 0, &done));
+	return;
+refuse:
+	log_warnx("agent: config push from %s refused: %s", node_name(c->peer), why);
+	answer(c, WIRE_REFUSE, why);
+}
+
 static void
 on_message(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
 {
@@ -154,9 +194,12 @@ on_message(struct aconn *c, const struct wire_hdr *h, const uint8_t *p)
 	}
 	if (h->type == WIRE_PLUGIN_FILES)
 		return on_plugin_files(c, h, p);
+	if (h->type == WIRE_CONFIG_PUSH)
+		return on_config_push(c, h, p);
 	if (h->type != WIRE_ENGINE_START) {
-		snprintf(why, sizeof(why), "message type %u, expected an engine start (%u) or plug-in "
-		    "files (%u)", h->type, WIRE_ENGINE_START, WIRE_PLUGIN_FILES);
+		snprintf(why, sizeof(why), "message type %u, expected an engine start (%u), plug-in "
+		    "files (%u) or a config push (%u)", h->type, WIRE_ENGINE_START, WIRE_PLUGIN_FILES,
+		    WIRE_CONFIG_PUSH);
 		return answer(c, WIRE_REFUSE, why);
 	}
 	if (wire_decode_engine_start(p, h->length, why, sizeof(why)) < 0)
@@ -323,6 +366,13 @@ agent_on_plugin(struct agent *a, agent_plugin_fn *fn)
 {
 	if (a != NULL)
 		a->plugin = fn;
+}
+
+void
+agent_on_config(struct agent *a, agent_config_fn *fn)
+{
+	if (a != NULL)
+		a->config = fn;
 }
 
 void

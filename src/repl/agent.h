@@ -3,13 +3,15 @@
  * node's engine is stopped. It listens on every channel address, port
  * WIRE_AGENT_PORT, with the cluster's mutual TLS, and takes one request per
  * connection: ENGINE_START, from `lifeline engine start --cluster` given on
- * another node, or PLUGIN_FILES, from `lifeline plugin install|uninstall`.
+ * another node, PLUGIN_FILES, from `lifeline plugin install|uninstall`, or
+ * CONFIG_PUSH, one phase of `lifeline config push` (repl/configstage.h).
  * The agent authenticates and parses; what a request means is its owner's
  * callback.
  *
- *   peer -> agent   HELLO (kind WIRE_KIND_AGENT), ENGINE_START or PLUGIN_FILES
- *   agent -> peer   HELLO, then ENGINE_STARTED or PLUGIN_DONE (what was done)
- *                   or REFUSE (why not)
+ *   peer -> agent   HELLO (kind WIRE_KIND_AGENT), ENGINE_START, PLUGIN_FILES
+ *                   or CONFIG_PUSH
+ *   agent -> peer   HELLO, then ENGINE_STARTED, PLUGIN_DONE or CONFIG_DONE
+ *                   (what was done) or REFUSE (why not)
  */
 #ifndef LIFELINE_AGENT_H
 #define LIFELINE_AGENT_H
@@ -39,6 +41,16 @@ typedef int agent_plugin_fn(void *arg, enum node_id peer, const struct wire_plug
     char *msg, size_t msglen);
 
 /*
+ * One phase of a config push from peer (decoded and checked): 0 with
+ * done filled in (the config_hash, what was done), or -1 with why not in
+ * done->text. Runs on the loop.
+ */
+struct wire_config_push;
+struct wire_config_done;
+typedef int agent_config_fn(void *arg, enum node_id peer, const struct wire_config_push *req,
+    struct wire_config_done *done);
+
+/*
  * Listen on every channel address of self. NULL with err when no address
  * could be listened on or the TLS material is unusable.
  */
@@ -46,6 +58,8 @@ struct agent	*agent_new(struct event_base *base, const struct config *conf, enum
 		    agent_start_fn *start, void *arg, char *err, size_t errlen);
 /* Take PLUGIN_FILES requests too (refused until this is called). */
 void		 agent_on_plugin(struct agent *a, agent_plugin_fn *fn);
+/* Take CONFIG_PUSH requests too (refused until this is called). */
+void		 agent_on_config(struct agent *a, agent_config_fn *fn);
 void		 agent_free(struct agent *a);
 
 #endif

@@ -6,6 +6,7 @@
  * applications left running.
  */
 #include "repl/agent.h"
+#include "repl/configstage.h"
 #include "repl/plane.h"
 #include "common/config.h"
 #include "common/control.h"
@@ -347,11 +348,11 @@ engine_listens(const struct repl *r)
 /*
  * Have the engine read its configuration again, when it runs: through
  * `lifeline reload`, started apart, since this loop must not wait on the
- * engine (whose reload asks this process in turn). What was done is added
- * to msg.
+ * engine (whose reload asks this process in turn); its output goes to
+ * STATE_DIR/log/LOGNAME. What was done is added to msg.
  */
 static void
-ask_engine_reload(struct repl *r, char *msg, size_t msglen)
+ask_engine_reload(struct repl *r, const char *logname, char *msg, size_t msglen)
 {
 	char *prog, *logdir, *logpath, *argv[6];
 	size_t at = strlen(msg);
@@ -367,7 +368,7 @@ ask_engine_reload(struct repl *r, char *msg, size_t msglen)
 		return;
 	}
 	logdir = xasprintf("%s/log", r->conf->state_dir);
-	logpath = xasprintf("%s/plugin-reload.log", logdir);
+	logpath = xasprintf("%s/%s", logdir, logname);
 	if (mkdir_p(logdir, 0700) < 0)       /* spawn_detached writes the output there */
 		log_warn("cannot create %s", logdir);
 	argv[0] = prog;
@@ -412,11 +413,40 @@ on_plugin_files(void *arg, enum node_id peer, const struct wire_plugin_files *re
 		config_free(check);
 		snprintf(msg, msglen, "installed plug-in %s (%zu files)", req->plugin, req->nfiles);
 	}
-	ask_engine_reload(r, msg, msglen);
+	ask_engine_reload(r, "plugin-reload.log", msg, msglen);
 	rc = 0;
 out:
 	free(dir);
 	return rc;
+}
+
+/*
+ * A phase of `lifeline config push` from the active (repl/configstage.h).
+ * After a commit the engine reads the new file; the answer carries the
+ * config_hash it loads to here, which the engine's heartbeats then carry.
+ */
+static int
+on_config_push(void *arg, enum node_id peer, const struct wire_config_push *req,
+    struct wire_config_done *done)
+{
+	struct repl *r = arg;
+	char msg[sizeof(done->text)];
+	int rc;
+
+	switch (req->phase) {
+	case WIRE_CONFIG_PREPARE:
+		return configstage_prepare(r->conf_path, r->self, r->conf, req->text, req->len,
+		    req->digest, done->config_hash, done->text, sizeof(done->text));
+	case WIRE_CONFIG_COMMIT:
+		rc = configstage_commit(r->conf_path, r->self, r->conf, req->digest,
+		    done->config_hash, msg, sizeof(msg));
+		if (rc == 0)
+			ask_engine_reload(r, "config-reload.log", msg, sizeof(msg));
+		xstrlcpy(done->text, msg, sizeof(done->text));
+		return rc;
+	default:
+		return configstage_abort(r->conf_path, req->digest, done->text, sizeof(done->text));
+	}
 }
 
 
@@ -559,6 +589,7 @@ main(int argc, char *argv[])
 		log_warnx("node agent: %s; lifeline engine start --cluster cannot start this "
 		    "node's engine", err);
 	agent_on_plugin(r.agent, on_plugin_files);
+	agent_on_config(r.agent, on_config_push);
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		sigs[i] = evsignal_new(r.base, signums[i], on_signal, &r);
 		event_add(sigs[i], NULL);

@@ -28,6 +28,7 @@
 #include "common/util.h"
 #include "common/wire.h"
 #include "engine/engine.h"
+#include "engine/events.h"
 #include "engine/membership.h"
 #include "helpers/netns_fixture.h"
 #include "helpers/tmpdir.h"
@@ -426,6 +427,122 @@ body_no_tls(void)
 	pair_free(p);
 }
 
+static bool
+primary_sees_mismatch(struct pair *p)
+{
+	return view(p, 0).config_mismatch;
+}
+
+static bool
+secondary_sees_mismatch(struct pair *p)
+{
+	return view(p, 1).config_mismatch;
+}
+
+static bool
+primary_sees_match(struct pair *p)
+{
+	return !view(p, 0).config_mismatch &&
+	    strncmp(view(p, 0).config_hash, p->conf[0]->hash, 16) == 0;
+}
+
+/* Whether the event file of p holds a line with text. */
+static bool
+events_hold(struct pair *p, const char *text)
+{
+	char *path = xasprintf("%s/%s", p->dir, EVENTS_FILE_NAME);
+	size_t len;
+	char *all = read_file(path, 1 << 20, &len);
+	bool yes = all != NULL && strstr(all, text) != NULL;
+
+	free(all);
+	free(path);
+	return yes;
+}
+
+static bool
+mismatch_event_out(struct pair *p)
+{
+	return events_hold(p, "configuration mismatch: secondary runs eeeeeeeeeeeeeeee, this node "
+	    "(primary) runs");
+}
+
+static bool
+mismatch_end_out(struct pair *p)
+{
+	return events_hold(p, "configuration mismatch with secondary ended: both run");
+}
+
+/*
+ * Heartbeats carry each node's config hash. Equal: each sees the other's,
+ * no mismatch. The secondary's changes: the primary reports it only after
+ * the grace, as one event naming both hashes and `lifeline config push`;
+ * equal again: it ends, with one event.
+ */
+static void
+body_config_mismatch(void)
+{
+	struct pair *p = pair_new(NULL);
+	char saved[sizeof(p->conf[1]->hash)];
+	struct peer_view v;
+	uint64_t t0;
+
+	events_open(&p->e[0]);
+	pair_start(p, 0);
+	pair_start(p, 1);
+	CHECK(run_until(p, both_alive, 5000));
+	CHECK(run_until(p, primary_sees_match, 2000));
+	v = view(p, 1);
+	CHECK(v.config_known);
+	CHECK(strncmp(v.config_hash, p->conf[0]->hash, 16) == 0 && strlen(v.config_hash) == 16);
+	CHECK(!v.config_mismatch);
+
+	memcpy(saved, p->conf[1]->hash, sizeof(saved));
+	memset(p->conf[1]->hash, 'e', 64);
+	t0 = now_mono_ms();
+	CHECK(run_until(p, primary_sees_mismatch, CONFIG_MISMATCH_GRACE_MS + 3000));
+	CHECK(now_mono_ms() - t0 >= CONFIG_MISMATCH_GRACE_MS - 200);
+	CHECK(strcmp(view(p, 0).config_hash, "eeeeeeeeeeeeeeee") == 0);
+	CHECK(run_until(p, secondary_sees_mismatch, 1000));   /* both ends see it */
+	/* The event goes out with the first heartbeat after the grace. */
+	CHECK(run_until(p, mismatch_event_out, 1000));
+	CHECK(events_hold(p, "run `lifeline config push` on the active node"));
+	CHECK(!events_hold(p, "mismatch with secondary ended"));
+
+	memcpy(p->conf[1]->hash, saved, sizeof(saved));
+	CHECK(run_until(p, primary_sees_match, 2000));
+	CHECK(run_until(p, mismatch_end_out, 1000));
+	events_close();
+	pair_free(p);
+}
+
+/* The mismatch rule as a table: known, differing, for the grace at least. */
+static void
+test_config_mismatch_rule(void **state)
+{
+	static const struct {
+		bool     known;
+		uint64_t since, now;
+		bool     want;
+	} rows[] = {
+		{ false, 1000, 1000 + CONFIG_MISMATCH_GRACE_MS, false },   /* an older peer */
+		{ true, 0, 99999, false },                                   /* the same */
+		{ true, 1000, 1000 + CONFIG_MISMATCH_GRACE_MS - 1, false },  /* a push under way */
+		{ true, 1000, 1000 + CONFIG_MISMATCH_GRACE_MS, true },
+		{ true, 1000, 500, false },                                  /* clock behind: no */
+	};
+
+	for (size_t i = 0; i < nitems(rows); i++)
+		if (membership_config_mismatch(rows[i].known, rows[i].since, rows[i].now) != rows[i].want)
+			fail_msg("row %zu: expected %d", i, rows[i].want);
+}
+
+static void
+test_config_mismatch(void **state)
+{
+	isolated(body_config_mismatch);
+}
+
 static void
 test_meet(void **state)
 {
@@ -472,6 +589,8 @@ main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_other_ca),
 		cmocka_unit_test(test_no_tls),
+		cmocka_unit_test(test_config_mismatch_rule),
+		cmocka_unit_test(test_config_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -183,9 +183,16 @@ test_self_and_silent_peer(void **state)
 	assert_string_equal(str(self, "role"), "passive");
 	assert_true(json_is_true(json_object_get(self, "reachable")));
 	assert_int_equal(json_array_size(json_object_get(self, "channels")), 0);
+	/* Per node, the configuration as heartbeats carry it: 16 hex digits. */
+	assert_int_equal(strlen(str(self, "config_hash")), 16);
+	assert_memory_equal(str(self, "config_hash"), f->conf->hash, 16);
 
 	/* No membership: the peer's role and epoch are unknown, not remembered. */
 	peer = node_entry(st, "primary");
+	assert_true(json_is_null(json_object_get(peer, "config_hash")));
+	/* A peer not heard is no mismatch: the list is there, empty. */
+	assert_true(json_is_array(json_object_get(st, "config_mismatch")));
+	assert_int_equal(json_array_size(json_object_get(st, "config_mismatch")), 0);
 	assert_string_equal(str(peer, "role"), "unknown");
 	assert_true(json_is_false(json_object_get(peer, "reachable")));
 	assert_true(json_is_null(json_object_get(peer, "epoch")));

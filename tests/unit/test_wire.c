@@ -46,7 +46,7 @@ test_header_bytes(void **state)
 		'L', 'L', 'W', '1', 0, 1, 0, 2, 0, 0, 0, WIRE_HEARTBEAT_SIZE, 0, 0, 0, 0,
 		0, 0, 0, 0, 0, 0, 0x01, 0x02,
 	};
-	struct wire_heartbeat hb = { .seq = 1, .active = 0xff };
+	struct wire_heartbeat hb = { .seq = 1, .active = 0xff, .config_known = true };
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
 
 	assert_int_equal(wire_encode_heartbeat(buf, 0x0102, &hb), sizeof(buf));
@@ -58,11 +58,12 @@ test_heartbeat_round_trip(void **state)
 {
 	struct wire_heartbeat in = { .seq = 7, .sent_ns = 0x1122334455667788ULL,
 	    .echo_seq = 6, .echo_ns = 99, .echo_held_us = 70000, .role = 0, .active = NODE_PRIMARY,
-	    .flags = WIRE_HB_PING_OK | WIRE_HB_IN_SYNC }, out;
+	    .flags = WIRE_HB_PING_OK | WIRE_HB_IN_SYNC, .config_known = true,
+	    .config_hash = { 0x9f, 0x2c, 1, 2, 3, 4, 5, 0xff } }, out;
 	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
 	char why[128];
 
-	wire_encode_heartbeat(buf, 3, &in);
+	assert_int_equal(wire_encode_heartbeat(buf, 3, &in), sizeof(buf));
 	assert_int_equal(wire_decode_heartbeat(buf + WIRE_HDR_SIZE, WIRE_HEARTBEAT_SIZE, &out,
 	    why, sizeof(why)), 0);
 	assert_int_equal(out.seq, 7);
@@ -72,6 +73,73 @@ test_heartbeat_round_trip(void **state)
 	assert_int_equal(out.echo_held_us, 70000);
 	assert_int_equal(out.active, NODE_PRIMARY);
 	assert_int_equal(out.flags, WIRE_HB_PING_OK | WIRE_HB_IN_SYNC);
+	assert_true(out.config_known);
+	assert_memory_equal(out.config_hash, in.config_hash, WIRE_HB_HASH_SIZE);
+}
+
+/*
+ * A peer of an older build sends the 40-byte heartbeat and ignores the
+ * hello's features byte: its beats are taken, its configuration unknown;
+ * a node that was not offered the long form sends the short one.
+ */
+static void
+test_heartbeat_short_form(void **state)
+{
+	struct wire_heartbeat in = { .seq = 3, .active = NODE_SECONDARY, .role = 1 }, out;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HEARTBEAT_SIZE];
+	struct wire_hdr h;
+	char why[128];
+
+	memset(&out, 0xaa, sizeof(out));
+	assert_int_equal(wire_encode_heartbeat(buf, 1, &in), WIRE_HDR_SIZE + WIRE_HEARTBEAT_V1_SIZE);
+	assert_int_equal(wire_decode_hdr(buf, WIRE_HDR_SIZE, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.length, WIRE_HEARTBEAT_V1_SIZE);
+	assert_int_equal(wire_decode_heartbeat(buf + WIRE_HDR_SIZE, h.length, &out, why,
+	    sizeof(why)), 0);
+	assert_false(out.config_known);
+	assert_int_equal(out.seq, 3);
+	assert_int_equal(out.active, NODE_SECONDARY);
+	for (size_t i = 0; i < WIRE_HB_HASH_SIZE; i++)
+		assert_int_equal(out.config_hash[i], 0);
+}
+
+/* The hello's features byte goes both ways; an old hello (zero there) offers none. */
+static void
+test_hello_features(void **state)
+{
+	struct wire_hello in = { .identity = NODE_PRIMARY, .kind = WIRE_KIND_BEATS,
+	    .min_version = 1, .max_version = 1, .features = WIRE_FEAT_HB_CONFIG }, out;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_HELLO_SIZE];
+	char why[128];
+
+	strcpy(in.cluster, "lab");
+	wire_encode_hello(buf, 1, &in);
+	assert_int_equal(buf[WIRE_HDR_SIZE + WIRE_NAME_SIZE + 8], WIRE_FEAT_HB_CONFIG);
+	assert_int_equal(wire_decode_hello(buf + WIRE_HDR_SIZE, WIRE_HELLO_SIZE, &out, why,
+	    sizeof(why)), 0);
+	assert_int_equal(out.features, WIRE_FEAT_HB_CONFIG);
+	buf[WIRE_HDR_SIZE + WIRE_NAME_SIZE + 8] = 0;
+	assert_int_equal(wire_decode_hello(buf + WIRE_HDR_SIZE, WIRE_HELLO_SIZE, &out, why,
+	    sizeof(why)), 0);
+	assert_int_equal(out.features, 0);
+}
+
+static void
+test_hb_hash(void **state)
+{
+	uint8_t out[WIRE_HB_HASH_SIZE];
+	static const uint8_t want[WIRE_HB_HASH_SIZE] = { 0x9f, 0x2c, 0x00, 0x11, 0xab, 0xcd, 0xef, 0x01 };
+	char hash[65];
+
+	memset(hash, 'e', 64);
+	hash[64] = '\0';
+	memcpy(hash, "9f2c0011abcdef01", 16);
+	assert_int_equal(wire_hb_hash(hash, out), 0);
+	assert_memory_equal(out, want, sizeof(want));
+	hash[3] = 'C';                 /* upper case is not how a config_hash is written */
+	assert_int_equal(wire_hb_hash(hash, out), -1);
+	assert_int_equal(wire_hb_hash("9f2c", out), -1);
+	assert_int_equal(wire_hb_hash(NULL, out), -1);
 }
 
 static void
@@ -138,8 +206,10 @@ test_heartbeat_refusals(void **state)
 	char why[128];
 
 	wire_encode_heartbeat(buf, 1, &hb);
-	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE - 1, &out, why, sizeof(why)), -1);
-	assert_non_null(strstr(why, "expected 40"));
+	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_V1_SIZE - 1, &out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "expected 48 (or 40"));
+	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE + 1, &out, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "of 49 bytes"));
 	p[37] = 5;
 	assert_int_equal(wire_decode_heartbeat(p, WIRE_HEARTBEAT_SIZE, &out, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "node 5"));
@@ -360,6 +430,165 @@ test_plugin_files(void **state)
 	free(msg);
 }
 
+static const char conf_text[] = "[cluster]\nname = demo\n";
+
+static size_t
+prepare_msg(uint8_t **out)
+{
+	struct wire_config_push r = { .phase = WIRE_CONFIG_PREPARE, .text = conf_text,
+	    .len = sizeof(conf_text) - 1 };
+
+	wire_config_digest(r.text, r.len, r.digest);
+	return wire_encode_config_push(out, 5, &r);
+}
+
+static void
+test_config_push(void **state)
+{
+	struct wire_config_push in = { .phase = WIRE_CONFIG_COMMIT }, out;
+	uint8_t *buf, digest[WIRE_CONFIG_DIGEST];
+	struct wire_hdr h;
+	char why[128];
+	size_t n = prepare_msg(&buf);
+
+	assert_int_equal(n, WIRE_HDR_SIZE + WIRE_CONFIG_PUSH_MIN + sizeof(conf_text) - 1);
+	assert_int_equal(wire_decode_hdr_max(buf, n, WIRE_AGENT_MAX_PAYLOAD, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_CONFIG_PUSH);
+	assert_int_equal(wire_decode_config_push(buf + WIRE_HDR_SIZE, h.length, &out, why,
+	    sizeof(why)), 0);
+	assert_int_equal(out.phase, WIRE_CONFIG_PREPARE);
+	assert_int_equal(out.len, sizeof(conf_text) - 1);
+	assert_memory_equal(out.text, conf_text, out.len);
+	wire_config_digest(conf_text, sizeof(conf_text) - 1, digest);
+	assert_memory_equal(out.digest, digest, sizeof(digest));
+	free(buf);
+
+	/* Commit and abort name the push by its digest and carry no text. */
+	memcpy(in.digest, digest, sizeof(digest));
+	in.text = conf_text;
+	in.len = 5;                    /* ignored: not a prepare */
+	n = wire_encode_config_push(&buf, 5, &in);
+	assert_int_equal(n, WIRE_HDR_SIZE + WIRE_CONFIG_PUSH_MIN);
+	assert_int_equal(wire_decode_config_push(buf + WIRE_HDR_SIZE, WIRE_CONFIG_PUSH_MIN, &out, why,
+	    sizeof(why)), 0);
+	assert_int_equal(out.phase, WIRE_CONFIG_COMMIT);
+	assert_int_equal(out.len, 0);
+	assert_memory_equal(out.digest, digest, sizeof(digest));
+	free(buf);
+}
+
+/* Spoil one thing of a good prepare; each must be refused, saying what. */
+static void
+test_config_push_refusals(void **state)
+{
+	static const struct {
+		const char *what;
+		size_t      offset;      /* in the payload; SIZE_MAX: cut the last byte */
+		uint8_t     value;
+		const char *expect;
+	} rows[] = {
+		{ "phase 0", 0, 0, "phase 0, expected prepare" },
+		{ "phase 4", 0, 4, "phase 4" },
+		{ "reserved", 3, 1, "reserved byte 3" },
+		{ "reserved after length", 46, 1, "reserved byte 46" },
+		{ "digest", 9, 0x55, "does not match its SHA-256" },
+		{ "text", WIRE_CONFIG_PUSH_MIN + 2, 'x', "does not match its SHA-256" },
+		{ "NUL in text", WIRE_CONFIG_PUSH_MIN + 2, 0, "NUL byte" },
+		{ "length", 43, 0x7f, "announcing" },
+		{ "cut", SIZE_MAX, 0, "announcing" },
+	};
+
+	for (size_t i = 0; i < nitems(rows); i++) {
+		struct wire_config_push out;
+		uint8_t *buf;
+		size_t n = prepare_msg(&buf) - WIRE_HDR_SIZE;
+		char why[128] = "";
+		int rc;
+
+		if (rows[i].offset == SIZE_MAX)
+			n--;
+		else
+			buf[WIRE_HDR_SIZE + rows[i].offset] = rows[i].value;
+		rc = wire_decode_config_push(buf + WIRE_HDR_SIZE, n, &out, why, sizeof(why));
+		if (rc != -1 || strstr(why, rows[i].expect) == NULL)
+			fail_msg("%s: rc %d, \"%s\" lacks \"%s\"", rows[i].what, rc, why, rows[i].expect);
+		free(buf);
+	}
+	{
+		struct wire_config_push out;
+		uint8_t shortbuf[WIRE_CONFIG_PUSH_MIN - 1] = { 1 };
+		uint8_t *buf;
+		struct wire_config_push commit = { .phase = WIRE_CONFIG_ABORT };
+		size_t n;
+		char why[128];
+
+		assert_int_equal(wire_decode_config_push(shortbuf, sizeof(shortbuf), &out, why,
+		    sizeof(why)), -1);
+		assert_non_null(strstr(why, "expected at least 48"));
+		/* An abort with text is refused; so is an empty prepare. */
+		n = prepare_msg(&buf);
+		buf[WIRE_HDR_SIZE] = WIRE_CONFIG_ABORT;
+		assert_int_equal(wire_decode_config_push(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &out,
+		    why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "config abort with"));
+		free(buf);
+		n = wire_encode_config_push(&buf, 0, &commit);
+		buf[WIRE_HDR_SIZE] = WIRE_CONFIG_PREPARE;
+		assert_int_equal(wire_decode_config_push(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &out,
+		    why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "expected 1 to"));
+		free(buf);
+	}
+}
+
+static void
+test_config_done(void **state)
+{
+	struct wire_config_done in = { .phase = WIRE_CONFIG_COMMIT }, out;
+	uint8_t buf[WIRE_HDR_SIZE + WIRE_CONFIG_DONE_MIN + 255];
+	struct wire_hdr h;
+	char why[128];
+	size_t n;
+
+	memset(in.config_hash, 'a', 64);
+	memcpy(in.config_hash, "9f2c", 4);
+	snprintf(in.text, sizeof(in.text), "in place; the engine reloads");
+	n = wire_encode_config_done(buf, sizeof(buf), 2, &in);
+	assert_int_equal(n, WIRE_HDR_SIZE + WIRE_CONFIG_DONE_MIN + strlen(in.text));
+	assert_int_equal(wire_decode_hdr(buf, n, &h, why, sizeof(why)), 0);
+	assert_int_equal(h.type, WIRE_CONFIG_DONE);
+	assert_int_equal(wire_decode_config_done(buf + WIRE_HDR_SIZE, h.length, &out, why,
+	    sizeof(why)), 0);
+	assert_int_equal(out.phase, WIRE_CONFIG_COMMIT);
+	assert_string_equal(out.config_hash, in.config_hash);
+	assert_string_equal(out.text, in.text);
+
+	/* No hash (an abort): 64 '0', still a hash by form. */
+	in.config_hash[0] = '\0';
+	n = wire_encode_config_done(buf, sizeof(buf), 2, &in);
+	assert_int_equal(wire_decode_config_done(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &out, why,
+	    sizeof(why)), 0);
+	assert_int_equal(strspn(out.config_hash, "0"), 64);
+
+	buf[WIRE_HDR_SIZE + 8] = 'Z';
+	assert_int_equal(wire_decode_config_done(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &out, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "64 lowercase hex"));
+	buf[WIRE_HDR_SIZE + 8] = '0';
+	buf[WIRE_HDR_SIZE] = 9;
+	assert_int_equal(wire_decode_config_done(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &out, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "phase 9"));
+	buf[WIRE_HDR_SIZE] = 1;
+	buf[WIRE_HDR_SIZE + 5] = 1;
+	assert_int_equal(wire_decode_config_done(buf + WIRE_HDR_SIZE, n - WIRE_HDR_SIZE, &out, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "reserved byte 5"));
+	assert_int_equal(wire_decode_config_done(buf + WIRE_HDR_SIZE, WIRE_CONFIG_DONE_MIN - 1, &out,
+	    why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "expected 72 to"));
+}
+
 int
 main(void)
 {
@@ -367,6 +596,12 @@ main(void)
 		cmocka_unit_test(test_hello_round_trip),
 		cmocka_unit_test(test_header_bytes),
 		cmocka_unit_test(test_heartbeat_round_trip),
+		cmocka_unit_test(test_heartbeat_short_form),
+		cmocka_unit_test(test_hello_features),
+		cmocka_unit_test(test_hb_hash),
+		cmocka_unit_test(test_config_push),
+		cmocka_unit_test(test_config_push_refusals),
+		cmocka_unit_test(test_config_done),
 		cmocka_unit_test(test_partial_header_waits),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_heartbeat_refusals),
