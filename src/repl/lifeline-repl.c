@@ -235,13 +235,17 @@ cmd_reload(void *ctx, json_t *req, struct control_later *later)
 
 	if ((next = config_load(r->conf_path, err, sizeof(err))) == NULL)
 		return ctl_error("%s", err);
+	/* Records name folders by number: the protected set changes only between two runs. */
 	if (!same_list(&next->protect_data, &r->conf->protect_data) ||
+	    !same_list(&next->protect_config, &r->conf->protect_config) ||
+	    !same_list(&next->protect_exclude, &r->conf->protect_exclude) ||
 	    strcmp(next->tls_dir, r->conf->tls_dir) != 0 ||
 	    !same_channels(next, r->conf)) {
 		config_free(next);
-		return ctl_error("the protected folders, tls_dir or the nodes' addresses changed: "
-		    "lifeline-repl takes them at its next start (lifeline engine stop --stop-apps, "
-		    "then start); the [replication] settings were not taken either");
+		return ctl_error("the protected folders, config entries or exclude patterns, tls_dir "
+		    "or the nodes' addresses changed: lifeline-repl takes them at its next start "
+		    "(lifeline engine stop --cluster --stop-apps, then lifeline engine start "
+		    "--cluster); the [replication] settings were not taken either");
 	}
 	plane_tune(r->plane, next);
 	log_info("reload: replication mode %s, queue %" PRIu64 " bytes", repl_mode_name(next->repl_mode),
