@@ -59,7 +59,9 @@ const struct cli_command cli_commands[] = {
 	    "set; a file whose ctime, size, mtime and inode are what they were when a check "
 	    "last read it is compared by the hashes remembered then, on each node, unread (the "
 	    "memory of lifeline-repl, empty after its restart); --rehash reads every file on "
-	    "every node, for a disk that may return other bytes than were written; --wait "
+	    "every node, for a disk that may return other bytes than were written; every check "
+	    "also compares each [protect] config entry, and a passive's drift is kept in its "
+	    "quarantine, reported as an event and replaced by the active's copy; --wait "
 	    "returns when it ended and says how", cmd_check },
 	{ "make-active", "--force", "make this node active now, when the active site is lost; "
 	    "refused while the active is reachable", cmd_make_active },

@@ -43,6 +43,7 @@ struct replication {
 	bool			 reload_refused;   /* runs settings older than the engine's */
 	int64_t			 q_seen;           /* quarantine count already reported, -1 unknown */
 	int64_t			 drift_seen;       /* config drift count already reported */
+	char			 config_problem[256]; /* the config watcher's, already reported */
 	replication_ready_fn	*reloaded;
 	void			*reloaded_arg;
 };
@@ -286,7 +287,7 @@ report_quarantine(struct replication *rp)
 /*
  * Config drift a manifest found on this node: an event with the last one
  * (each is in lifeline-repl's log), so no change made on a passive is
- * overwritten unseen.
+ * overwritten unseen; and what keeps the watcher from sending a change.
  */
 static void
 report_drift(struct replication *rp)
@@ -296,11 +297,18 @@ report_drift(struct replication *rp)
 	json_int_t count = json_integer_value(json_object_get(c, "drift"));
 	const char *last = json_string_value(json_object_get(c, "last_drift"));
 
+	const char *problem = json_string_value(json_object_get(c, "problem"));
+
 	if (json_is_object(c)) {
 		if (count > rp->drift_seen && last != NULL)
 			event(rp->e, EV_WARNING, "config", "%s%s", last, count - rp->drift_seen > 1 ?
 			    " (and more: see lifeline-repl's log)" : "");
 		rp->drift_seen = count;
+		/* The watcher's last problem (a watch limit, a file too big to send), once. */
+		if (problem != NULL && strcmp(problem, rp->config_problem) != 0)
+			event(rp->e, EV_WARNING, "config", "%s", problem);
+		snprintf(rp->config_problem, sizeof(rp->config_problem), "%s",
+		    problem != NULL ? problem : "");
 	}
 	json_decref(st);
 }

@@ -8,7 +8,7 @@
 # in its quarantine and puts the active's back.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 15
+plan 17
 
 conf=/etc/lifeline-sample
 data=/var/lib/lifeline-sample
@@ -104,3 +104,12 @@ like "$(cat "$kept" 2>/dev/null)" "changed on the secondary" \
 	"the secondary's own version is kept in its quarantine ($kept)"
 is "$(cat "$sdir/other.conf.dpkg-old" 2>/dev/null)" "the secondary's package file" \
 	"an excluded file of the secondary is left alone"
+
+# A file a config record cannot hold is not cut nor dropped unseen: reported.
+active "head -c 2097152 /dev/zero > $conf/huge.bin"
+wait_for "lab exec primary -- lifeline events | grep -q 'huge.bin: over the'" 5
+like "$(lab exec primary -- lifeline events)" \
+	"config .*not replicated: lifeline-sample/huge.bin: over the 1048576 bytes a config record holds" \
+	"a 2 MiB file in the config folder is an event on the active, saying why it is not sent"
+is "$(status_of primary | jq -r '.replication.config.skipped >= 1 and .replication.config.watching')" \
+	"true" "the active's status counts it as skipped, its watcher running"
