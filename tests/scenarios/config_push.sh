@@ -1,13 +1,15 @@
 # lifeline config push on a 3-node lab (ha+dr), all or nothing: a valid
 # change pushed from the active reaches every node (same file, same
 # config_hash, the old file kept as .previous); an invalid file is refused
-# before anything is sent; with the tertiary powered off the push fails,
+# before anything is sent; a file only the tertiary refuses (its own plug-in
+# fragment defines the same service) is taken by no node; with the
+# tertiary powered off the push fails,
 # naming it and the address tried, and every node keeps the old file and
 # hash; a node changed by hand shows as config_mismatch and in the events,
 # and a push repairs it; a passive node refuses to push.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 31
+plan 36
 
 # conf_of NODE: the host path of NODE's /etc/lifeline/lifeline.conf (readable while it is off).
 conf_of() { echo "$LAB_DIR/$1/etc/lifeline.conf"; }
@@ -68,6 +70,29 @@ is "$(all_hashes)" "$h1 $h1 $h1" "every node still runs the same configuration"
 same_files "$(conf_of secondary)" "$WORK/conf.1" && same_files "$(conf_of tertiary)" "$WORK/conf.1" &&
 	[ ! -e "$(conf_of secondary).staged" ] &&
 	pass "the other nodes' files are untouched" || fail "the other nodes' files are untouched"
+
+# ---- a file one node refuses: nobody takes it ------------------------------------
+# The tertiary alone has a plug-in fragment defining [service extra] (as a
+# plug-in installed there with --here would): a file that defines it too
+# is valid on the primary and the secondary, and twice defined there.
+frag=$(lab path tertiary state)/plugins/local.conf
+mkdir -p "$(dirname "$frag")"
+printf '[protect]\nservice = extra\n\n[service extra]\nstart = /bin/sleep 1000\n' >"$frag"
+cp "$WORK/conf.1" "$(conf_of primary)"
+sed -i 's/^service = sample$/service = sample, extra/' "$(conf_of primary)"
+printf '\n[service extra]\nstart = /bin/sleep 1000\n' >>"$(conf_of primary)"
+out=$(push 2>&1)
+rc=$?
+diag "$out"
+is "$rc" "1" "a file the tertiary refuses is not pushed"
+like "$out" "^tertiary: FAILED: .*extra" "the tertiary is named with its own reason"
+like "$out" "^secondary: aborted: staged configuration removed" "the secondary's staged copy is removed"
+is "$(all_hashes)" "$h1 $h1 $h1" "every node still runs the configuration it ran"
+same_files "$(conf_of secondary)" "$WORK/conf.1" && same_files "$(conf_of tertiary)" "$WORK/conf.1" &&
+	[ ! -e "$(conf_of secondary).staged" ] && [ ! -e "$(conf_of tertiary).staged" ] &&
+	pass "the secondary and the tertiary keep the old file, nothing staged" ||
+	fail "the secondary and the tertiary keep the old file, nothing staged"
+rm -f "$frag"
 
 # ---- a node powered off: nobody takes it -----------------------------------------
 cp "$WORK/conf.1" "$(conf_of primary)"
