@@ -36,6 +36,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  */
 char *read_file(const char *path, size_t max, size_t *lenp);
 
+/* Write all len bytes of buf to fd, going on after EINTR and short writes. 0, or -1 with errno. */
+int write_full(int fd, const void *buf, size_t len);
+
 /* Create path and its parents (mkdir -p). Returns 0 or -1 with errno set. */
 int mkdir_p(const char *path, mode_t mode);
 

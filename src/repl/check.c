@@ -145,23 +145,6 @@ link_target(int rootfd, const char *path, char *buf, size_t len)
 	return n >= 0 && (size_t)n < len ? n : -1;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* ---- sorted name lists ---- */
 
 struct names {
@@ -1475,7 +1458,7 @@ copy_bytes(int in, int out)
 	int rc = 0;
 
 	while ((n = read_at(in, buf, BLOCK, off)) > 0 && rc == 0) {
-		rc = write_all(out, buf, (size_t)n);
+		rc = write_full(out, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
 	free(buf);

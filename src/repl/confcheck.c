@@ -428,13 +428,15 @@ static void
 drift_add(struct confcheck_result *res, const struct confroots *cr, uint16_t root,
     const struct mentry *e, const char *what, char *kept)
 {
-	char abs[PATH_MAX];
+	char abs[PATH_MAX], rel[OP_PATH_MAX + 1];
 	struct confdrift *d;
 
 	res->drift = xrealloc(res->drift, (res->ndrift + 1) * sizeof(*res->drift));
 	d = &res->drift[res->ndrift++];
-	if (!confroot_abspath(confroots_at(cr, root), e->path, abs, sizeof(abs)))
-		snprintf(abs, sizeof(abs), "%.*s", (int)e->path_len, e->path);
+	/* A manifest's paths are not NUL-terminated: they lie in the record. */
+	snprintf(rel, sizeof(rel), "%.*s", (int)e->path_len, e->path);
+	if (!confroot_abspath(confroots_at(cr, root), rel, abs, sizeof(abs)))
+		snprintf(abs, sizeof(abs), "%s", rel);
 	d->path = xstrdup(abs);
 	d->what = what;
 	d->kept = kept;

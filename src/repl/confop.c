@@ -318,23 +318,6 @@ out:
 	return rc;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int remove_tree(int, const char *, char *, confop_keep_fn *, void *);
 
 /*
@@ -383,7 +366,7 @@ apply_file(const struct japply *j, int dirfd, const char *name)
 	if (fd == -1)
 		return sys(j, "making the temporary file");
 	/* chown before chmod: chown clears the set-id bits. */
-	if (write_all(fd, content, (size_t)op->size) == -1 || fchown(fd, op->uid, op->gid) == -1 ||
+	if (write_full(fd, content, (size_t)op->size) == -1 || fchown(fd, op->uid, op->gid) == -1 ||
 	    fchmod(fd, op->mode & 07777) == -1 || xattrs_apply(fd, op) == -1 ||
 	    set_mtime(fd, op->mtime_sec, op->mtime_nsec) == -1 || fsync(fd) == -1) {
 		r = sys(j, "writing the temporary file");

@@ -21,33 +21,20 @@
 
 #include "common/config.h"
 #include "common/util.h"
-#include "helpers/tmpdir.h"
+#include "helpers/conftext.h"
+#include "helpers/twodirs.h"
 #include "repl/confcheck.h"
 #include "repl/confop.h"
 
 struct fixture {
-	char			*top;
-	char			 a[512], b[512], q[512];
+	struct twodirs		 d;
+	char			 q[600];
 	struct config		*conf;
 	struct confroots	 cr;
 	int			 afd, bfd;
 	uint8_t			*buf;
 	struct op		 manifest;
 };
-
-static void
-put(const char *dir, const char *rel, const char *text, mode_t mode)
-{
-	char path[1100];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
 
 /* The same tree on both sides: app/main.conf, app/conf.d/x.conf. */
 static void
@@ -59,38 +46,22 @@ tree(const char *dir)
 	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/app/conf.d", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
-	put(dir, "app/main.conf", "main\n", 0644);
-	put(dir, "app/conf.d/x.conf", "x\n", 0640);
+	put_file(dir, "app/main.conf", "main\n", 0644);
+	put_file(dir, "app/conf.d/x.conf", "x\n", 0640);
 }
 
 static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char text[2048], err[512];
 
-	f->top = tmpdir();
-	snprintf(f->a, sizeof(f->a), "%s/a", f->top);
-	snprintf(f->b, sizeof(f->b), "%s/b", f->top);
-	snprintf(f->q, sizeof(f->q), "%s/quarantine", f->top);
-	assert_int_equal(mkdir(f->a, 0755), 0);
-	assert_int_equal(mkdir(f->b, 0755), 0);
-	tree(f->a);
-	tree(f->b);
+	twodirs_make(&f->d);
+	snprintf(f->q, sizeof(f->q), "%s/quarantine", f->d.top);
+	tree(f->d.a);
+	tree(f->d.b);
 	/* Both sides protect "<a>/app"; the passive's root is its own folder b. */
-	snprintf(text, sizeof(text),
-	    "[cluster]\nname = t\nmode = ha\n"
-	    "[node primary]\nchannel = 203.0.113.1\npublic = eth0 192.0.2.10/24\n"
-	    "management = 198.51.100.11/24\n"
-	    "[node secondary]\nchannel = 203.0.113.2\npublic = eth0 192.0.2.10/24\n"
-	    "management = 198.51.100.12/24\n"
-	    "[protect]\ndata = /var/lib/a\nconfig = /etc/app\nexclude = *.dpkg-*\n");
-	f->conf = config_parse_string(text, "t.conf", err, sizeof(err));
-	if (f->conf == NULL)
-		fail_msg("%s", err);
+	f->conf = conftext_load("data = /var/lib/a\nconfig = /etc/app\nexclude = *.dpkg-*\n");
 	confroots_init(&f->cr, f->conf);
-	f->afd = open(f->a, O_RDONLY | O_DIRECTORY);
-	f->bfd = open(f->b, O_RDONLY | O_DIRECTORY);
 	f->buf = malloc(OP_MAX_DATA);
 	*state = f;
 	return 0;
@@ -101,12 +72,9 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	close(f->afd);
-	close(f->bfd);
 	confroots_free(&f->cr);
 	config_free(f->conf);
-	rm_rf(f->top);
-	free(f->top);
+	twodirs_free(&f->d);
 	free(f->buf);
 	free(f);
 	return 0;
@@ -119,10 +87,10 @@ compare(struct fixture *f, bool *want)
 	struct confcheck_result res = { 0 };
 	char why[512], *out = xstrdup("");
 
-	if (confcheck_manifest(&f->cr, f->afd, f->cr.first, f->buf, OP_MAX_DATA, &f->manifest,
+	if (confcheck_manifest(&f->cr, f->d.afd, f->cr.first, f->buf, OP_MAX_DATA, &f->manifest,
 	    why, sizeof(why)) < 0)
 		fail_msg("manifest: %s", why);
-	if (confcheck_compare(&f->cr, f->bfd, &f->manifest, f->q, &res, why, sizeof(why)) < 0)
+	if (confcheck_compare(&f->cr, f->d.bfd, &f->manifest, f->q, &res, why, sizeof(why)) < 0)
 		fail_msg("compare: %s", why);
 	for (size_t i = 0; i < res.ndrift; i++) {
 		char *next = xasprintf("%s%s%s %s", out, i ? "; " : "", res.drift[i].what,
@@ -153,7 +121,7 @@ test_same(void **state)
 {
 	struct fixture *f = *state;
 
-	put(f->b, "app/main.conf.dpkg-old", "the package's own", 0644);   /* excluded */
+	put_file(f->d.b, "app/main.conf.dpkg-old", "the package's own", 0644);   /* excluded */
 	is_drift(f, "", false);
 }
 
@@ -163,11 +131,11 @@ test_differences(void **state)
 	struct fixture *f = *state;
 	char path[1100], *kept;
 
-	put(f->b, "app/main.conf", "changed on the passive\n", 0644);
-	snprintf(path, sizeof(path), "%s/app/conf.d/x.conf", f->b);
+	put_file(f->d.b, "app/main.conf", "changed on the passive\n", 0644);
+	snprintf(path, sizeof(path), "%s/app/conf.d/x.conf", f->d.b);
 	assert_int_equal(chmod(path, 0600), 0);
-	put(f->b, "app/extra.conf", "only here\n", 0644);
-	put(f->a, "app/new.conf", "only on the active\n", 0644);
+	put_file(f->d.b, "app/extra.conf", "only here\n", 0644);
+	put_file(f->d.a, "app/new.conf", "only on the active\n", 0644);
 	/* In tree order: a folder and all below it, then its next sibling. */
 	is_drift(f, "mode /etc/app/conf.d/x.conf; only here /etc/app/extra.conf; "
 	    "content /etc/app/main.conf; missing here /etc/app/new.conf", true);
@@ -179,7 +147,7 @@ test_differences(void **state)
 	free(kept);
 	snprintf(path, sizeof(path), "%s/etc/app/extra.conf", f->q);
 	assert_int_equal(access(path, F_OK), 0);
-	snprintf(path, sizeof(path), "%s/app/extra.conf", f->b);
+	snprintf(path, sizeof(path), "%s/app/extra.conf", f->d.b);
 	assert_int_equal(access(path, F_OK), -1);
 }
 
@@ -189,14 +157,14 @@ test_folder_only_here(void **state)
 	struct fixture *f = *state;
 	char path[1100];
 
-	snprintf(path, sizeof(path), "%s/app/local.d", f->b);
+	snprintf(path, sizeof(path), "%s/app/local.d", f->d.b);
 	assert_int_equal(mkdir(path, 0755), 0);
-	put(f->b, "app/local.d/z.conf", "z\n", 0644);
-	put(f->b, "app/local.d.conf", "beside it\n", 0644);
+	put_file(f->d.b, "app/local.d/z.conf", "z\n", 0644);
+	put_file(f->d.b, "app/local.d.conf", "beside it\n", 0644);
 	is_drift(f, "only here /etc/app/local.d; only here /etc/app/local.d.conf", true);
 	snprintf(path, sizeof(path), "%s/etc/app/local.d/z.conf", f->q);
 	assert_int_equal(access(path, F_OK), 0);
-	snprintf(path, sizeof(path), "%s/app/local.d", f->b);
+	snprintf(path, sizeof(path), "%s/app/local.d", f->d.b);
 	assert_int_equal(access(path, F_OK), -1);
 }
 
@@ -211,7 +179,7 @@ test_malformed_manifest(void **state)
 	free(compare(f, &want));
 	/* Say one entry more than it holds. */
 	f->manifest.size++;
-	assert_int_equal(confcheck_compare(&f->cr, f->bfd, &f->manifest, f->q, &res, why,
+	assert_int_equal(confcheck_compare(&f->cr, f->d.bfd, &f->manifest, f->q, &res, why,
 	    sizeof(why)), -1);
 	assert_non_null(strstr(why, "entries"));
 	confcheck_result_clear(&res);

@@ -22,15 +22,13 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "helpers/tmpdir.h"
+#include "helpers/twodirs.h"
 #include "repl/confop.h"
 #include "repl/confroot.h"
 #include "repl/record.h"
 
 struct sides {
-	char	*top;
-	char	 a[512], b[512];       /* the active's and the passive's folder holding "app" */
-	int	 afd, bfd;
+	struct twodirs d;              /* a: the active's folder holding "app", b: the passive's */
 	uint8_t	*buf;
 	char	 target[OP_PATH_MAX + 1];
 };
@@ -40,13 +38,7 @@ setup(void **state)
 {
 	struct sides *s = calloc(1, sizeof(*s));
 
-	s->top = tmpdir();
-	snprintf(s->a, sizeof(s->a), "%s/a", s->top);
-	snprintf(s->b, sizeof(s->b), "%s/b", s->top);
-	assert_int_equal(mkdir(s->a, 0755), 0);
-	assert_int_equal(mkdir(s->b, 0755), 0);
-	s->afd = open(s->a, O_RDONLY | O_DIRECTORY);
-	s->bfd = open(s->b, O_RDONLY | O_DIRECTORY);
+	twodirs_make(&s->d);
 	s->buf = malloc(CONFOP_MAX_DATA);
 	*state = s;
 	return 0;
@@ -57,27 +49,10 @@ teardown(void **state)
 {
 	struct sides *s = *state;
 
-	close(s->afd);
-	close(s->bfd);
-	rm_rf(s->top);
-	free(s->top);
+	twodirs_free(&s->d);
 	free(s->buf);
 	free(s);
 	return 0;
-}
-
-static void
-put(const char *dir, const char *rel, const char *text, mode_t mode)
-{
-	char path[1024];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
 }
 
 static char *
@@ -97,9 +72,9 @@ carry(struct sides *s, const char *rel, confop_keep_fn *keep)
 	char why[512];
 	enum apply_result r;
 
-	if (confop_read(s->afd, 0, rel, s->buf, s->target, &op, why, sizeof(why)) != CONFOP_OK)
+	if (confop_read(s->d.afd, 0, rel, s->buf, s->target, &op, why, sizeof(why)) != CONFOP_OK)
 		fail_msg("reading %s: %s", rel, why);
-	r = confop_apply(s->bfd, &op, keep, NULL, why, sizeof(why));
+	r = confop_apply(s->d.bfd, &op, keep, NULL, why, sizeof(why));
 	if (r != APPLY_OK)
 		print_message("apply of %s: %s\n", rel, why);
 	return r;
@@ -113,25 +88,25 @@ test_file_whole(void **state)
 	char path[1024], value[16];
 	char *text;
 
-	assert_int_equal(mkdir(strcat(strcpy(path, s->a), "/app"), 0750), 0);
-	assert_int_equal(mkdir(strcat(strcpy(path, s->b), "/app"), 0755), 0);
-	put(s->a, "app/main.conf", "listen = 5432\n", 0640);
-	snprintf(path, sizeof(path), "%s/app/main.conf", s->a);
+	assert_int_equal(mkdir(strcat(strcpy(path, s->d.a), "/app"), 0750), 0);
+	assert_int_equal(mkdir(strcat(strcpy(path, s->d.b), "/app"), 0755), 0);
+	put_file(s->d.a, "app/main.conf", "listen = 5432\n", 0640);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->d.a);
 	assert_int_equal(setxattr(path, "user.lifeline", "yes", 3, 0), 0);
 	assert_int_equal(chown(path, 12, 34), 0);
-	put(s->b, "app/main.conf", "old, longer content than the new one\n", 0600);
-	snprintf(path, sizeof(path), "%s/app/main.conf", s->b);
+	put_file(s->d.b, "app/main.conf", "old, longer content than the new one\n", 0600);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->d.b);
 	assert_int_equal(setxattr(path, "user.stale", "x", 1, 0), 0);
 	assert_int_equal(stat(path, &before), 0);
 
 	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
 	assert_int_equal(carry(s, "app/main.conf", NULL), APPLY_OK);
-	text = get(s->b, "app/main.conf");
+	text = get(s->d.b, "app/main.conf");
 	assert_string_equal(text, "listen = 5432\n");
 	free(text);
-	snprintf(path, sizeof(path), "%s/app/main.conf", s->a);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->d.a);
 	assert_int_equal(stat(path, &sa), 0);
-	snprintf(path, sizeof(path), "%s/app/main.conf", s->b);
+	snprintf(path, sizeof(path), "%s/app/main.conf", s->d.b);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode, sa.st_mode);
 	assert_int_equal(sb.st_uid, 12);
@@ -142,10 +117,10 @@ test_file_whole(void **state)
 	assert_int_equal(getxattr(path, "user.lifeline", value, sizeof(value)), 3);
 	assert_int_equal(getxattr(path, "user.stale", value, sizeof(value)), -1);
 	/* The folder's own attributes came too; no temporary file is left. */
-	snprintf(path, sizeof(path), "%s/app", s->b);
+	snprintf(path, sizeof(path), "%s/app", s->d.b);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0750);
-	snprintf(path, sizeof(path), "%s/app/.lifeline-tmp.main.conf", s->b);
+	snprintf(path, sizeof(path), "%s/app/.lifeline-tmp.main.conf", s->d.b);
 	assert_int_equal(access(path, F_OK), -1);
 }
 
@@ -156,26 +131,26 @@ test_symlink_and_remove(void **state)
 	char path[1024], link[64];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "%s/app", s->a);
+	snprintf(path, sizeof(path), "%s/app", s->d.a);
 	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/app/my.cnf", s->a);
+	snprintf(path, sizeof(path), "%s/app/my.cnf", s->d.a);
 	assert_int_equal(symlink("/etc/alternatives/my.cnf", path), 0);
 	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
 	assert_int_equal(carry(s, "app/my.cnf", NULL), APPLY_OK);
-	snprintf(path, sizeof(path), "%s/app/my.cnf", s->b);
+	snprintf(path, sizeof(path), "%s/app/my.cnf", s->d.b);
 	n = readlink(path, link, sizeof(link) - 1);
 	assert_int_equal(n, 24);
 	link[n] = '\0';
 	assert_string_equal(link, "/etc/alternatives/my.cnf");
 
 	/* The active removes the folder: all of it goes here too. */
-	snprintf(path, sizeof(path), "%s/app/my.cnf", s->a);
+	snprintf(path, sizeof(path), "%s/app/my.cnf", s->d.a);
 	assert_int_equal(unlink(path), 0);
-	snprintf(path, sizeof(path), "%s/app", s->a);
+	snprintf(path, sizeof(path), "%s/app", s->d.a);
 	assert_int_equal(rmdir(path), 0);
-	put(s->b, "app/extra", "x", 0644);
+	put_file(s->d.b, "app/extra", "x", 0644);
 	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
-	snprintf(path, sizeof(path), "%s/app", s->b);
+	snprintf(path, sizeof(path), "%s/app", s->d.b);
 	assert_int_equal(access(path, F_OK), -1);
 	/* Removing what is already gone is fine (a replay). */
 	assert_int_equal(carry(s, "app", NULL), APPLY_OK);
@@ -194,14 +169,14 @@ test_remove_keeps_excluded(void **state)
 	struct sides *s = *state;
 	char path[1024];
 
-	snprintf(path, sizeof(path), "%s/app", s->b);
+	snprintf(path, sizeof(path), "%s/app", s->d.b);
 	assert_int_equal(mkdir(path, 0755), 0);
-	put(s->b, "app/a.conf", "a", 0644);
-	put(s->b, "app/a.conf.dpkg-dist", "the package's", 0644);
+	put_file(s->d.b, "app/a.conf", "a", 0644);
+	put_file(s->d.b, "app/a.conf.dpkg-dist", "the package's", 0644);
 	assert_int_equal(carry(s, "app", keep_dpkg), APPLY_OK);   /* gone on the active */
-	snprintf(path, sizeof(path), "%s/app/a.conf", s->b);
+	snprintf(path, sizeof(path), "%s/app/a.conf", s->d.b);
 	assert_int_equal(access(path, F_OK), -1);
-	snprintf(path, sizeof(path), "%s/app/a.conf.dpkg-dist", s->b);
+	snprintf(path, sizeof(path), "%s/app/a.conf.dpkg-dist", s->d.b);
 	assert_int_equal(access(path, F_OK), 0);
 }
 
@@ -215,11 +190,11 @@ test_never_through_a_symlink(void **state)
 	char why[256];
 
 	/* The passive's "app" is a symlink to a folder outside its root. */
-	snprintf(outside, sizeof(outside), "%s/outside", s->top);
+	snprintf(outside, sizeof(outside), "%s/outside", s->d.top);
 	assert_int_equal(mkdir(outside, 0755), 0);
-	snprintf(path, sizeof(path), "%s/app", s->b);
+	snprintf(path, sizeof(path), "%s/app", s->d.b);
 	assert_int_equal(symlink(outside, path), 0);
-	assert_int_equal(confop_apply(s->bfd, &op, NULL, NULL, why, sizeof(why)), APPLY_DIVERGED);
+	assert_int_equal(confop_apply(s->d.bfd, &op, NULL, NULL, why, sizeof(why)), APPLY_DIVERGED);
 	assert_non_null(strstr(why, "symlink"));
 	snprintf(path, sizeof(path), "%s/x.conf", outside);
 	assert_int_equal(access(path, F_OK), -1);
@@ -233,15 +208,15 @@ test_too_big_is_refused(void **state)
 	char path[1024], why[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/big.conf", s->a);
+	snprintf(path, sizeof(path), "%s/big.conf", s->d.a);
 	fd = open(path, O_WRONLY | O_CREAT, 0644);
 	assert_int_equal(ftruncate(fd, CONFOP_MAX_DATA + 1), 0);
 	close(fd);
-	assert_int_equal(confop_read(s->afd, 0, "big.conf", s->buf, s->target, &op, why,
+	assert_int_equal(confop_read(s->d.afd, 0, "big.conf", s->buf, s->target, &op, why,
 	    sizeof(why)), CONFOP_SKIP);
 	assert_non_null(strstr(why, "over the"));
 	/* A missing entry reads as its removal. */
-	assert_int_equal(confop_read(s->afd, 0, "gone.conf", s->buf, s->target, &op, why,
+	assert_int_equal(confop_read(s->d.afd, 0, "gone.conf", s->buf, s->target, &op, why,
 	    sizeof(why)), CONFOP_OK);
 	assert_int_equal(op.type, RECORD_CONFIG_REMOVE);
 }
@@ -254,15 +229,15 @@ static void
 test_applier_confines(void **state)
 {
 	struct sides *s = *state;
-	struct confroot entry = { .entry = "/etc/app", .parent = s->b, .name = "app",
+	struct confroot entry = { .entry = "/etc/app", .parent = s->d.b, .name = "app",
 	    .name_len = 3 };
 	struct confroots cr = { .v = &entry, .n = 1, .first = 1 };
-	const char *roots[2] = { s->a, s->b };
+	const char *roots[2] = { s->d.a, s->d.b };
 	char pos[1100], why[256];
 	struct applier *ap;
 	uint64_t seq = 0;
 
-	snprintf(pos, sizeof(pos), "%s/pos", s->top);
+	snprintf(pos, sizeof(pos), "%s/pos", s->d.top);
 	ap = applier_open(roots, 2, pos, why, sizeof(why));
 	assert_non_null(ap);
 	applier_config_roots(ap, &cr);
@@ -280,9 +255,9 @@ test_applier_confines(void **state)
 	seq--;
 	assert_int_equal(APPLY(RECORD_CONFIG_DIR, 1, "app"), APPLY_OK);
 #undef APPLY
-	snprintf(pos, sizeof(pos), "%s/app", s->b);
+	snprintf(pos, sizeof(pos), "%s/app", s->d.b);
 	assert_int_equal(access(pos, F_OK), 0);
-	snprintf(pos, sizeof(pos), "%s/passwd.d", s->b);
+	snprintf(pos, sizeof(pos), "%s/passwd.d", s->d.b);
 	assert_int_equal(access(pos, F_OK), -1);
 	applier_close(ap);
 }

@@ -10,30 +10,22 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/config.h"
+#include "helpers/conftext.h"
 #include "repl/confroot.h"
 
-static const char *conf_text =
-    "[cluster]\nname = t\nmode = ha\n"
-    "[node primary]\nchannel = 203.0.113.1\npublic = eth0 192.0.2.10/24\n"
-    "management = 198.51.100.11/24\n"
-    "[node secondary]\nchannel = 203.0.113.2\npublic = eth0 192.0.2.10/24\n"
-    "management = 198.51.100.12/24\n"
-    "[protect]\ndata = /var/lib/a, /var/lib/b\n"
+static const char *protect =
+    "data = /var/lib/a, /var/lib/b\n"
     "config = /etc/app, /etc/other.conf, /top\n"
     "exclude = /etc/app/*.dpkg-*, *.swp, /etc/app/cache\n";
 
 static struct config *
 load(void)
 {
-	char err[512];
-	struct config *c = config_parse_string(conf_text, "t.conf", err, sizeof(err));
-
-	if (c == NULL)
-		fail_msg("%s", err);
-	return c;
+	return conftext_load(protect);
 }
 
 static void
@@ -120,15 +112,16 @@ test_config_refuses_overlaps(void **state)
 		{ "data = /var/lib/a\nconfig = /var/lib/lifeline/x\n", "overlaps state_dir" },
 		{ "data = /var/lib/a\nexclude = etc/*.conf\n", "does not start with one" },
 	};
-	char text[1024], err[512];
+	char err[512];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct config *c;
 
-		snprintf(text, sizeof(text), "%.*s[protect]\n%s", (int)(strstr(conf_text,
-		    "[protect]") - conf_text), conf_text, bad[i].protect);
+		char *text = conftext_two_nodes(bad[i].protect);
+
 		c = config_parse_string(text, "t.conf", err, sizeof(err));
+		free(text);
 		if (c != NULL || strstr(err, bad[i].why) == NULL)
 			fail_msg("case %zu: got \"%s\", expected a refusal saying \"%s\"", i,
 			    c == NULL ? err : "accepted", bad[i].why);

@@ -22,6 +22,7 @@
 
 #include "common/config.h"
 #include "common/util.h"
+#include "helpers/conftext.h"
 #include "helpers/tmpdir.h"
 #include "repl/confwatch.h"
 #include "repl/record.h"
@@ -89,16 +90,9 @@ setup(void **state)
 	assert_int_equal(mkdir(f->etc, 0755), 0);
 	snprintf(path, sizeof(path), "%s/app", f->etc);
 	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(text, sizeof(text),
-	    "[cluster]\nname = t\nmode = ha\n"
-	    "[node primary]\nchannel = 203.0.113.1\npublic = eth0 192.0.2.10/24\n"
-	    "management = 198.51.100.11/24\n"
-	    "[node secondary]\nchannel = 203.0.113.2\npublic = eth0 192.0.2.10/24\n"
-	    "management = 198.51.100.12/24\n"
-	    "[protect]\ndata = /var/lib/a\nconfig = %s/app\nexclude = *.dpkg-*\n", f->etc);
-	f->conf = config_parse_string(text, "t.conf", err, sizeof(err));
-	if (f->conf == NULL)
-		fail_msg("%s", err);
+	snprintf(text, sizeof(text), "data = /var/lib/a\nconfig = %s/app\nexclude = *.dpkg-*\n",
+	    f->etc);
+	f->conf = conftext_load(text);
 	confroots_init(&f->cr, f->conf);
 	f->rootfd = open(f->etc, O_RDONLY | O_DIRECTORY);
 	f->w = confwatch_new(&f->cr, &f->rootfd, record, &f->seen, err, sizeof(err));
