@@ -262,7 +262,7 @@ lab_config_text(enum lab_mode mode, const char *replication, const char *bindir,
 		    addr_only(lab_networks[LAB_NET_PUBLIC_A].gateway, ip, sizeof(ip)));
 	fprintf(f, "[replication]\nmode = %s\n\n", replication);
 	fprintf(f, "[protect]\ndata = /var/lib/lifeline-sample\n");
-	fprintf(f, "config = /etc/lifeline-sample\nexclude = /etc/lifeline-sample/*.dpkg-*\n"
+	fprintf(f, "config = /etc/lifeline-sample\nexclude = /etc/lifeline-sample/*.dpkg-*, *.swp\n"
 	    "service = %s\n\n", lab_app_service_name(app));
 	if (mode == LAB_HA)
 		snprintf(check, sizeof(check), "tcp %s:%d",

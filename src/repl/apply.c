@@ -88,6 +88,8 @@ struct applier {
 	int		*roots;           /* directory descriptors, by record root index */
 	size_t		 nroots;
 	const struct confroots *conf;     /* which roots are config entries; NULL: none */
+	applier_aside_fn *aside;          /* sets a config folder's entries aside */
+	void		*aside_arg;
 	bool		*need_syncfs;     /* by root: a change no kept fd covers */
 	int		 posfd;
 	unsigned	 slot;            /* the slot holding the durable state */
@@ -1321,6 +1323,14 @@ keep_excluded(void *arg, const char *path)
 	return !confroots_covers(j->a->conf, j->op->root, path, strlen(path));
 }
 
+static int
+set_aside(void *arg, const char *path)
+{
+	const struct job *j = arg;
+
+	return j->a->aside(j->a->aside_arg, j->op->root, path);
+}
+
 /*
  * A config root takes CONFIG ops within its entry, and nothing else; a data
  * root takes no CONFIG op. An excluded path is skipped: the active never
@@ -1349,13 +1359,19 @@ apply_config(struct applier *a, const struct job *j)
 		    op_quote(op->path, op->path_len, q));
 		return APPLY_OK;
 	}
-	return confop_apply(a->roots[op->root], op, keep_excluded, (void *)j, j->why, j->whylen);
+	struct confop_env env = { .keep = keep_excluded,
+	    .aside = a->aside != NULL ? set_aside : NULL, .arg = (void *)j };
+
+	return confop_apply(a->roots[op->root], op, &env, j->why, j->whylen);
 }
 
 void
-applier_config_roots(struct applier *a, const struct confroots *cr)
+applier_config_roots(struct applier *a, const struct confroots *cr, applier_aside_fn *aside,
+    void *arg)
 {
 	a->conf = cr;
+	a->aside = aside;
+	a->aside_arg = arg;
 }
 
 enum apply_result

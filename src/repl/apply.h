@@ -54,7 +54,14 @@ void		 applier_close(struct applier *a);
  * must outlive the applier. Without this call no root takes CONFIG ops.
  */
 struct confroots;
-void		 applier_config_roots(struct applier *a, const struct confroots *cr);
+/*
+ * aside(arg, root, path), when not NULL, is called before a folder of a
+ * config entry that still holds entries is removed: it sets them aside
+ * (the quarantine) and returns 0, or -1 to leave the folder.
+ */
+typedef int	 applier_aside_fn(void *arg, unsigned root, const char *path);
+void		 applier_config_roots(struct applier *a, const struct confroots *cr,
+		    applier_aside_fn *aside, void *arg);
 
 /*
  * Move the position to pos, durably, without applying anything: the copy

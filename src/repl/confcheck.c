@@ -460,12 +460,13 @@ remove_here(const struct confroots *cr, int rootfd, uint16_t root, const struct 
 	struct op op = { .type = RECORD_CONFIG_REMOVE, .root = root, .path = e->path,
 	    .path_len = (uint16_t)e->path_len };
 	const void *arg[2] = { cr, &root };
+	struct confop_env env = { .keep = keep_excluded, .arg = (void *)arg };
 	char path[OP_PATH_MAX + 1];
 
 	memcpy(path, e->path, e->path_len);
 	path[e->path_len] = '\0';
 	op.path = path;
-	return confop_apply(rootfd, &op, keep_excluded, arg, why, whylen) == APPLY_OK ? 0 : -1;
+	return confop_apply(rootfd, &op, &env, why, whylen) == APPLY_OK ? 0 : -1;
 }
 
 int
@@ -532,6 +533,43 @@ confcheck_compare(const struct confroots *cr, int rootfd, const struct op *op,
 out:
 	mlist_free(&want);
 	mlist_free(&have);
+	return rc;
+}
+
+int
+confcheck_keep_tree(const struct confroots *cr, int rootfd, uint16_t root, const char *path,
+    const char *quarantine, char **kept, char *why, size_t whylen)
+{
+	struct walker wk = { .cr = cr, .rootfd = rootfd, .root = root, .why = why,
+	    .whylen = whylen };
+	struct mlist l = { .owned = true };
+	int rc = -1;
+
+	*kept = NULL;
+	wk.out = &l;
+	wk.buf = xmalloc(CONFOP_MAX_DATA);
+	if (walk(&wk, path) < 0)
+		goto out;
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_mentry);
+	for (size_t i = 0; i < l.n; i++) {
+		char *one = NULL;
+
+		if (keep_copy(cr, rootfd, root, &l.v[i], quarantine, &one) < 0) {
+			why_printf(why, whylen, "keeping %s: %s", l.v[i].path, strerror(errno));
+			free(*kept);
+			*kept = NULL;
+			goto out;
+		}
+		if (*kept == NULL)
+			*kept = one;
+		else
+			free(one);
+	}
+	rc = 0;
+out:
+	free(wk.buf);
+	mlist_free(&l);
 	return rc;
 }
 

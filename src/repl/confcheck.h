@@ -69,4 +69,15 @@ int		 confcheck_compare(const struct confroots *cr, int rootfd, const struct op 
 		    const char *quarantine, struct confcheck_result *res, char *why,
 		    size_t whylen);
 
+/*
+ * Copy path (in config root root, relative to rootfd) and all below it
+ * that no exclude matches into quarantine, at its absolute path, as a
+ * drifted version is kept: before a folder the active removed, but that
+ * still holds what no record named, is removed. *kept: where path went
+ * (malloc'd; NULL when nothing was there). 0, or -1 with why.
+ */
+int		 confcheck_keep_tree(const struct confroots *cr, int rootfd, uint16_t root,
+		    const char *path, const char *quarantine, char **kept, char *why,
+		    size_t whylen);
+
 #endif

@@ -237,6 +237,7 @@ out:
 struct japply {
 	const struct op	*op;
 	confop_keep_fn	*keep;
+	int		(*aside)(void *, const char *);
 	void		*keep_arg;
 	char		*why;
 	size_t		 whylen;
@@ -325,16 +326,74 @@ static int remove_tree(int, const char *, char *, confop_keep_fn *, void *);
  * folder goes first (what an exclude keeps in it stays, and then so does
  * the folder: diverged).
  */
+/*
+ * Whether folder name (at rel) holds an entry keep does not leave alone:
+ * what would be lost with it. -1 with errno when it cannot be listed.
+ */
+static int
+has_entries(const struct japply *j, int dirfd, const char *name, const char *rel)
+{
+	char child[OP_PATH_MAX + 1];
+	struct dirent *d;
+	DIR *dir;
+	int fd, found = 0;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno == ENOTDIR ? 0 : -1;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (!found && (d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		found = snprintf(child, sizeof(child), "%s/%s", rel, d->d_name) >= (int)sizeof(child) ||
+		    j->keep == NULL || !j->keep(j->keep_arg, child);
+	}
+	closedir(dir);
+	return found;
+}
+
+/*
+ * Remove name and all below it but what keep leaves; a folder that still
+ * holds entries is first set aside (aside). APPLY_OK when it is gone, or
+ * kept only for excluded entries (kept then says so).
+ */
 static enum apply_result
-clear_folder(const struct japply *j, int dirfd, const char *name)
+remove_entry(const struct japply *j, int dirfd, const char *name, bool *kept)
 {
 	char rel[OP_PATH_MAX + 1];
 	int r;
 
 	memcpy(rel, j->op->path, j->op->path_len + 1u);
+	*kept = false;
+	if (j->aside != NULL && (r = has_entries(j, dirfd, name, rel)) != 0) {
+		if (r == -1 && errno != ENOENT)
+			return sys(j, "listing the folder to remove");
+		if (r == 1 && j->aside(j->keep_arg, rel) == -1)
+			return say(j, APPLY_DIVERGED, "a folder holding entries no record named stands "
+			    "there, and it could not be set aside");
+	}
 	if ((r = remove_tree(dirfd, name, rel, j->keep, j->keep_arg)) == -1)
-		return sys(j, "removing the folder that stands where it goes");
-	if (r == 1)
+		return sys(j, "removing it");
+	*kept = r == 1;
+	return APPLY_OK;
+}
+
+/*
+ * The entry is a file or symlink now where this copy has a folder: the
+ * folder goes first (what an exclude keeps in it stays, and then so does
+ * the folder: diverged).
+ */
+static enum apply_result
+clear_folder(const struct japply *j, int dirfd, const char *name)
+{
+	enum apply_result r;
+	bool kept;
+
+	if ((r = remove_entry(j, dirfd, name, &kept)) != APPLY_OK)
+		return r;
+	if (kept)
 		return say(j, APPLY_DIVERGED, "a folder with excluded entries stands where it goes");
 	return APPLY_OK;
 }
@@ -493,22 +552,21 @@ remove_tree(int pfd, const char *name, char *rel, confop_keep_fn *keep, void *ar
 static enum apply_result
 apply_remove(const struct japply *j, int dirfd, const char *name)
 {
-	char rel[OP_PATH_MAX + 1];
-	int r;
+	enum apply_result r;
+	bool kept;
 
-	memcpy(rel, j->op->path, j->op->path_len + 1u);
-	if ((r = remove_tree(dirfd, name, rel, j->keep, j->keep_arg)) == -1)
-		return sys(j, "removing it");
-	if (r == 1)
-		log_info("config: %s is kept: it holds entries [protect] exclude names", rel);
-	return APPLY_OK;
+	if ((r = remove_entry(j, dirfd, name, &kept)) == APPLY_OK && kept)
+		log_info("config: %.*s is kept: it holds entries [protect] exclude names",
+		    (int)j->op->path_len, j->op->path);
+	return r;
 }
 
 enum apply_result
-confop_apply(int rootfd, const struct op *op, confop_keep_fn *keep, void *arg, char *why,
+confop_apply(int rootfd, const struct op *op, const struct confop_env *env, char *why,
     size_t whylen)
 {
-	struct japply j = { .op = op, .keep = keep, .keep_arg = arg, .why = why,
+	struct japply j = { .op = op, .keep = env ? env->keep : NULL,
+	    .aside = env ? env->aside : NULL, .keep_arg = env ? env->arg : NULL, .why = why,
 	    .whylen = whylen };
 	char dir[OP_PATH_MAX + 1];
 	const char *name;

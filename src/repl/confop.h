@@ -36,20 +36,30 @@ enum confop_read confop_read(int rootfd, uint16_t root, const char *path, uint8_
 		    char *target, struct op *op, char *why, size_t whylen);
 
 /*
- * Whether an entry of the copy must be left alone (an exclude pattern
- * matches it); path is relative to rootfd.
+ * What a passive must respect while applying: keep(arg, path) says an
+ * entry must be left alone (an exclude pattern matches it; path relative
+ * to rootfd); aside(arg, path) is called before a folder that still holds
+ * entries is removed (the active removed or replaced it, but this copy has
+ * what no record named: it is set aside first, never just deleted): 0 to
+ * go on, -1 to leave the folder (diverged). Either may be NULL.
  */
 typedef bool	 confop_keep_fn(void *arg, const char *path);
+struct confop_env {
+	confop_keep_fn	*keep;
+	int		(*aside)(void *arg, const char *path);
+	void		*arg;
+};
 
 /*
  * Make the copy below rootfd what op (any CONFIG type but MANIFEST) says.
  * A REMOVE of a folder removes all below it but what keep says to leave
  * (and so the folders holding that). APPLY_OK; APPLY_DIVERGED when the
- * copy cannot take it as it is (its folder is missing, a folder stands
- * where a file goes); APPLY_FAILED on this disk's errors. why names the
- * path and what failed.
+ * copy cannot take it as it is (its folder is missing, a folder with
+ * excluded entries or one that could not be set aside stands where a file
+ * goes); APPLY_FAILED on this disk's errors. why names the path and what
+ * failed. env may be NULL.
  */
-enum apply_result confop_apply(int rootfd, const struct op *op, confop_keep_fn *keep,
-		    void *arg, char *why, size_t whylen);
+enum apply_result confop_apply(int rootfd, const struct op *op, const struct confop_env *env,
+		    char *why, size_t whylen);
 
 #endif

@@ -44,6 +44,7 @@ struct watch {
 struct dirty {
 	uint16_t	 ci;
 	bool		 deep, born;
+	bool		 sent;        /* this flush sent it (its removal) */
 	char		*path;
 };
 
@@ -397,6 +398,49 @@ send_tree(struct confwatch *w, uint16_t ci, const char *path, bool emit)
 	return op.type == RECORD_CONFIG_DIR ? send_below(w, ci, path, emit) : 0;
 }
 
+/*
+ * One dirty entry that is gone: its removal, unless it came and went
+ * unseen (then nothing). Marked sent either way; an entry that exists is
+ * left for send_dirty. -1 when journaling failed.
+ */
+static int
+send_removal(struct confwatch *w, struct dirty *d)
+{
+	struct op op = { .type = RECORD_CONFIG_REMOVE, .root = (uint16_t)(w->cr->first + d->ci),
+	    .path = d->path, .path_len = (uint16_t)strlen(d->path) };
+	char dir[OP_PATH_MAX + 1];
+	const char *slash = strrchr(d->path, '/');
+	struct stat st;
+	int fd;
+
+	if ((fd = open_beneath(w->rootfds[d->ci], d->path, O_PATH | O_NOFOLLOW, 0)) != -1) {
+		close(fd);
+		return 0;
+	}
+	if (errno != ENOENT && errno != ENOTDIR)
+		return 0;                 /* send_dirty says what is wrong with it */
+	d->sent = true;
+	if (d->born)
+		return 0;
+	/* The folder's mtime after the removal, when the folder is still there. */
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - d->path) : 0, d->path);
+	if (slash != NULL && (fd = open_beneath(w->rootfds[d->ci], dir, O_RDONLY | O_DIRECTORY,
+	    0)) != -1) {
+		if (fstat(fd, &st) == 0) {
+			op.dir_mtime_sec = st.st_mtim.tv_sec;
+			op.dir_mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+		}
+		close(fd);
+	}
+	if (w->emit(w->arg, &op) < 0) {
+		d->sent = false;
+		w->st.errors++;
+		return -1;
+	}
+	w->st.emitted++;
+	return 0;
+}
+
 /* One dirty entry: as it is now, unless it came and went unseen. */
 static int
 send_dirty(struct confwatch *w, const struct dirty *d)
@@ -430,7 +474,8 @@ int
 confwatch_sync_locked(struct confwatch *w)
 {
 	uint64_t before = w->st.emitted;
-	size_t i;
+	size_t i, kept = 0;
+	int rc = 0;
 
 	if (w->flushing)
 		return 0;                 /* our own emit reached the capture's hook */
@@ -438,21 +483,28 @@ confwatch_sync_locked(struct confwatch *w)
 	confwatch_take_locked(w);
 	if (w->ndirty > 1)
 		qsort(w->dirty, w->ndirty, sizeof(*w->dirty), cmp_dirty);
-	for (i = 0; i < w->ndirty; i++)
-		if (send_dirty(w, &w->dirty[i]) < 0)
-			break;
-	if (i < w->ndirty) {
-		/* Journaling failed: what is left stays dirty for the next flush. */
-		for (size_t k = 0; k < i; k++)
-			free(w->dirty[k].path);
-		memmove(w->dirty, w->dirty + i, (w->ndirty - i) * sizeof(*w->dirty));
-		w->ndirty -= i;
-		w->flushing = false;
-		return -1;
+	/*
+	 * Removals first, deepest first (an rm -r's files before their
+	 * folder, which is then empty on the passive), then the rest in
+	 * tree order (a folder before what it holds).
+	 */
+	for (i = w->ndirty; i > 0 && rc == 0; i--)
+		rc = send_removal(w, &w->dirty[i - 1]);
+	for (i = 0; i < w->ndirty && rc == 0; i++)
+		if (!w->dirty[i].sent) {
+			rc = send_dirty(w, &w->dirty[i]);
+			w->dirty[i].sent = rc == 0;
+		}
+	/* Journaling failed: what was not sent stays dirty for the next flush. */
+	for (i = 0; i < w->ndirty; i++) {
+		if (rc == 0 || w->dirty[i].sent)
+			free(w->dirty[i].path);
+		else
+			w->dirty[kept++] = w->dirty[i];
 	}
-	dirty_clear(w, 0);
+	w->ndirty = kept;
 	w->flushing = false;
-	return (int)(w->st.emitted - before);
+	return rc < 0 ? -1 : (int)(w->st.emitted - before);
 }
 
 /* ---- life ---- */

@@ -50,6 +50,7 @@
 #define IN_SYNC_LAG_MS     1000      /* older unacknowledged records: "syncing" */
 #define LAG_MARKS          65536
 #define CONFIG_COALESCE_MS 20        /* config events wait this long to be sent together */
+#define CONFIG_WANT_MS     5000      /* a passive asks for one config entry at most this often */
 #define ENC_MAX            (OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA + OP_NAME_MAX + 1)
 /*
  * After a crash of the active, the entries whose ctime is at or after the
@@ -222,6 +223,7 @@ struct plane {
 	struct confwatch	*confwatch;
 	struct event		*confwatch_ev, *confwatch_timer;
 	uint8_t			*manifest_buf;
+	uint64_t		*config_wanted_ms; /* applier thread: by entry, its last want */
 	/* On a passive, what the config manifests found (q_mu). */
 	uint64_t		 drift_count;
 	char			 drift_last[512];
@@ -2156,16 +2158,31 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 	return true;
 }
 
-/* Ask the active for config entry root whole (it sends it again as it is). */
+/*
+ * Ask the active for config entry root whole (it sends it again as it is).
+ * Outside a check, at most once per CONFIG_WANT_MS for an entry: a copy that cannot take it
+ * (a folder holding excluded files where the active has a file) would
+ * otherwise ask again for every record the answer brings.
+ */
 static void
-want_config_entry(struct plane *p, uint16_t root)
+want_config_entry(struct plane *p, uint16_t root, bool from_check)
 {
 	const struct confroot *r = confroots_at(&p->confroots, root);
 	struct check_want w = { .root = root, .kind = CHECK_WANT_ENTRY };
 	struct check_result res = { .wants = &w, .nwants = 1 };
+	uint64_t now = now_mono_ms(), *last;
 
 	if (r == NULL)
 		return;
+	last = &p->config_wanted_ms[root - p->confroots.first];
+	if (!from_check) {
+		if (*last != 0 && now - *last < CONFIG_WANT_MS) {
+			log_warnx("config entry %s still differs here; asked for it again less than "
+			    "%d s ago: the next check compares it", r->entry, CONFIG_WANT_MS / 1000);
+			return;
+		}
+		*last = now;
+	}
 	w.path = r->name;
 	w.path_len = (uint16_t)r->name_len;
 	send_wants(p, &res);
@@ -2214,7 +2231,7 @@ manifest_record(struct plane *p, const struct record_hdr *h, const struct op *op
 		log_warnx("config drift: %zu more entries of %s differ", p->cres.ndrift - DRIFT_LOGGED,
 		    r->entry);
 	if (p->cres.want)
-		want_config_entry(p, op->root);
+		want_config_entry(p, op->root, true);
 	confcheck_result_clear(&p->cres);
 	free(q);
 }
@@ -2252,7 +2269,7 @@ apply_record(struct plane *p, const struct record_hdr *h, const uint8_t *rec)
 			/* A config entry: asked for whole again, no check of the data needed. */
 			log_warnx("apply: %s (config entry asked for again)", why);
 			p->diverged++;
-			want_config_entry(p, op.root);
+			want_config_entry(p, op.root, false);
 			return true;
 		}
 		if (p->diverged++ % 1000 == 0)
@@ -3151,6 +3168,33 @@ plane_status(struct plane *p)
 /* ---- open and close ---- */
 
 /*
+ * On the applier thread: a config folder the active removed or replaced
+ * still holds entries here that no record named (made by hand on this
+ * node): they go to the quarantine first, never just deleted.
+ */
+static int
+config_aside(void *arg, unsigned root, const char *path)
+{
+	struct plane *p = arg;
+	char *q = dated_path(p->quarantine, "config"), *kept = NULL, why[512];
+	int rc;
+
+	rc = confcheck_keep_tree(&p->confroots, p->rootfds[root], (uint16_t)root, path, q, &kept,
+	    why, sizeof(why));
+	if (rc < 0)
+		log_warnx("config: %s cannot be set aside, so it is left: %s", path, why);
+	else if (kept != NULL) {
+		log_warnx("config: the active removed %s, which held entries here that it never "
+		    "sent: kept in %s", path, kept);
+		note_quarantine(p, kept);
+		p->quarantined++;
+	}
+	free(kept);
+	free(q);
+	return rc;
+}
+
+/*
  * The folders holding the config entries, made where missing, opened as
  * the roots after the data ones.
  */
@@ -3181,6 +3225,7 @@ open_roots(struct plane *p, char *err, size_t errlen)
 	size_t len, nroots;
 
 	confroots_init(&p->confroots, p->conf);
+	p->config_wanted_ms = xcalloc(p->confroots.n + 1, sizeof(*p->config_wanted_ms));
 	nroots = data->n + p->confroots.n;
 	p->rootfds = xcalloc(nroots + 1, sizeof(int));
 	roots = xcalloc(nroots + 1, sizeof(*roots));
@@ -3208,7 +3253,7 @@ open_roots(struct plane *p, char *err, size_t errlen)
 	free(roots);
 	if (p->applier == NULL)
 		return -1;
-	applier_config_roots(p->applier, &p->confroots);
+	applier_config_roots(p->applier, &p->confroots, config_aside, p);
 	pos = applier_pos(p->applier);
 	if ((marker = read_file(p->capturing_path, 64, &len)) != NULL &&
 	    strncmp(marker, "stopped", 7) != 0) {
@@ -3414,6 +3459,7 @@ plane_close(struct plane *p)
 			close(p->rootfds[i]);
 	free(p->rootfds);
 	confroots_free(&p->confroots);
+	free(p->config_wanted_ms);
 	confcheck_result_clear(&p->cres);
 	free(p->manifest_buf);
 	if (p->journal != NULL)

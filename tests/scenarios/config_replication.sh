@@ -8,7 +8,7 @@
 # in its quarantine and puts the active's back.
 source "$(dirname "$0")/../lib/lib.sh"
 need_root
-plan 17
+plan 21
 
 conf=/etc/lifeline-sample
 data=/var/lib/lifeline-sample
@@ -113,3 +113,30 @@ like "$(lab exec primary -- lifeline events)" \
 	"a 2 MiB file in the config folder is an event on the active, saying why it is not sent"
 is "$(status_of primary | jq -r '.replication.config.skipped >= 1 and .replication.config.watching')" \
 	"true" "the active's status counts it as skipped, its watcher running"
+
+# A copy that cannot take an entry (the secondary has a folder holding an
+# excluded file, *.swp, where the active now has a file) asks for the entry
+# again at most every few seconds, not in a loop with the active's answers.
+mkdir "$sdir/conflict"
+echo "the secondary's swap file" > "$sdir/conflict/.x.swp"
+sent0=$(status_of primary | jq -r .replication.config.sent)
+active "echo 'a file here' > $conf/conflict"
+sleep 3
+sent1=$(status_of primary | jq -r .replication.config.sent)
+diag "the active sent $((sent1 - sent0)) config records in the 3 s after"
+[ $((sent1 - sent0)) -ge 2 ] && [ $((sent1 - sent0)) -le 20 ] &&
+	[ -f "$sdir/conflict/.x.swp" ] &&
+	pass "a copy that cannot take an entry asks again, without looping, and keeps its excluded file" ||
+	fail "a copy that cannot take an entry asks again, without looping, and keeps its excluded file: $((sent1 - sent0)) records in 3 s"
+
+# A folder the active replaces that holds here what no record named is set
+# aside in the quarantine first, never just deleted.
+mkdir "$sdir/local.d"
+echo "made on the secondary" > "$sdir/local.d/made-here.conf"
+active "echo 'now a file' > $conf/local.d"
+wait_for "[ -f '$sdir/local.d' ]" 10
+is "$(cat "$sdir/local.d" 2>/dev/null)" "now a file" "the secondary takes the active's file in place of its folder"
+kept=$(find "$(lab path secondary state)/quarantine" -path '*-config/etc/lifeline-sample/local.d/made-here.conf' | head -n 1)
+is "$(cat "$kept" 2>/dev/null)" "made on the secondary" "what the folder held is kept in the quarantine ($kept)"
+wait_for "lab exec secondary -- lifeline events | grep -q 'set aside in the quarantine.*local.d'" 5
+like "$(lab exec secondary -- lifeline events)" "set aside in the quarantine .*local\.d" "and the event says where"

@@ -74,7 +74,7 @@ carry(struct sides *s, const char *rel, confop_keep_fn *keep)
 
 	if (confop_read(s->d.afd, 0, rel, s->buf, s->target, &op, why, sizeof(why)) != CONFOP_OK)
 		fail_msg("reading %s: %s", rel, why);
-	r = confop_apply(s->d.bfd, &op, keep, NULL, why, sizeof(why));
+	r = confop_apply(s->d.bfd, &op, &(struct confop_env){ .keep = keep }, why, sizeof(why));
 	if (r != APPLY_OK)
 		print_message("apply of %s: %s\n", rel, why);
 	return r;
@@ -180,6 +180,56 @@ test_remove_keeps_excluded(void **state)
 	assert_int_equal(access(path, F_OK), 0);
 }
 
+static int asides;
+
+static int
+aside_ok(void *arg, const char *path)
+{
+	(void)arg;
+	assert_string_equal(path, "app");
+	asides++;
+	return 0;
+}
+
+static int
+aside_fails(void *arg, const char *path)
+{
+	(void)arg;
+	(void)path;
+	asides++;
+	return -1;
+}
+
+/*
+ * A folder the active removed that still holds entries here is set aside
+ * before it goes; when that fails it is left (diverged); an empty one
+ * just goes.
+ */
+static void
+test_folder_with_entries_set_aside(void **state)
+{
+	struct sides *s = *state;
+	struct op op = { .type = RECORD_CONFIG_REMOVE, .path = "app", .path_len = 3 };
+	char path[1100], why[256];
+
+	snprintf(path, sizeof(path), "%s/app", s->d.b);
+	assert_int_equal(mkdir(path, 0755), 0);
+	put_file(s->d.b, "app/made-here.conf", "by hand", 0644);
+	asides = 0;
+	assert_int_equal(confop_apply(s->d.bfd, &op, &(struct confop_env){ .aside = aside_fails },
+	    why, sizeof(why)), APPLY_DIVERGED);
+	assert_int_equal(asides, 1);
+	assert_int_equal(access(path, F_OK), 0);               /* left as it was */
+	assert_int_equal(confop_apply(s->d.bfd, &op, &(struct confop_env){ .aside = aside_ok },
+	    why, sizeof(why)), APPLY_OK);
+	assert_int_equal(asides, 2);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(mkdir(path, 0755), 0);                /* empty: no need to set aside */
+	assert_int_equal(confop_apply(s->d.bfd, &op, &(struct confop_env){ .aside = aside_fails },
+	    why, sizeof(why)), APPLY_OK);
+	assert_int_equal(asides, 2);
+}
+
 static void
 test_never_through_a_symlink(void **state)
 {
@@ -194,7 +244,7 @@ test_never_through_a_symlink(void **state)
 	assert_int_equal(mkdir(outside, 0755), 0);
 	snprintf(path, sizeof(path), "%s/app", s->d.b);
 	assert_int_equal(symlink(outside, path), 0);
-	assert_int_equal(confop_apply(s->d.bfd, &op, NULL, NULL, why, sizeof(why)), APPLY_DIVERGED);
+	assert_int_equal(confop_apply(s->d.bfd, &op, NULL, why, sizeof(why)), APPLY_DIVERGED);
 	assert_non_null(strstr(why, "symlink"));
 	snprintf(path, sizeof(path), "%s/x.conf", outside);
 	assert_int_equal(access(path, F_OK), -1);
@@ -240,7 +290,7 @@ test_applier_confines(void **state)
 	snprintf(pos, sizeof(pos), "%s/pos", s->d.top);
 	ap = applier_open(roots, 2, pos, why, sizeof(why));
 	assert_non_null(ap);
-	applier_config_roots(ap, &cr);
+	applier_config_roots(ap, &cr, NULL, NULL);
 #define APPLY(t, r, p) applier_apply(ap, &(struct record_hdr){ .type = (t), .epoch = 1, \
 	    .seq = ++seq }, &(struct op){ .type = (t), .root = (r), .path = (p), \
 	    .path_len = (uint16_t)strlen(p), .mode = 0755 }, why, sizeof(why))
@@ -269,6 +319,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_file_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_keeps_excluded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_with_entries_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_through_a_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_big_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_applier_confines, setup, teardown),

@@ -213,6 +213,30 @@ test_folder_delete_rename(void **state)
 	expect(f, "config-file app/sites/b.conf");
 }
 
+/* rm -r: the files go before their folder, so the passive's folder is empty when it goes. */
+static void
+test_removal_deepest_first(void **state)
+{
+	struct fixture *f = *state;
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/app/conf.d", f->etc);
+	assert_int_equal(mkdir(path, 0755), 0);
+	write_text(f, "app/conf.d/a.conf", "a\n");
+	write_text(f, "app/conf.d/b.conf", "b\n");
+	expect(f, "config-dir app/conf.d; config-file app/conf.d/a.conf; "
+	    "config-file app/conf.d/b.conf");
+	snprintf(path, sizeof(path), "%s/app/conf.d/a.conf", f->etc);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/app/conf.d/b.conf", f->etc);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/app/conf.d", f->etc);
+	assert_int_equal(rmdir(path), 0);
+	write_text(f, "app/new.conf", "n\n");
+	expect(f, "config-remove app/conf.d/b.conf; config-remove app/conf.d/a.conf; "
+	    "config-remove app/conf.d; config-file app/new.conf");
+}
+
 static void
 test_excluded_and_beside(void **state)
 {
@@ -259,6 +283,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_writes_go_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_editor_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_delete_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removal_deepest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_excluded_and_beside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_before_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_want_sends_again, setup, teardown),

@@ -322,7 +322,7 @@ test_config_text(void **state)
 			"[failover]\nping = 192.0.2.1\n",
 			"[replication]\nmode = fsync\n",
 			"[protect]\ndata = /var/lib/lifeline-sample\nconfig = /etc/lifeline-sample\n"
-			"exclude = /etc/lifeline-sample/*.dpkg-*\nservice = sample\n",
+			"exclude = /etc/lifeline-sample/*.dpkg-*, *.swp\nservice = sample\n",
 			"[service sample]\nstart = /opt/ll/bin/lifeline-sample --config /etc/lifeline-sample/sample.conf\n"
 			"check = tcp 192.0.2.10:8080\n",
 			NULL }, { "[node tertiary]", NULL } },
