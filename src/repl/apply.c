@@ -1332,6 +1332,43 @@ set_aside(void *arg, const char *path)
 }
 
 /*
+ * The folder holding a config entry, as its path names it now: one made
+ * again, or replaced (a package reinstalled), is opened again, so records
+ * land where the application reads them. The descriptor, or -1 with errno.
+ */
+static int
+config_root_fd(struct applier *a, unsigned root)
+{
+	const struct confroot *r = confroots_at(a->conf, root);
+	struct stat now, held;
+	int fd;
+
+	if (stat(r->parent, &now) == -1 && (errno != ENOENT || mkdir_p(r->parent, 0755) == -1 ||
+	    stat(r->parent, &now) == -1))
+		return -1;
+	if (fstat(a->roots[root], &held) == 0 && held.st_dev == now.st_dev &&
+	    held.st_ino == now.st_ino)
+		return a->roots[root];
+	if ((fd = open(r->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	log_info("applier: the folder %s holding config entry %s is another one now: "
+	    "applying there", r->parent, r->entry);
+	close(a->roots[root]);
+	a->roots[root] = fd;
+	return fd;
+}
+
+int
+applier_config_fd(struct applier *a, unsigned root)
+{
+	if (a->conf == NULL || root >= a->nroots || confroots_at(a->conf, root) == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return config_root_fd(a, root);
+}
+
+/*
  * A config root takes CONFIG ops within its entry, and nothing else; a data
  * root takes no CONFIG op. An excluded path is skipped: the active never
  * sends one unless the nodes' configurations differ, which is reported.
@@ -1361,8 +1398,11 @@ apply_config(struct applier *a, const struct job *j)
 	}
 	struct confop_env env = { .keep = keep_excluded,
 	    .aside = a->aside != NULL ? set_aside : NULL, .arg = (void *)j };
+	int fd = config_root_fd(a, op->root);
 
-	return confop_apply(a->roots[op->root], op, &env, j->why, j->whylen);
+	if (fd == -1)
+		return sys(j, errno, false, "opening the folder holding the config entry");
+	return confop_apply(fd, op, &env, j->why, j->whylen);
 }
 
 void

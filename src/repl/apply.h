@@ -62,6 +62,11 @@ struct confroots;
 typedef int	 applier_aside_fn(void *arg, unsigned root, const char *path);
 void		 applier_config_roots(struct applier *a, const struct confroots *cr,
 		    applier_aside_fn *aside, void *arg);
+/*
+ * The folder holding config entry root as its path names it now (opened
+ * again, and made if missing, when it is not the one held). -1 with errno.
+ */
+int		 applier_config_fd(struct applier *a, unsigned root);
 
 /*
  * Move the position to pos, durably, without applying anything: the copy

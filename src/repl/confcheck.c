@@ -162,7 +162,7 @@ walk(struct walker *wk, const char *path)
 		why_printf(wk->why, wk->whylen, "%s", why);
 		return -1;
 	}
-	if (r == CONFOP_OK && op.type == RECORD_CONFIG_REMOVE)
+	if (r == CONFOP_GONE || (r == CONFOP_OK && op.type == RECORD_CONFIG_REMOVE))
 		return 0;
 	e = mlist_push(wk->out);
 	e->path = xstrdup(path);
@@ -487,7 +487,10 @@ confcheck_compare(const struct confroots *cr, int rootfd, const struct op *op,
 		const char *what;
 
 		if (c < 0) {
-			drift_add(res, cr, op->root, &want.v[i++], "missing here", NULL);
+			/* What the active could not send ('s') is not missing here. */
+			if (want.v[i].kind != 's')
+				drift_add(res, cr, op->root, &want.v[i], "missing here", NULL);
+			i++;
 			continue;
 		}
 		if (c == 0) {

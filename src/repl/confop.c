@@ -3,6 +3,7 @@
  * (confop.h).
  */
 #include "repl/confop.h"
+#include "repl/confroot.h"
 #include "repl/beneath.h"
 #include "repl/record.h"
 #include "common/log.h"
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 #define XNAMES_MAX  65536            /* bytes of a name list (XATTR_LIST_MAX) */
-#define TMP_PREFIX  ".lifeline-tmp."
+#define TMP_PREFIX  CONFROOT_TMP_PREFIX
 
 /* ---- paths ---- */
 
@@ -142,12 +143,17 @@ read_whole(int dirfd, const char *name, const char *path, bool is_dir, uint8_t *
 
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
 	    (is_dir ? O_DIRECTORY : 0));
+	if (fd == -1 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)) {
+		/* Gone (or replaced by a symlink) since the lstat: its own event follows. */
+		why_printf(why, whylen, "%s: changed while being read", path);
+		return CONFOP_GONE;
+	}
 	if (fd == -1)
 		return read_fail(why, whylen, path, "open");
 	if (fstat(fd, &st) == -1 || (is_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
 		close(fd);
 		why_printf(why, whylen, "%s: changed while being read", path);
-		return CONFOP_FAIL;
+		return CONFOP_GONE;
 	}
 	if ((r = xattrs_put(fd, buf, CONFOP_MAX_DATA, &len)) == 0 && !is_dir)
 		r = content_put(fd, buf, CONFOP_MAX_DATA, (xlen = len, &len));
@@ -310,7 +316,9 @@ xattrs_apply(int fd, const struct op *op)
 		off = 0;
 		while (!listed && op_xattr_next(block, len, &off, &x))
 			listed = x.name_len == strlen(s) && memcmp(x.name, s, x.name_len) == 0;
-		if (!listed && fremovexattr(fd, s) == -1 && errno != ENODATA)
+		/* security.* (SELinux labels, capabilities) is this host's to set. */
+		if (!listed && strncmp(s, "security.", 9) != 0 && fremovexattr(fd, s) == -1 &&
+		    errno != ENODATA)
 			goto out;
 	}
 	rc = 0;
@@ -398,7 +406,7 @@ clear_folder(const struct japply *j, int dirfd, const char *name)
 	return APPLY_OK;
 }
 
-/* The temporary name beside name: hidden, and never a name the active sends (see confwatch). */
+/* The temporary name beside name: hidden, and never a name replicated (confroots_covers). */
 static void
 tmp_name(const char *name, char out[NAME_MAX + 1])
 {

@@ -23,6 +23,7 @@ enum confop_read {
 	CONFOP_SKIP,     /* nothing replicates it (a device, a fifo, a socket) or it is
 			    over CONFOP_MAX_DATA: why says which */
 	CONFOP_FAIL,     /* it could not be read: why */
+	CONFOP_GONE,     /* it changed while being read: the event that follows sends it */
 };
 
 /*

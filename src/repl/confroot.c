@@ -117,7 +117,14 @@ confroots_covers(const struct confroots *cr, unsigned root, const char *path, si
 	const struct confroot *r = confroots_at(cr, root);
 	char abs[PATH_MAX];
 
+	const char *name = memrchr(path, '/', len);
+
 	if (r == NULL || !confroot_inside(r, path, len))
+		return false;
+	/* A passive's temporary file (repl/confop.c) is never anybody's configuration. */
+	name = name != NULL ? name + 1 : path;
+	if ((size_t)(path + len - name) >= sizeof(CONFROOT_TMP_PREFIX) - 1 &&
+	    memcmp(name, CONFROOT_TMP_PREFIX, sizeof(CONFROOT_TMP_PREFIX) - 1) == 0)
 		return false;
 	return confroot_abspath(r, path, abs, sizeof(abs)) && !confroots_excluded(cr, abs);
 }

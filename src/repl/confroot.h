@@ -53,7 +53,10 @@ bool		 confroot_abspath(const struct confroot *r, const char *path, char *out,
  */
 bool		 confroots_excluded(const struct confroots *cr, const char *abspath);
 
-/* root is a config root, path lies in its entry, and is not excluded. */
+/* The names a passive writes a file under before renaming it into place. */
+#define CONFROOT_TMP_PREFIX  ".lifeline-tmp."
+
+/* root is a config root, path lies in its entry, is not excluded nor a temporary name. */
 bool		 confroots_covers(const struct confroots *cr, unsigned root, const char *path,
 		    size_t len);
 

@@ -45,12 +45,15 @@ struct dirty {
 	uint16_t	 ci;
 	bool		 deep, born;
 	bool		 sent;        /* this flush sent it (its removal) */
+	bool		 gone;        /* an event removed or moved it away: even if the name
+				         is back by the flush, the passive's goes first */
 	char		*path;
 };
 
 struct confwatch {
 	const struct confroots	*cr;
-	const int		*rootfds;
+	int			*rootfds;
+	bool			 refresh_due;     /* a held folder went: look at the paths */
 	confwatch_emit_fn	*emit;
 	void			*arg;
 	int			 fd;
@@ -106,8 +109,8 @@ raise_limit(struct confwatch *w)
 		if (f == NULL || fputs(next, f) == EOF || fclose(f) != 0)
 			return false;
 	}
-	log_info("config watcher: raised fs.inotify.max_user_watches from %lu to %s", now,
-	    strtok(next, "\n"));
+	problem(w, "raised fs.inotify.max_user_watches from %lu to %s to watch every config "
+	    "folder; set it in sysctl.conf to keep it", now, strtok(next, "\n"));
 	return true;
 }
 
@@ -118,11 +121,15 @@ watch_add(struct confwatch *w, uint16_t ci, const char *path)
 	char abs[PATH_MAX];
 	int wd;
 
-	if (path[0] == '\0')
+	uint32_t mask = WATCH_MASK;
+
+	if (path[0] == '\0') {
 		snprintf(abs, sizeof(abs), "%s", r->parent);
-	else if (!confroot_abspath(r, path, abs, sizeof(abs)))
+		mask |= IN_DELETE_SELF | IN_MOVE_SELF;     /* the held folder went: refresh */
+	} else if (!confroot_abspath(r, path, abs, sizeof(abs))) {
 		return;
-	while ((wd = inotify_add_watch(w->fd, abs, WATCH_MASK)) == -1 && errno == ENOSPC &&
+	}
+	while ((wd = inotify_add_watch(w->fd, abs, mask)) == -1 && errno == ENOSPC &&
 	    raise_limit(w))
 		;
 	if (wd == -1) {
@@ -183,13 +190,13 @@ watches_drop_below(struct confwatch *w, uint16_t ci, const char *path)
 
 /* ---- the dirty set ---- */
 
-static void
+static struct dirty *
 dirty_add(struct confwatch *w, uint16_t ci, const char *path, bool deep, bool born)
 {
 	for (size_t i = 0; i < w->ndirty; i++)
 		if (w->dirty[i].ci == ci && strcmp(w->dirty[i].path, path) == 0) {
 			w->dirty[i].deep |= deep;
-			return;
+			return &w->dirty[i];
 		}
 	if (w->ndirty == w->dirty_cap) {
 		w->dirty_cap = w->dirty_cap ? 2 * w->dirty_cap : 16;
@@ -197,6 +204,7 @@ dirty_add(struct confwatch *w, uint16_t ci, const char *path, bool deep, bool bo
 	}
 	w->dirty[w->ndirty++] = (struct dirty){ .ci = ci, .deep = deep, .born = born,
 	    .path = xstrdup(path) };
+	return &w->dirty[w->ndirty - 1];
 }
 
 static void
@@ -231,17 +239,24 @@ on_event(struct confwatch *w, const struct watch *wa, const struct inotify_event
 	const struct confroot *r = &w->cr->v[wa->ci];
 	uint16_t root = (uint16_t)(w->cr->first + wa->ci);
 	char rel[OP_PATH_MAX + 1];
+	struct dirty *d;
 	bool made = ev->mask & (IN_CREATE | IN_MOVED_TO);
+	/* Only a creation is "born": a rename over a name replaces what the passive has. */
+	bool born = ev->mask & IN_CREATE;
 	int n;
 
 	if (wa->path[0] == '\0') {
+		if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+			w->refresh_due = true;
+			return;
+		}
 		/* The folder holding the entry: only the entry's own name matters. */
 		if (ev->len == 0 || strcmp(ev->name, r->name) != 0)
 			return;
 		n = snprintf(rel, sizeof(rel), "%s", ev->name);
 	} else if (ev->len == 0) {
 		n = snprintf(rel, sizeof(rel), "%s", wa->path);      /* the folder itself */
-		made = false;
+		made = born = false;
 	} else {
 		n = snprintf(rel, sizeof(rel), "%s/%s", wa->path, ev->name);
 	}
@@ -250,7 +265,8 @@ on_event(struct confwatch *w, const struct watch *wa, const struct inotify_event
 		return;
 	if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_DELETE | IN_MOVED_FROM)))
 		watches_drop_below(w, wa->ci, rel);
-	dirty_add(w, wa->ci, rel, made && (ev->mask & IN_ISDIR), made);
+	d = dirty_add(w, wa->ci, rel, made && (ev->mask & IN_ISDIR), born);
+	d->gone |= (ev->mask & (IN_DELETE | IN_MOVED_FROM)) != 0;
 }
 
 void
@@ -267,7 +283,8 @@ confwatch_take_locked(struct confwatch *w)
 			if (ev->mask & IN_Q_OVERFLOW) {
 				w->st.overflows++;
 				problem(w, "the kernel's event queue overflowed: every config entry "
-				    "is sent again");
+				    "is sent again; what was removed meanwhile is found by the next "
+				    "check");
 				confwatch_all_dirty_locked(w);
 				continue;
 			}
@@ -275,6 +292,7 @@ confwatch_take_locked(struct confwatch *w)
 				if (w->watches[i].wd != ev->wd) {
 					i++;
 				} else if (ev->mask & IN_IGNORED) {
+					w->refresh_due |= w->watches[i].path[0] == '\0';
 					watch_remove_at(w, i);
 				} else {
 					on_event(w, &w->watches[i], ev);
@@ -376,6 +394,8 @@ send_tree(struct confwatch *w, uint16_t ci, const char *path, bool emit)
 
 	r = confop_read(w->rootfds[ci], (uint16_t)(w->cr->first + ci), path, w->buf, w->target,
 	    &op, why, sizeof(why));
+	if (r == CONFOP_GONE)
+		return 0;                 /* changed while read: its event follows */
 	if (r == CONFOP_SKIP) {
 		w->st.skipped++;
 		problem(w, "not replicated: %s", why);
@@ -413,13 +433,16 @@ send_removal(struct confwatch *w, struct dirty *d)
 	struct stat st;
 	int fd;
 
-	if ((fd = open_beneath(w->rootfds[d->ci], d->path, O_PATH | O_NOFOLLOW, 0)) != -1) {
+	bool here;
+
+	if ((fd = open_beneath(w->rootfds[d->ci], d->path, O_PATH | O_NOFOLLOW, 0)) != -1)
 		close(fd);
-		return 0;
-	}
-	if (errno != ENOENT && errno != ENOTDIR)
+	else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 		return 0;                 /* send_dirty says what is wrong with it */
-	d->sent = true;
+	/* Back under the same name (removed, then made again): the old one goes first. */
+	if ((here = fd != -1) && !d->gone)
+		return 0;
+	d->sent = !here;
 	if (d->born)
 		return 0;
 	/* The folder's mtime after the removal, when the folder is still there. */
@@ -438,6 +461,7 @@ send_removal(struct confwatch *w, struct dirty *d)
 		return -1;
 	}
 	w->st.emitted++;
+	d->deep |= here;                  /* what it holds now goes whole after */
 	return 0;
 }
 
@@ -453,6 +477,8 @@ send_dirty(struct confwatch *w, const struct dirty *d)
 		return send_tree(w, d->ci, d->path, true);
 	r = confop_read(w->rootfds[d->ci], (uint16_t)(w->cr->first + d->ci), d->path, w->buf,
 	    w->target, &op, why, sizeof(why));
+	if (r == CONFOP_GONE)
+		return 0;                 /* changed while read: its event follows */
 	if (r == CONFOP_SKIP || r == CONFOP_FAIL) {
 		*(r == CONFOP_SKIP ? &w->st.skipped : &w->st.errors) += 1;
 		problem(w, "%s: %s", r == CONFOP_SKIP ? "not replicated" : "cannot read", why);
@@ -470,6 +496,54 @@ send_dirty(struct confwatch *w, const struct dirty *d)
 	return 0;
 }
 
+/* Entry ci's folder is not the one held: hold and watch the new one, send it all again. */
+static void
+replace_root(struct confwatch *w, uint16_t ci, int fd)
+{
+	const struct confroot *r = &w->cr->v[ci];
+
+	for (size_t i = 0; i < w->nwatches;) {
+		if (w->watches[i].ci == ci) {
+			inotify_rm_watch(w->fd, w->watches[i].wd);
+			watch_remove_at(w, i);
+		} else {
+			i++;
+		}
+	}
+	close(w->rootfds[ci]);
+	w->rootfds[ci] = fd;
+	watch_add(w, ci, "");
+	send_tree(w, ci, r->name, false);
+	dirty_add(w, ci, r->name, true, false);
+	problem(w, "the folder %s holding config entry %s was replaced: watching the new one and "
+	    "sending the entry again", r->parent, r->entry);
+}
+
+int
+confwatch_refresh_locked(struct confwatch *w)
+{
+	struct stat now, held;
+	int replaced = 0, fd;
+
+	w->refresh_due = false;
+	for (size_t ci = 0; ci < w->cr->n; ci++) {
+		const struct confroot *r = &w->cr->v[ci];
+
+		if (stat(r->parent, &now) == -1 || !S_ISDIR(now.st_mode)) {
+			w->refresh_due = true;     /* gone for now: looked at again */
+			continue;
+		}
+		if (fstat(w->rootfds[ci], &held) == 0 && held.st_dev == now.st_dev &&
+		    held.st_ino == now.st_ino)
+			continue;
+		if ((fd = open(r->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			continue;
+		replace_root(w, (uint16_t)ci, fd);
+		replaced++;
+	}
+	return replaced;
+}
+
 int
 confwatch_sync_locked(struct confwatch *w)
 {
@@ -481,6 +555,8 @@ confwatch_sync_locked(struct confwatch *w)
 		return 0;                 /* our own emit reached the capture's hook */
 	w->flushing = true;
 	confwatch_take_locked(w);
+	if (w->refresh_due)
+		confwatch_refresh_locked(w);
 	if (w->ndirty > 1)
 		qsort(w->dirty, w->ndirty, sizeof(*w->dirty), cmp_dirty);
 	/*
@@ -510,7 +586,7 @@ confwatch_sync_locked(struct confwatch *w)
 /* ---- life ---- */
 
 struct confwatch *
-confwatch_new(const struct confroots *cr, const int *rootfds, confwatch_emit_fn *emit,
+confwatch_new(const struct confroots *cr, int *rootfds, confwatch_emit_fn *emit,
     void *arg, char *err, size_t errlen)
 {
 	struct confwatch *w = xcalloc(1, sizeof(*w));

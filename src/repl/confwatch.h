@@ -33,12 +33,23 @@ typedef int	 confwatch_emit_fn(void *arg, const struct op *op);
 
 /*
  * Watch every entry of cr (borrowed; rootfds[i], borrowed too, is the
- * folder holding cr->v[i]). Nothing is sent until a flush. NULL with err
+ * folder holding cr->v[i], and confwatch_refresh_locked replaces it when
+ * that folder is replaced). Nothing is sent until a flush. NULL with err
  * when inotify cannot be had at all; watches that fail are reported by
  * the flushes (status), not here.
  */
-struct confwatch *confwatch_new(const struct confroots *cr, const int *rootfds,
+struct confwatch *confwatch_new(const struct confroots *cr, int *rootfds,
 		    confwatch_emit_fn *emit, void *arg, char *err, size_t errlen);
+
+/*
+ * The folder holding an entry may have been replaced under its path (a
+ * package reinstalled, a release folder swapped, a symlink on the path
+ * moved): compare each with what is held, and where it differs hold and
+ * watch the new one and mark the entry dirty with all below it (reported).
+ * Also done by the next flush after the kernel said a held folder went.
+ * Returns how many were replaced.
+ */
+int		 confwatch_refresh_locked(struct confwatch *w);
 void		 confwatch_free(struct confwatch *w);
 
 /* The inotify descriptor: readable when events wait. */

@@ -51,6 +51,7 @@
 #define LAG_MARKS          65536
 #define CONFIG_COALESCE_MS 20        /* config events wait this long to be sent together */
 #define CONFIG_WANT_MS     5000      /* a passive asks for one config entry at most this often */
+#define CONFIG_REFRESH_MS  1000      /* the active looks whether an entry's folder was replaced */
 #define ENC_MAX            (OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA + OP_NAME_MAX + 1)
 /*
  * After a crash of the active, the entries whose ctime is at or after the
@@ -224,6 +225,9 @@ struct plane {
 	struct event		*confwatch_ev, *confwatch_timer;
 	uint8_t			*manifest_buf;
 	uint64_t		*config_wanted_ms; /* applier thread: by entry, its last want */
+	uint64_t		 config_refreshed_ms; /* loop: the watcher last looked at the paths */
+	uint64_t		 replay_until;   /* the journal's last seq at start: records up to it
+						    may have been applied before a crash */
 	/* On a passive, what the config manifests found (q_mu). */
 	uint64_t		 drift_count;
 	char			 drift_last[512];
@@ -463,8 +467,9 @@ sink_emit(void *arg, const struct op *op)
 {
 	struct plane *p = arg;
 
-	if (p->confwatch != NULL)
-		confwatch_sync_locked(p->confwatch);
+	/* A config change that cannot be journaled must not be passed by the data after it. */
+	if (p->confwatch != NULL && confwatch_sync_locked(p->confwatch) < 0)
+		return -1;
 	return append_op(p, op);
 }
 
@@ -634,6 +639,13 @@ sink_after_write(void *arg, const struct op *op)
 
 /* ---- the config watcher (active) ---- */
 
+/* The node captures: a data folder is mounted or a config entry watched (a config-only set). */
+static bool
+capturing(const struct plane *p)
+{
+	return p->ncaptures > 0 || p->confwatch != NULL;
+}
+
 /*
  * A manifest of each config entry, journaled after every config change
  * the watcher has: the passives compare their copies when they reach it.
@@ -649,8 +661,10 @@ config_manifests(struct plane *p)
 	if (cr->n == 0)
 		return;
 	sink_lock(p);
-	if (p->confwatch != NULL)
+	if (p->confwatch != NULL) {
+		confwatch_refresh_locked(p->confwatch);
 		confwatch_sync_locked(p->confwatch);
+	}
 	for (size_t i = 0; i < cr->n; i++) {
 		uint16_t root = (uint16_t)(cr->first + i);
 
@@ -679,6 +693,8 @@ config_json(struct plane *p)
 	if ((watching = p->confwatch != NULL))
 		confwatch_stats(p->confwatch, &st);
 	journal_unlock(p->journal);
+	/* Names of files are any bytes; the status is UTF-8. */
+	utf8_sanitize(st.last_problem);
 	o = json_pack("{s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s?}",
 	    "entries", (json_int_t)p->confroots.n, "watching", watching,
 	    "watches", (json_int_t)st.watches, "events", (json_int_t)st.events,
@@ -688,10 +704,32 @@ config_json(struct plane *p)
 	    "problem", st.last_problem[0] != '\0' ? st.last_problem : NULL);
 	pthread_mutex_lock(&p->q_mu);
 	json_object_set_new(o, "drift", json_integer((json_int_t)p->drift_count));
-	if (p->drift_last[0] != '\0')
-		json_object_set_new(o, "last_drift", json_string(p->drift_last));
+	if (p->drift_last[0] != '\0') {
+		char last[sizeof(p->drift_last)];
+
+		memcpy(last, p->drift_last, sizeof(last));
+		utf8_sanitize(last);
+		json_object_set_new(o, "last_drift", json_string(last));
+	}
 	pthread_mutex_unlock(&p->q_mu);
 	return o;
+}
+
+/*
+ * Every CONFIG_REFRESH_MS on the active: has a folder holding a config
+ * entry been replaced under its path? The watcher then follows the new one
+ * and sends the entry again.
+ */
+static void
+config_refresh(struct plane *p, uint64_t now)
+{
+	if (p->confwatch == NULL || now - p->config_refreshed_ms < CONFIG_REFRESH_MS)
+		return;
+	p->config_refreshed_ms = now;
+	sink_lock(p);
+	if (p->confwatch != NULL && confwatch_refresh_locked(p->confwatch) > 0)
+		confwatch_sync_locked(p->confwatch);
+	sink_unlock(p);
 }
 
 /* The events waited a little, so a file written in pieces goes once: send now. */
@@ -1438,7 +1476,7 @@ plane_check(struct plane *p, bool full, bool rehash, char *err, size_t errlen)
 	struct check_target *targets = NULL;
 	size_t ntargets = 0;
 
-	if (p->role != PL_ACTIVE || p->ncaptures == 0) {
+	if (p->role != PL_ACTIVE || !capturing(p)) {
 		snprintf(err, errlen, "a check runs on the active node; this node is %s",
 		    plane_role_names[p->role]);
 		return -1;
@@ -2159,6 +2197,26 @@ verify_record(struct plane *p, const struct record_hdr *h, const struct op *op)
 }
 
 /*
+ * A new quarantine folder for one config comparison or one folder set
+ * aside: QUARANTINE/DATE-config-XXXXXX, made here, so no two share one
+ * (a symlink kept by one must not lead another's copies elsewhere).
+ * NULL (logged) when it cannot be made.
+ */
+static char *
+quarantine_folder(struct plane *p)
+{
+	char *dated = dated_path(p->quarantine, "config"), *q = xasprintf("%s-XXXXXX", dated);
+
+	free(dated);
+	if (mkdir_p(p->quarantine, 0700) == -1 || mkdtemp(q) == NULL) {
+		log_warn("config: cannot make a quarantine folder under %s", p->quarantine);
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/*
  * Ask the active for config entry root whole (it sends it again as it is).
  * Outside a check, at most once per CONFIG_WANT_MS for an entry: a copy that cannot take it
  * (a folder holding excluded files where the active has a file) would
@@ -2201,14 +2259,23 @@ manifest_record(struct plane *p, const struct record_hdr *h, const struct op *op
 {
 	const struct confroot *r = confroots_at(&p->confroots, op->root);
 	char why[512], *q;
+	int fd;
 
 	if (r == NULL)
 		return;                 /* refused by the applier next */
+	if (h->seq <= p->replay_until) {
+		/* Applied again after a restart: the copy may hold records after it already. */
+		log_info("config check of %s (record %" PRIu64 ") skipped: replayed after a restart; "
+		    "the next check compares it", r->entry, h->seq);
+		return;
+	}
 	if (p->changed_unsynced && !apply_sync(p))
 		return;
-	q = dated_path(p->quarantine, "config");
-	if (confcheck_compare(&p->confroots, p->rootfds[op->root], op, q, &p->cres, why,
-	    sizeof(why)) < 0)
+	if ((q = quarantine_folder(p)) == NULL)
+		return;
+	if ((fd = applier_config_fd(p->applier, op->root)) == -1)
+		log_warn("config check of %s: its folder %s", r->entry, r->parent);
+	else if (confcheck_compare(&p->confroots, fd, op, q, &p->cres, why, sizeof(why)) < 0)
 		log_warnx("config check of %s (record %" PRIu64 "): %s", r->entry, h->seq, why);
 	for (size_t i = 0; i < p->cres.ndrift; i++) {
 		const struct confdrift *d = &p->cres.drift[i];
@@ -2680,7 +2747,7 @@ plane_activate(struct plane *p, uint64_t epoch, const int *down, size_t ndown, p
 		p->env.epoch = epoch;
 		set_downstream(p, p->pending_down, p->pending_ndown);
 		/* Drained for a switchover that was then aborted: capture again. */
-		if (p->ncaptures == 0 && start_captures(p, err, sizeof(err)) < 0) {
+		if (!capturing(p) && start_captures(p, err, sizeof(err)) < 0) {
 			finish_pending(p, -1, 0, "%s", err);
 			return;
 		}
@@ -2951,6 +3018,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	save_needs_check(p);
 	check_progress(p);
 	own_send(p);
+	config_refresh(p, now);
 	if (p->check_next != NEED_NONE && !p->check_running && p->role == PL_ACTIVE) {
 		enum need next = (enum need)p->check_next;
 
@@ -3037,7 +3105,7 @@ backlog(struct plane *p, uint64_t done_seq, uint64_t last, uint64_t *bytes, doub
 static const char *
 active_state(struct plane *p, struct stream_status *first, uint64_t acked, double lag_ms)
 {
-	if (p->ncaptures == 0)
+	if (!capturing(p))
 		return "paused";
 	if (p->ndown == 0)
 		return "disconnected";
@@ -3176,16 +3244,19 @@ static int
 config_aside(void *arg, unsigned root, const char *path)
 {
 	struct plane *p = arg;
-	char *q = dated_path(p->quarantine, "config"), *kept = NULL, why[512];
+	char *q = quarantine_folder(p), *kept = NULL, why[512];
 	int rc;
 
-	rc = confcheck_keep_tree(&p->confroots, p->rootfds[root], (uint16_t)root, path, q, &kept,
-	    why, sizeof(why));
+	if (q == NULL)
+		return -1;
+	rc = confcheck_keep_tree(&p->confroots, applier_config_fd(p->applier, root), (uint16_t)root,
+	    path, q, &kept, why, sizeof(why));
 	if (rc < 0)
 		log_warnx("config: %s cannot be set aside, so it is left: %s", path, why);
 	else if (kept != NULL) {
-		log_warnx("config: the active removed %s, which held entries here that it never "
-		    "sent: kept in %s", path, kept);
+		log_warnx("config: the active removed, replaced or moved away %s, which still held "
+		    "entries here: they are kept in %s (what moved is sent under its new name)",
+		    path, kept);
 		note_quarantine(p, kept);
 		p->quarantined++;
 	}
@@ -3285,6 +3356,7 @@ open_roots(struct plane *p, char *err, size_t errlen)
 	unlink(p->capturing_path);
 	p->env.applied_seq = pos.seq;
 	p->apply_consumer = journal_consumer_add(p->journal, "apply", pos.seq);
+	p->replay_until = journal_last_seq(p->journal);
 	return 0;
 }
 
@@ -3412,7 +3484,7 @@ plane_close(struct plane *p)
 {
 	if (p == NULL)
 		return;
-	if (p->ncaptures > 0) {
+	if (capturing(p)) {
 		char err[256];
 
 		/* Every op is journaled once the capture is down: a clean stop, said so. */

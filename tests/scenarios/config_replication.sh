@@ -99,7 +99,7 @@ like "$(lab exec secondary -- lifeline events)" \
 	"config drift: $conf/sample.conf on this node differs from the active's \\(content\\); the active's copy wins" \
 	"the secondary's event names the file that drifted and says the active's copy wins"
 converge "the secondary's copy is the active's again"
-kept=$(find "$(lab path secondary state)/quarantine" -path '*-config/etc/lifeline-sample/sample.conf' | head -n 1)
+kept=$(find "$(lab path secondary state)/quarantine" -path '*-config-*/etc/lifeline-sample/sample.conf' | head -n 1)
 like "$(cat "$kept" 2>/dev/null)" "changed on the secondary" \
 	"the secondary's own version is kept in its quarantine ($kept)"
 is "$(cat "$sdir/other.conf.dpkg-old" 2>/dev/null)" "the secondary's package file" \
@@ -136,7 +136,7 @@ echo "made on the secondary" > "$sdir/local.d/made-here.conf"
 active "echo 'now a file' > $conf/local.d"
 wait_for "[ -f '$sdir/local.d' ]" 10
 is "$(cat "$sdir/local.d" 2>/dev/null)" "now a file" "the secondary takes the active's file in place of its folder"
-kept=$(find "$(lab path secondary state)/quarantine" -path '*-config/etc/lifeline-sample/local.d/made-here.conf' | head -n 1)
+kept=$(find "$(lab path secondary state)/quarantine" -path '*-config-*/etc/lifeline-sample/local.d/made-here.conf' | head -n 1)
 is "$(cat "$kept" 2>/dev/null)" "made on the secondary" "what the folder held is kept in the quarantine ($kept)"
 wait_for "lab exec secondary -- lifeline events | grep -q 'set aside in the quarantine.*local.d'" 5
 like "$(lab exec secondary -- lifeline events)" "set aside in the quarantine .*local\.d" "and the event says where"

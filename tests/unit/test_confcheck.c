@@ -125,6 +125,18 @@ test_same(void **state)
 	is_drift(f, "", false);
 }
 
+/* What the active cannot send (a fifo) is not "missing here". */
+static void
+test_unsendable_not_missing(void **state)
+{
+	struct fixture *f = *state;
+	char path[1100];
+
+	snprintf(path, sizeof(path), "%s/app/pipe", f->d.a);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	is_drift(f, "", false);
+}
+
 static void
 test_differences(void **state)
 {
@@ -190,6 +202,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsendable_not_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_differences, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_only_here, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_manifest, setup, teardown),

@@ -304,11 +304,18 @@ test_applier_confines(void **state)
 	assert_non_null(strstr(why, "a data op"));
 	seq--;
 	assert_int_equal(APPLY(RECORD_CONFIG_DIR, 1, "app"), APPLY_OK);
-#undef APPLY
 	snprintf(pos, sizeof(pos), "%s/app", s->d.b);
 	assert_int_equal(access(pos, F_OK), 0);
 	snprintf(pos, sizeof(pos), "%s/passwd.d", s->d.b);
 	assert_int_equal(access(pos, F_OK), -1);
+	/* The folder holding the entry replaced under its path: records go to the new one. */
+	snprintf(pos, sizeof(pos), "%s/b.old", s->d.top);
+	assert_int_equal(rename(s->d.b, pos), 0);
+	assert_int_equal(mkdir(s->d.b, 0755), 0);
+	assert_int_equal(APPLY(RECORD_CONFIG_DIR, 1, "app"), APPLY_OK);
+#undef APPLY
+	snprintf(pos, sizeof(pos), "%s/app", s->d.b);
+	assert_int_equal(access(pos, F_OK), 0);
 	applier_close(ap);
 }
 

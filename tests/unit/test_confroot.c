@@ -95,6 +95,8 @@ test_exclude(void **state)
 	assert_false(confroots_covers(&cr, 2, "shadow", 6));
 	assert_false(confroots_covers(&cr, 0, "app/main.conf", 13));          /* a data root */
 	assert_true(confroots_covers(&cr, 3, "other.conf", 10));
+	/* A passive's temporary file is nobody's configuration. */
+	assert_false(confroots_covers(&cr, 2, "app/.lifeline-tmp.main.conf", 27));
 	confroots_free(&cr);
 	config_free(c);
 }

@@ -237,6 +237,61 @@ test_removal_deepest_first(void **state)
 	    "config-remove app/conf.d; config-file app/new.conf");
 }
 
+/*
+ * The folder holding the entry replaced under its path (a package
+ * reinstalled): the new one is followed and sent whole, the old one no
+ * longer (its removal sends nothing).
+ */
+static void
+test_folder_replaced(void **state)
+{
+	struct fixture *f = *state;
+	char old[600], path[1100];
+
+	write_text(f, "app/main.conf", "v1\n");
+	expect(f, "config-file app/main.conf");
+	snprintf(old, sizeof(old), "%s.old", f->etc);
+	assert_int_equal(rename(f->etc, old), 0);
+	assert_int_equal(mkdir(f->etc, 0755), 0);
+	snprintf(path, sizeof(path), "%s/app", f->etc);
+	assert_int_equal(mkdir(path, 0755), 0);
+	write_text(f, "app/main.conf", "v3\n");
+	expect(f, "config-dir app; config-file app/main.conf");
+	snprintf(path, sizeof(path), "%s/app/main.conf", old);
+	assert_int_equal(unlink(path), 0);           /* the old folder is not the entry any more */
+	write_text(f, "app/main.conf", "v4\n");
+	expect(f, "config-file app/main.conf");
+}
+
+/*
+ * Within one flush: a folder removed and made again goes first, then comes
+ * whole (the passive must not keep the old one's files); a file renamed
+ * over a sent one and then removed is removed (a rename over is no birth).
+ */
+static void
+test_gone_and_back(void **state)
+{
+	struct fixture *f = *state;
+	char path[1100], to[1100];
+
+	snprintf(path, sizeof(path), "%s/app/d", f->etc);
+	assert_int_equal(mkdir(path, 0755), 0);
+	write_text(f, "app/d/one", "1\n");
+	write_text(f, "app/x.conf", "x\n");
+	expect(f, "config-dir app/d; config-file app/d/one; config-file app/x.conf");
+	snprintf(to, sizeof(to), "%s/d.moved", f->top);
+	assert_int_equal(rename(path, to), 0);                /* moved out of the entry */
+	assert_int_equal(mkdir(path, 0755), 0);
+	write_text(f, "app/d/two", "2\n");
+	write_text(f, "app/t", "new\n");
+	snprintf(path, sizeof(path), "%s/app/t", f->etc);
+	snprintf(to, sizeof(to), "%s/app/x.conf", f->etc);
+	assert_int_equal(rename(path, to), 0);
+	assert_int_equal(unlink(to), 0);
+	expect(f, "config-remove app/x.conf; config-remove app/d; config-dir app/d; "
+	    "config-file app/d/two");
+}
+
 static void
 test_excluded_and_beside(void **state)
 {
@@ -284,6 +339,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_editor_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_folder_delete_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removal_deepest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_folder_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gone_and_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_excluded_and_beside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_before_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_want_sends_again, setup, teardown),
