@@ -305,6 +305,13 @@ confwatch_take_locked(struct confwatch *w)
 		problem(w, "reading inotify events: %s", strerror(errno));
 }
 
+bool
+confwatch_changed_locked(struct confwatch *w)
+{
+	confwatch_take_locked(w);
+	return w->ndirty > 0 || w->refresh_due;
+}
+
 /* ---- flushing ---- */
 
 static int

@@ -66,6 +66,9 @@ void		 confwatch_take_locked(struct confwatch *w);
  */
 int		 confwatch_sync_locked(struct confwatch *w);
 
+/* Read the events the kernel has: whether any entry is now dirty. */
+bool		 confwatch_changed_locked(struct confwatch *w);
+
 /* Mark every entry dirty, all below it too: the next flush sends the whole set. */
 void		 confwatch_all_dirty_locked(struct confwatch *w);
 

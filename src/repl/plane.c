@@ -52,6 +52,7 @@
 #define CONFIG_COALESCE_MS 20        /* config events wait this long to be sent together */
 #define CONFIG_WANT_MS     5000      /* a passive asks for one config entry at most this often */
 #define CONFIG_REFRESH_MS  1000      /* the active looks whether an entry's folder was replaced */
+#define MANIFEST_TRIES     3         /* a manifest read again while its entry changes */
 #define ENC_MAX            (OP_HEAD_SIZE + 3 * (OP_PATH_MAX + 1) + OP_MAX_DATA + OP_NAME_MAX + 1)
 /*
  * After a crash of the active, the entries whose ctime is at or after the
@@ -667,9 +668,17 @@ config_manifests(struct plane *p)
 	}
 	for (size_t i = 0; i < cr->n; i++) {
 		uint16_t root = (uint16_t)(cr->first + i);
+		int rc, tries = 0;
 
-		if (confcheck_manifest(cr, p->rootfds[root], root, p->manifest_buf, OP_MAX_DATA, &op,
-		    why, sizeof(why)) < 0)
+		/*
+		 * An entry changed while its manifest was read would look like
+		 * drift on the passives: its change is sent, and it is read again.
+		 */
+		while ((rc = confcheck_manifest(cr, p->rootfds[root], root, p->manifest_buf,
+		    OP_MAX_DATA, &op, why, sizeof(why))) == 0 && p->confwatch != NULL &&
+		    ++tries < MANIFEST_TRIES && confwatch_changed_locked(p->confwatch))
+			confwatch_sync_locked(p->confwatch);
+		if (rc < 0)
 			log_warnx("config check: no manifest of %s: %s", cr->v[i].entry, why);
 		else if (append_op(p, &op) < 0)
 			log_warnx("config check: the manifest of %s cannot be journaled",

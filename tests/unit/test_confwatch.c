@@ -316,6 +316,21 @@ test_config_before_data(void **state)
 	expect(f, "config-file app/main.conf; write db");
 }
 
+/* What a manifest asks before it is journaled: did anything change since the flush? */
+static void
+test_changed(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(confwatch_changed_locked(f->w));
+	write_text(f, "app/main.conf", "x\n");
+	assert_true(confwatch_changed_locked(f->w));
+	expect(f, "config-file app/main.conf");
+	assert_false(confwatch_changed_locked(f->w));
+	write_text(f, "app2", "beside the entry\n");
+	assert_false(confwatch_changed_locked(f->w));
+}
+
 static void
 test_want_sends_again(void **state)
 {
@@ -343,6 +358,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_gone_and_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_excluded_and_beside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_before_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_want_sends_again, setup, teardown),
 	};
 
