@@ -27,6 +27,9 @@
     IN_MODIFY | IN_ATTRIB | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define EVENTS_BUF  65536
 #define LIMIT_PATH  "/proc/sys/fs/inotify/max_user_watches"
+
+/* The file the watch limit is read from and raised in (tests point it elsewhere). */
+static const char *limit_path = LIMIT_PATH;
 #define LIMIT_MAX   (1u << 22)       /* never raise the watch limit past this */
 
 /* A watched folder: config entry ci, path in its root ("" the folder holding the entry). */
@@ -84,6 +87,12 @@ problem(struct confwatch *w, const char *fmt, ...)
 
 /* ---- watches ---- */
 
+void
+confwatch_limit_file(const char *path)
+{
+	limit_path = path != NULL ? path : LIMIT_PATH;
+}
+
 /* One more allowed watch than now, doubled, once: what an administrator would do. */
 static bool
 raise_limit(struct confwatch *w)
@@ -95,16 +104,16 @@ raise_limit(struct confwatch *w)
 	if (w->limit_tried)
 		return false;
 	w->limit_tried = true;
-	if ((text = read_file(LIMIT_PATH, 64, NULL)) == NULL)
+	if ((text = read_file(limit_path, 64, NULL)) == NULL)
 		return false;
 	now = strtoul(text, NULL, 10);
 	free(text);
 	if (now == 0 || now >= LIMIT_MAX)
 		return false;
 	snprintf(next, sizeof(next), "%lu\n", now * 2 > LIMIT_MAX ? LIMIT_MAX : now * 2);
-	if (write_file_atomic(LIMIT_PATH, next, strlen(next), 0644) < 0) {
+	if (write_file_atomic(limit_path, next, strlen(next), 0644) < 0) {
 		/* /proc files cannot be renamed over: write in place. */
-		FILE *f = fopen(LIMIT_PATH, "we");
+		FILE *f = fopen(limit_path, "we");
 
 		if (f == NULL || fputs(next, f) == EOF || fclose(f) != 0)
 			return false;

@@ -75,6 +75,14 @@ void		 confwatch_all_dirty_locked(struct confwatch *w);
 /* Mark one entry (root number, path in it) dirty with all below it: a passive wants it. */
 void		 confwatch_want_locked(struct confwatch *w, uint16_t root, const char *path);
 
+/*
+ * The file whose number the watcher doubles once when the kernel refuses a
+ * watch for want of them: /proc/sys/fs/inotify/max_user_watches unless a
+ * test names another (NULL: back to it). The host's limit is the host's:
+ * a test must never raise it.
+ */
+void		 confwatch_limit_file(const char *path);
+
 struct confwatch_stats {
 	uint64_t	 events;      /* inotify events read */
 	uint64_t	 emitted;     /* ops journaled */

@@ -13,7 +13,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +348,105 @@ test_want_sends_again(void **state)
 	expect(f, "");
 }
 
+/* In a child: 0 when the check holds, 1 when not, 77 when no user namespace can be had. */
+static int
+watch_limit_child(void)
+{
+	char top[] = "/tmp/lifeline-test_confwatch-limit-XXXXXX", path[700], limit[700], err[512];
+	char text[1024], *raised;
+	struct confwatch_stats st;
+	struct confroots cr;
+	struct confwatch *w;
+	struct config *c;
+	int rootfd, ok;
+	static const char *const dirs[] = { "etc", "etc/app", "etc/app/a", "etc/app/b",
+	    "etc/app/c" };
+
+	if (unshare(CLONE_NEWUSER) == -1) {
+		fprintf(stderr, "unshare: %s\n", strerror(errno));
+		return 77;
+	}
+	/* Root in the new namespace, where the watch limit is its own (user.max_inotify_watches). */
+	for (int i = 0; i < 4; i++) {
+		static const char *const files[] = { "/proc/self/setgroups", "/proc/self/uid_map",
+		    "/proc/self/gid_map", "/proc/sys/user/max_inotify_watches" };
+		static const char *const values[] = { "deny", "0 0 1", "0 0 1", "2" };
+		int fd = open(files[i], O_WRONLY | O_CLOEXEC);
+
+		if (fd == -1 || write(fd, values[i], strlen(values[i])) == -1) {
+			fprintf(stderr, "%s: %s\n", files[i], strerror(errno));
+			return 77;
+		}
+		close(fd);
+	}
+	if (mkdtemp(top) == NULL)
+		return 1;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", top, dirs[i]);
+		if (mkdir(path, 0755) == -1)
+			return 1;
+	}
+	/* Never the host's limit: the watcher raises a file of the test's own. */
+	snprintf(limit, sizeof(limit), "%s/limit", top);
+	if (write_file_atomic(limit, "2\n", 2, 0644) < 0)
+		return 1;
+	confwatch_limit_file(limit);
+	snprintf(text, sizeof(text), "[cluster]\nname = t\nmode = ha\n"
+	    "[node primary]\nchannel = 203.0.113.1\npublic = eth0 192.0.2.10/24\n"
+	    "management = 198.51.100.11/24\n"
+	    "[node secondary]\nchannel = 203.0.113.2\npublic = eth0 192.0.2.10/24\n"
+	    "management = 198.51.100.12/24\n"
+	    "[protect]\ndata = /var/lib/a\nconfig = %s/etc/app\n", top);
+	if ((c = config_parse_string(text, "t.conf", err, sizeof(err))) == NULL)
+		return 1;
+	confroots_init(&cr, c);
+	snprintf(path, sizeof(path), "%s/etc", top);
+	rootfd = open(path, O_RDONLY | O_DIRECTORY);
+	if ((w = confwatch_new(&cr, &rootfd, record, NULL, err, sizeof(err))) == NULL)
+		return 1;
+	confwatch_stats(w, &st);
+	raised = read_file(limit, 64, NULL);
+	ok = st.watch_limit && strstr(st.last_problem, "fs.inotify.max_user_watches is reached") &&
+	    st.watches == 2 && raised != NULL && strcmp(raised, "4\n") == 0;
+	if (!ok)
+		fprintf(stderr, "watch_limit %d, watches %llu, problem \"%s\", limit file \"%s\"\n",
+		    st.watch_limit, (unsigned long long)st.watches, st.last_problem,
+		    raised ? raised : "?");
+	confwatch_free(w);
+	close(rootfd);
+	free(raised);
+	confroots_free(&cr);
+	config_free(c);
+	{
+		char *rm[] = { (char *)"rm", (char *)"-rf", top, NULL };
+
+		run_argv(rm, 1);
+	}
+	return ok ? 0 : 1;
+}
+
+/*
+ * Out of inotify watches (a user namespace whose limit is 2, with five
+ * folders to watch): the watcher raises the limit once and, that not
+ * being enough, says so in its status; the host's limit is never touched.
+ */
+static void
+test_watch_limit(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	if ((pid = fork()) == 0)
+		_exit(watch_limit_child());
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
@@ -360,6 +462,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_config_before_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_want_sends_again, setup, teardown),
+		cmocka_unit_test(test_watch_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
