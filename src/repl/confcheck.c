@@ -85,12 +85,6 @@ cmp_mentry(const void *x, const void *y)
 	return path_cmp(a->path, a->path_len, b->path, b->path_len);
 }
 
-static int
-cmp_name(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 /* ---- walking a copy ---- */
 
 struct walker {
@@ -109,31 +103,14 @@ static int walk(struct walker *, const char *);
 static int
 walk_folder(struct walker *wk, const char *path)
 {
-	char rel[OP_PATH_MAX + 1], **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *d;
-	DIR *dir;
-	int fd, rc = 0;
+	char rel[OP_PATH_MAX + 1], **names;
+	size_t n;
+	int rc = 0;
 
-	if ((fd = open_beneath(wk->rootfd, path, O_RDONLY | O_DIRECTORY, 0)) == -1 ||
-	    (dir = fdopendir(fd)) == NULL) {
+	if ((names = confop_names(wk->rootfd, path, &n)) == NULL) {
 		why_printf(wk->why, wk->whylen, "cannot list %s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
 		return -1;
 	}
-	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			names = xrealloc(names, cap * sizeof(*names));
-		}
-		names[n++] = xstrdup(d->d_name);
-	}
-	closedir(dir);
-	if (n > 0)
-		qsort(names, n, sizeof(*names), cmp_name);
 	for (size_t i = 0; i < n; i++) {
 		int len = snprintf(rel, sizeof(rel), "%s/%s", path, names[i]);
 

@@ -51,6 +51,40 @@ cmp_str(const void *a, const void *b)
 
 /* ---- reading, on the active ---- */
 
+char **
+confop_names(int rootfd, const char *path, size_t *n)
+{
+	char **names = xcalloc(1, sizeof(*names));
+	size_t cap = 1;
+	struct dirent *d;
+	DIR *dir;
+	int fd, saved;
+
+	*n = 0;
+	if ((fd = open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY, 0)) == -1 ||
+	    (dir = fdopendir(fd)) == NULL) {
+		saved = errno;
+		if (fd != -1)
+			close(fd);
+		free(names);
+		errno = saved;
+		return NULL;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (*n == cap) {
+			cap *= 2;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[(*n)++] = xstrdup(d->d_name);
+	}
+	closedir(dir);
+	if (*n > 1)
+		qsort(names, *n, sizeof(*names), cmp_str);
+	return names;
+}
+
 /*
  * The xattrs of fd into buf at *len (cap bytes), as an xattr block: names
  * in byte order. 0; 1 when they do not fit; -1 with errno.

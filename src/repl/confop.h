@@ -37,6 +37,14 @@ enum confop_read confop_read(int rootfd, uint16_t root, const char *path, uint8_
 		    char *target, struct op *op, char *why, size_t whylen);
 
 /*
+ * The names in folder path below rootfd (beneath it, as confop_apply
+ * opens), without "." and "..", in byte order, for the walks of the
+ * watcher and the check; each and the array malloc'd. NULL with errno
+ * when it cannot be listed.
+ */
+char		**confop_names(int rootfd, const char *path, size_t *n);
+
+/*
  * What a passive must respect while applying: keep(arg, path) says an
  * entry must be left alone (an exclude pattern matches it; path relative
  * to rootfd); aside(arg, path) is called before a folder that still holds

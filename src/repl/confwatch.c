@@ -331,48 +331,7 @@ cmp_dirty(const void *x, const void *y)
 	return a->ci != b->ci ? (int)a->ci - (int)b->ci : strcmp(a->path, b->path);
 }
 
-static int
-cmp_name(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int send_tree(struct confwatch *, uint16_t, const char *, bool);
-
-/*
- * The names in folder path of entry ci, sorted, for a walk. NULL when it
- * cannot be listed (gone: its own record said so).
- */
-static char **
-list_folder(struct confwatch *w, uint16_t ci, const char *path, size_t *n)
-{
-	char **names = NULL;
-	size_t cap = 0;
-	struct dirent *d;
-	DIR *dir;
-	int fd;
-
-	*n = 0;
-	if ((fd = open_beneath(w->rootfds[ci], path, O_RDONLY | O_DIRECTORY, 0)) == -1)
-		return NULL;
-	if ((dir = fdopendir(fd)) == NULL) {
-		close(fd);
-		return NULL;
-	}
-	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 16;
-			names = xrealloc(names, cap * sizeof(*names));
-		}
-		names[(*n)++] = xstrdup(d->d_name);
-	}
-	closedir(dir);
-	if (*n > 0)
-		qsort(names, *n, sizeof(*names), cmp_name);
-	return names;
-}
 
 /* Everything below folder path, in name order, each folder watched before it is listed. */
 static int
@@ -382,8 +341,8 @@ send_below(struct confwatch *w, uint16_t ci, const char *path, bool emit)
 	size_t n;
 	int rc = 0;
 
-	if ((names = list_folder(w, ci, path, &n)) == NULL)
-		return 0;
+	if ((names = confop_names(w->rootfds[ci], path, &n)) == NULL)
+		return 0;       /* gone: its own record says so */
 	for (size_t i = 0; i < n; i++) {
 		int len = snprintf(rel, sizeof(rel), "%s/%s", path, names[i]);
 

@@ -353,7 +353,7 @@ static int
 watch_limit_child(void)
 {
 	char top[] = "/tmp/lifeline-test_confwatch-limit-XXXXXX", path[700], limit[700], err[512];
-	char text[1024], *raised;
+	char text[1024], *raised, *conf;
 	struct confwatch_stats st;
 	struct confroots cr;
 	struct confwatch *w;
@@ -391,13 +391,11 @@ watch_limit_child(void)
 	if (write_file_atomic(limit, "2\n", 2, 0644) < 0)
 		return 1;
 	confwatch_limit_file(limit);
-	snprintf(text, sizeof(text), "[cluster]\nname = t\nmode = ha\n"
-	    "[node primary]\nchannel = 203.0.113.1\npublic = eth0 192.0.2.10/24\n"
-	    "management = 198.51.100.11/24\n"
-	    "[node secondary]\nchannel = 203.0.113.2\npublic = eth0 192.0.2.10/24\n"
-	    "management = 198.51.100.12/24\n"
-	    "[protect]\ndata = /var/lib/a\nconfig = %s/etc/app\n", top);
-	if ((c = config_parse_string(text, "t.conf", err, sizeof(err))) == NULL)
+	snprintf(text, sizeof(text), "data = /var/lib/a\nconfig = %s/etc/app\n", top);
+	conf = conftext_two_nodes(text);
+	c = config_parse_string(conf, "t.conf", err, sizeof(err));
+	free(conf);
+	if (c == NULL)
 		return 1;
 	confroots_init(&cr, c);
 	snprintf(path, sizeof(path), "%s/etc", top);
